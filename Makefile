@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:  `make demo` (main job)  and  `make test` (test suite).
+# Both create .venv and install everything they need (CPU-only torch pinned first).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench install clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON))"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev]"
+	# MIST/C3K bolometric-correction tables (data only; its own pins conflict, hence --no-deps)
+	$(PY) -m pip install -q --no-deps "astrolachesis==1.0.9"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m gcsbi.demo --out demo-output
+
+test: $(STAMP)
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo-output

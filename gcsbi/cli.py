@@ -1,0 +1,48 @@
+"""Command-line interface: ``gcsbi <command> ...``; thin, each command lives with its stage."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "build_parser"]
+
+# command name -> module exposing ``add_parser(subparsers)``; each sub-parser sets ``func``.
+# Imported lazily so that ``gcsbi jeans`` never loads the image code and vice versa.
+COMMANDS: dict[str, str] = {
+    "population": "gcsbi.stars.cli",
+    "snapshot": "gcsbi.clusters.cli",
+    "jeans": "gcsbi.jeans.cli",
+}
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gcsbi", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in commands if commands is not None else COMMANDS:
+        importlib.import_module(COMMANDS[name]).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only import the module of the command asked for (fast start, no cross-stage imports).
+    wanted = [argv[0]] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(wanted)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from .errors import GcsbiError
+
+    try:
+        return int(args.func(args) or 0)
+    except GcsbiError as exc:
+        print(f"gcsbi {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,21 @@
+"""Exception hierarchy of gcsbi.jeans (self-contained: gcsbi.jeans imports nothing else from gcsbi)."""
+
+from __future__ import annotations
+
+__all__ = ["JeansError", "JeansValueError", "JeansFileError", "JeansRuntimeError"]
+
+
+class JeansError(Exception):
+    """Base class of every exception gcsbi.jeans raises on purpose."""
+
+
+class JeansValueError(JeansError, ValueError):
+    """A bad argument value, shape, NaN, unknown option or missing column."""
+
+
+class JeansFileError(JeansError, OSError):
+    """A missing, unreadable or corrupt file."""
+
+
+class JeansRuntimeError(JeansError, RuntimeError):
+    """A numerical procedure failed (non-finite loss, sampler failure)."""

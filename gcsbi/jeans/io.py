@@ -1,0 +1,235 @@
+"""Star tables for the Jeans module: generic text tables, Walker/GravSphere spectroscopy, Gaia Challenge mocks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import JeansFileError, JeansValueError
+
+__all__ = [
+    "StarTable",
+    "read_table",
+    "read_walker",
+    "read_gaia_challenge",
+    "read_stars",
+    "write_table",
+    "radec_to_projected_kpc",
+    "ARCMIN_PER_RAD",
+]
+
+ARCMIN_PER_RAD = 180.0 * 60.0 / math.pi
+
+
+@dataclass(frozen=True)
+class StarTable:
+    """Projected positions x, y (kpc), LOS velocities v (km/s, systemic velocity removed), errors, weights."""
+
+    x: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    verr: np.ndarray
+    weight: np.ndarray
+    vsys: float = 0.0
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        arrs = {k: np.asarray(getattr(self, k), dtype=float) for k in ("x", "y", "v", "verr", "weight")}
+        n = arrs["x"].shape
+        for k, a in arrs.items():
+            if a.ndim != 1 or a.shape != n:
+                raise JeansValueError(f"column {k!r} must be 1-D with {n[0] if n else '?'} entries, got {a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise JeansValueError(f"column {k!r} contains NaN or infinite values")
+            object.__setattr__(self, k, a)
+        if n[0] < 2:
+            raise JeansValueError(f"need at least 2 stars, got {n[0]}")
+        if np.any(arrs["verr"] < 0):
+            raise JeansValueError("velocity errors must be >= 0")
+        if np.any(arrs["weight"] < 0) or np.any(arrs["weight"] > 1) or arrs["weight"].sum() <= 0:
+            raise JeansValueError("membership weights must lie in [0, 1] and not all be zero")
+
+    @property
+    def n(self) -> int:
+        return int(self.x.size)
+
+    @property
+    def R(self) -> np.ndarray:
+        return np.hypot(self.x, self.y)
+
+    def select(self, idx: np.ndarray) -> "StarTable":
+        """Subset (or bootstrap resample) by an index array."""
+        idx = np.asarray(idx)
+        return replace(self, x=self.x[idx], y=self.y[idx], v=self.v[idx], verr=self.verr[idx], weight=self.weight[idx])
+
+    def members(self, min_weight: float = 0.0) -> "StarTable":
+        """Drop stars with membership weight <= min_weight."""
+        return self.select(np.flatnonzero(self.weight > min_weight))
+
+    def half_light_radius(self) -> float:
+        """Weighted median projected radius (kpc): the projected half-number radius of the sample."""
+        order = np.argsort(self.R)
+        cw = np.cumsum(self.weight[order])
+        return float(self.R[order][np.searchsorted(cw, 0.5 * cw[-1])])
+
+
+def _load(path: str | Path, *, min_cols: int) -> tuple[np.ndarray, list[str] | None]:
+    p = Path(path)
+    if not p.is_file():
+        raise JeansFileError(f"no such file: {p}")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JeansFileError(f"cannot read {p}: {exc}") from exc
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header = None
+    if lines and lines[0].lstrip().startswith("#"):
+        header = lines[0].lstrip("# ").replace(",", " ").split()
+    rows = [ln.replace(",", " ") for ln in lines if not ln.lstrip().startswith("#")]
+    if not rows:
+        raise JeansFileError(f"{p} holds no data rows")
+    try:
+        data = np.array([[float(t) for t in r.split()] for r in rows])
+    except ValueError as exc:
+        raise JeansFileError(f"{p} is corrupt: non-numeric entry ({exc})") from exc
+    if data.ndim != 2:
+        raise JeansFileError(f"{p} is corrupt: rows have different numbers of columns")
+    if data.shape[1] < min_cols:
+        raise JeansFileError(f"{p} has {data.shape[1]} columns, need at least {min_cols}")
+    return data, header
+
+
+def _finish(x, y, v, verr, w, meta, *, subtract_vsys: bool = True) -> StarTable:
+    v = np.asarray(v, float)
+    w = np.asarray(w, float)
+    good = w > 0
+    if not good.any():
+        raise JeansValueError("no star has membership weight > 0")
+    vsys = float(np.sum(v[good] * w[good]) / np.sum(w[good])) if subtract_vsys else 0.0
+    return StarTable(x=x[good], y=y[good], v=v[good] - vsys, verr=np.asarray(verr, float)[good], weight=w[good],
+                     vsys=vsys, meta=meta)
+
+
+def radec_to_projected_kpc(ra: np.ndarray, dec: np.ndarray, *, ra0: float, dec0: float, distance_kpc: float):
+    """Gnomonic (tangent-plane) projection about (ra0, dec0) in degrees, scaled to kpc at the given distance."""
+    if not (math.isfinite(distance_kpc) and distance_kpc > 0):
+        raise JeansValueError(f"distance must be > 0 kpc, got {distance_kpc}")
+    a, d = np.radians(ra), np.radians(dec)
+    a0, d0 = math.radians(ra0), math.radians(dec0)
+    cosc = math.sin(d0) * np.sin(d) + math.cos(d0) * np.cos(d) * np.cos(a - a0)
+    if np.any(cosc <= 0):
+        raise JeansValueError("some stars are more than 90 degrees from the centre")
+    xi = np.cos(d) * np.sin(a - a0) / cosc
+    eta = (math.cos(d0) * np.sin(d) - math.sin(d0) * np.cos(d) * np.cos(a - a0)) / cosc
+    return xi * distance_kpc, eta * distance_kpc
+
+
+def read_walker(path: str | Path, *, distance_kpc: float, centre: tuple[float, float] | None = None) -> StarTable:
+    """Walker et al. MMFS tables as prepared for GravSphere (col 0 RA, 1 Dec, 2-3 x,y arcmin, 6 v, 7 err, 15 p).
+
+    Positions: the tabulated offsets (cols 2, 3, arcmin) unless ``centre`` = (RA, Dec) in degrees is given,
+    then a tangent-plane projection of cols 0, 1. Stars with v = 0 (no velocity) or p = 0 are dropped.
+    """
+    data, _ = _load(path, min_cols=16)
+    keep = data[:, 6] != 0
+    data = data[keep]
+    if centre is None:
+        x = data[:, 2] / ARCMIN_PER_RAD * distance_kpc
+        y = data[:, 3] / ARCMIN_PER_RAD * distance_kpc
+    else:
+        x, y = radec_to_projected_kpc(data[:, 0], data[:, 1], ra0=centre[0], dec0=centre[1], distance_kpc=distance_kpc)
+    meta = {"source": str(path), "format": "walker", "distance_kpc": distance_kpc}
+    return _finish(x, y, data[:, 6], data[:, 7], np.clip(data[:, 15], 0, 1), meta)
+
+
+def read_gaia_challenge(path: str | Path, *, verr: float = 0.0, los: str = "z") -> StarTable:
+    """Gaia Challenge mocks (x y z vx vy vz in kpc, km/s), projected along ``los``; ``verr`` km/s per star."""
+    data, _ = _load(path, min_cols=6)
+    axes = {"x": (1, 2, 3), "y": (2, 0, 4), "z": (0, 1, 5)}
+    if los not in axes:
+        raise JeansValueError(f"los must be 'x', 'y' or 'z', got {los!r}")
+    i, j, k = axes[los]
+    n = len(data)
+    meta = {"source": str(path), "format": "gaia", "los": los}
+    return _finish(data[:, i], data[:, j], data[:, k], np.full(n, float(verr)), np.ones(n), meta)
+
+
+def read_table(
+    path: str | Path,
+    *,
+    distance_kpc: float | None = None,
+    centre: tuple[float, float] | None = None,
+    default_verr: float = 0.0,
+) -> StarTable:
+    """Text table with a '# name name ...' header: (x, y) kpc or (ra, dec) degrees + centre + distance; v or vlos;
+    optional verr/err and p/weight/membership columns."""
+    data, header = _load(path, min_cols=3)
+    if header is None or len(header) != data.shape[1]:
+        raise JeansFileError(f"{path}: need a '# col col ...' header naming all {data.shape[1]} columns")
+    cols = {h.lower(): data[:, i] for i, h in enumerate(header)}
+
+    def pick(*names: str) -> np.ndarray | None:
+        for nm in names:
+            if nm in cols:
+                return cols[nm]
+        return None
+
+    v = pick("v", "vlos", "v_los", "vz")
+    if v is None:
+        raise JeansValueError(f"{path}: missing velocity column (v, vlos, v_los or vz); have {header}")
+    x, y = pick("x", "x_kpc"), pick("y", "y_kpc")
+    if x is None or y is None:
+        ra, dec = pick("ra"), pick("dec")
+        if ra is None or dec is None:
+            raise JeansValueError(f"{path}: need x, y (kpc) or ra, dec (deg) columns; have {header}")
+        if centre is None or distance_kpc is None:
+            raise JeansValueError("ra/dec tables need centre=(ra0, dec0) and distance_kpc")
+        x, y = radec_to_projected_kpc(ra, dec, ra0=centre[0], dec0=centre[1], distance_kpc=distance_kpc)
+    verr = pick("verr", "err", "v_err", "error")
+    w = pick("p", "weight", "membership", "pmem")
+    n = len(v)
+    verr = np.full(n, float(default_verr)) if verr is None else verr
+    w = np.ones(n) if w is None else w
+    if np.any(w < 0) or np.any(w > 1):
+        raise JeansValueError(f"{path}: membership weights must lie in [0, 1]")
+    return _finish(x, y, v, verr, w, {"source": str(path), "format": "table"})
+
+
+def read_stars(
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    distance_kpc: float | None = None,
+    centre: tuple[float, float] | None = None,
+    verr: float = 0.0,
+) -> StarTable:
+    """Dispatch on ``fmt`` in {'auto', 'table', 'walker', 'gaia'} ('auto': header -> table, 25 cols -> walker,
+    6 cols -> gaia)."""
+    if fmt == "auto":
+        p = Path(path)
+        if not p.is_file():
+            raise JeansFileError(f"no such file: {p}")
+        with p.open() as fh:
+            first = fh.readline()
+        ncol = len(first.replace(",", " ").split())
+        fmt = "table" if first.lstrip().startswith("#") else "walker" if ncol >= 16 else "gaia" if ncol == 6 else ""
+        if not fmt:
+            raise JeansFileError(f"cannot guess the format of {p}; pass fmt='table', 'walker' or 'gaia'")
+    if fmt == "walker":
+        if distance_kpc is None:
+            raise JeansValueError("Walker tables need distance_kpc")
+        return read_walker(path, distance_kpc=distance_kpc, centre=centre)
+    if fmt == "gaia":
+        return read_gaia_challenge(path, verr=verr)
+    if fmt == "table":
+        return read_table(path, distance_kpc=distance_kpc, centre=centre, default_verr=verr)
+    raise JeansValueError(f"unknown table format {fmt!r}")
+
+
+def write_table(path: str | Path, stars: StarTable) -> None:
+    """Write '# x y v verr p' (kpc, km/s; velocities include vsys)."""
+    arr = np.column_stack([stars.x, stars.y, stars.v + stars.vsys, stars.verr, stars.weight])
+    np.savetxt(path, arr, header="x y v verr p", fmt="%.8g")
