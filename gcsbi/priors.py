@@ -1,0 +1,143 @@
+"""Declarative priors (``priors/*.toml``) as torch Distributions with named parameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.distributions import Independent, Uniform, constraints
+
+from .errors import GcsbiValueError, SpecError
+from .resources import find_spec, read_toml
+
+__all__ = ["ParameterSpec", "NamedBoxPrior", "load_prior"]
+
+_TOP_KEYS = {"name", "description", "parameters"}
+_PARAM_KEYS = {"low", "high", "unit", "description"}
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    low: float
+    high: float
+    unit: str = ""
+    description: str = ""
+
+
+class NamedBoxPrior(Independent):
+    """Independent uniform prior over a box, with named parameters (float32).
+
+    It is a ``torch.distributions.Independent(Uniform)``, like ``sbi.utils.BoxUniform``, so
+    sbi's prior checks accept it; ``support`` is the box. Extra attributes: ``names``,
+    ``units``, ``specs``, ``name`` and helpers to move between tensors and dicts.
+    """
+
+    def __init__(self, specs: tuple[ParameterSpec, ...], *, name: str = "prior",
+                 description: str = "", device: str | torch.device = "cpu") -> None:
+        if not specs:
+            raise SpecError("a prior needs at least one parameter")
+        low = torch.tensor([s.low for s in specs], dtype=torch.float32, device=device)
+        high = torch.tensor([s.high for s in specs], dtype=torch.float32, device=device)
+        super().__init__(Uniform(low, high, validate_args=False), 1, validate_args=False)
+        self.specs = tuple(specs)
+        self.name = name
+        self.description = description
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.specs)
+
+    @property
+    def units(self) -> dict[str, str]:
+        return {s.name: s.unit for s in self.specs}
+
+    @property
+    def low(self) -> torch.Tensor:
+        return self.base_dist.low
+
+    @property
+    def high(self) -> torch.Tensor:
+        return self.base_dist.high
+
+    @constraints.dependent_property(is_discrete=False, event_dim=1)
+    def support(self):
+        return constraints.independent(constraints.interval(self.low, self.high), 1)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        value = torch.as_tensor(value, dtype=torch.float32, device=self.low.device)
+        inside = ((value >= self.low) & (value <= self.high)).all(-1)
+        lp = -torch.log(self.high - self.low).sum()
+        return torch.where(inside, lp, torch.tensor(-math.inf, device=value.device))
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        return super().sample(sample_shape).to(torch.float32)
+
+    def in_support(self, theta: torch.Tensor) -> torch.Tensor:
+        """Boolean mask (batch) of parameter vectors inside the prior box."""
+        theta = self.check(theta)
+        return ((theta >= self.low) & (theta <= self.high)).all(-1)
+
+    def check(self, theta: Any) -> torch.Tensor:
+        """Validate a (B, D) or (D,) parameter array: shape, finiteness; returns float32 (B, D)."""
+        t = torch.as_tensor(theta, dtype=torch.float32)
+        if t.ndim == 1:
+            t = t[None]
+        if t.ndim != 2 or t.shape[1] != len(self.specs):
+            raise GcsbiValueError(
+                f"theta must have shape (B, {len(self.specs)}) for parameters {self.names}, "
+                f"got {tuple(torch.as_tensor(theta).shape)}"
+            )
+        if not torch.isfinite(t).all():
+            raise GcsbiValueError("theta contains NaN or inf")
+        return t
+
+    def to_dict(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        t = self.check(theta)
+        return {name: t[:, i] for i, name in enumerate(self.names)}
+
+    def from_dict(self, values: dict[str, Any]) -> torch.Tensor:
+        missing = [n for n in self.names if n not in values]
+        unknown = [k for k in values if k not in self.names]
+        if missing or unknown:
+            raise GcsbiValueError(f"missing parameters {missing}, unknown {unknown}; expected {self.names}")
+        cols = [torch.as_tensor(values[n], dtype=torch.float32).reshape(-1) for n in self.names]
+        return self.check(torch.stack(torch.broadcast_tensors(*cols), dim=-1))
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{s.name}∈[{s.low:g}, {s.high:g}]" for s in self.specs)
+        return f"NamedBoxPrior({self.name}: {body})"
+
+
+def _parse(data: dict[str, Any], source: str) -> tuple[str, str, tuple[ParameterSpec, ...]]:
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise SpecError(f"{source}: unknown keys {sorted(unknown)}; allowed {sorted(_TOP_KEYS)}")
+    params = data.get("parameters")
+    if not isinstance(params, dict) or not params:
+        raise SpecError(f"{source}: needs a [parameters.<name>] table per parameter")
+    specs = []
+    for name, entry in params.items():
+        if not isinstance(entry, dict):
+            raise SpecError(f"{source}: parameters.{name} must be a table")
+        bad = set(entry) - _PARAM_KEYS
+        if bad:
+            raise SpecError(f"{source}: parameters.{name}: unknown keys {sorted(bad)}; allowed {sorted(_PARAM_KEYS)}")
+        try:
+            low, high = float(entry["low"]), float(entry["high"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpecError(f"{source}: parameters.{name} needs numeric 'low' and 'high'") from exc
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise SpecError(f"{source}: parameters.{name}: need finite low < high, got [{low}, {high}]")
+        specs.append(ParameterSpec(name, low, high, str(entry.get("unit", "")), str(entry.get("description", ""))))
+    return str(data.get("name", source)), str(data.get("description", "")), tuple(specs)
+
+
+def load_prior(name_or_path: str | Path, *, device: str | torch.device = "cpu") -> NamedBoxPrior:
+    """Load a shipped prior (``"m31-gc"``, ``"milky-way-gc"``) or a user TOML file."""
+    path = find_spec("priors", name_or_path)
+    name, description, specs = _parse(read_toml(path), str(path))
+    return NamedBoxPrior(specs, name=name, description=description, device=device)
