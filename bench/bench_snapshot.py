@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gcsbi.clusters.models import ClusterParams, sample_cluster
-from gcsbi.clusters.profiles import half_light_radius, surface_brightness_profile
+from gcsbi.clusters.profiles import SB_CONSTANT, half_light_radius, surface_brightness_profile
 from gcsbi.stars import StellarPopulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +56,12 @@ def _half_light_from_sbp(r, sb):
     return float(np.interp(0.5 * cum[-1], cum, r))
 
 
+def _total_mag_from_sbp(r, sb):
+    """Total absolute V magnitude from a surface-brightness profile (r in pc)."""
+    lum = 10 ** (-0.4 * (sb - SB_CONSTANT)) * 2 * np.pi * r
+    return float(-2.5 * np.log10(np.sum(0.5 * (lum[1:] + lum[:-1]) * np.diff(r))))
+
+
 def cmc_comparison() -> dict:
     import matplotlib
 
@@ -67,9 +73,11 @@ def cmc_comparison() -> dict:
     model = CMC / "N8-RV1-RG8-Z0.1"  # Z = 0.1 Zsun -> [Fe/H] ~ -1.0
     r_cmc, sb_cmc, mtot, age = _cmc_profile(model)
     rhl_cmc = _half_light_from_sbp(r_cmc, sb_cmc)
+    m_v_cmc = _total_mag_from_sbp(r_cmc, sb_cmc)
     pop = StellarPopulation(age_gyr=min(age, 14.0), feh=-1.0)
     result = {"cmc_model": model.name, "cmc_mass": mtot, "cmc_age_gyr": age,
-              "cmc_half_light_radius_pc": rhl_cmc, "models": {}}
+              "cmc_half_light_radius_pc": rhl_cmc, "cmc_total_MV": m_v_cmc,
+              "model_ML_V": pop.mass_to_light("V"), "models": {}}
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.plot(r_cmc, sb_cmc, "k-", lw=2, label=f"CMC {model.name} ({mtot:.2g} Msun)")
     for w0, delta in ((7.0, 0.0), (7.0, 0.3), (9.0, 0.3)):
@@ -85,17 +93,25 @@ def cmc_comparison() -> dict:
         sb_ref = np.interp(np.log(mid), np.log(r_cmc), sb_cmc)
         ok = np.isfinite(sb) & (mid > 0.1 * rhl_cmc) & (mid < 5 * rhl_cmc)
         resid = sb[ok] - sb_ref[ok]
+        total_v = snap.integrated_abs_mag()["V"]
+        offset = total_v - m_v_cmc  # total-light difference; the rest is profile shape
+        shape = resid - offset
         key = f"W0={w0},delta={delta}"
         result["models"][key] = {
             "half_mass_radius_pc": params.half_mass_radius,
+            "total_MV_model": total_v,
+            "total_light_offset_mag": float(offset),
             "median_residual_mag": float(np.median(resid)),
             "rms_residual_mag": float(np.sqrt(np.mean(resid**2))),
+            "shape_rms_mag": float(np.sqrt(np.mean(shape**2))),
+            "shape_max_abs_mag": float(np.max(np.abs(shape))),
             "central_sb_model": float(sb[np.isfinite(sb)][0]),
             "central_sb_cmc": float(sb_cmc[0]),
         }
         ax.plot(mid, sb, "o-", ms=3, label=f"gcsbi {key}")
         print(f"CMC vs {key}: median {np.median(resid):+.2f} mag, rms {np.sqrt(np.mean(resid**2)):.2f} "
-              f"mag over 0.1-5 R_hl")
+              f"mag over 0.1-5 R_hl; total M_V {total_v:.2f} vs CMC {m_v_cmc:.2f}; after removing "
+              f"the total-light offset, shape rms {np.sqrt(np.mean(shape**2)):.2f} mag")
     ax.set(xscale="log", xlabel="R [pc]", ylabel="V [mag/arcsec$^2$]",
            title="surface brightness: gcsbi default models vs CMC")
     ax.invert_yaxis()

@@ -28,9 +28,11 @@ units (G = M_tot = 1, E = -1/4) and needs ``length_scale_pc`` and
 unit is ``velocity_scale_kms`` or ``sqrt(G M / R)``.
 
 Stellar columns (BSE/SSE ``kstar``/``KW``/``startype``, luminosity, Teff, radius)
-become ``phase``, ``log_l``, ``log_teff`` and ``log_g`` (Teff from L and R, g from M
-and R when not given). Without them these are NaN / ``PHASE_UNKNOWN`` and
-``abs_mag`` is None; :func:`attach_photometry` then assigns isochrone magnitudes.
+become ``phase`` (:data:`KSTAR_TO_PHASE`), ``log_l``, ``log_teff`` and ``log_g`` (Teff
+from L and R, g from M and R when not given). Without them these are NaN /
+``PHASE_UNKNOWN``. Readers never set ``abs_mag``: :func:`attach_photometry` adds
+magnitudes from the stellar columns (bolometric corrections) where present, else
+from the MIST isochrone of the snapshot's age and [Fe/H].
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GcsbiDependencyError, GcsbiFileError, GcsbiValueError
+from ..errors import GcsbiFileError, GcsbiValueError
+from ..stars import Phase
+from .readers import Z_SUN, RawParticles, UnitScales, as_float, check_finite
 from .snapshot import PHASE_UNKNOWN, Snapshot
 
 __all__ = [
@@ -54,27 +58,15 @@ __all__ = [
     "detect_format",
     "read_snapshot",
     "attach_photometry",
+    "to_snapshot",
+    "shrinking_sphere_centre",
 ]
 
 #: Formats :func:`read_snapshot` understands.
 FORMATS: tuple[str, ...] = ("table", "clustertools", "nbody6pp", "petar", "cmc", "gcsbi")
 
-#: gcsbi evolutionary phase codes used for N-body stellar types. The luminous phases
-#: follow the MIST EEP phase numbers (0 MS, 2 RGB incl. subgiants, 3 CHeB, 4 EAGB,
-#: 5 TPAGB, 9 Wolf-Rayet/naked He star); remnants get 10-12. Provisional: to be
-#: replaced by the constants of ``gcsbi.stars`` once that module defines them.
-PHASE_CODES: dict[str, int] = {
-    "MS": 0,
-    "RGB": 2,
-    "CHEB": 3,
-    "EAGB": 4,
-    "TPAGB": 5,
-    "HE_STAR": 9,
-    "WD": 10,
-    "NS": 11,
-    "BH": 12,
-    "UNKNOWN": PHASE_UNKNOWN,
-}
+#: gcsbi evolutionary phase codes (:class:`gcsbi.stars.Phase`) by name, plus UNKNOWN (-1).
+PHASE_CODES: dict[str, int] = {**{p.name: int(p) for p in Phase}, "UNKNOWN": PHASE_UNKNOWN}
 
 #: Hurley, Pols & Tout (2000) SSE/BSE stellar types (NBODY6++ ``KW``, CMC ``startype``,
 #: PeTar ``star.type``).
@@ -97,12 +89,12 @@ KSTAR_NAMES: dict[int, str] = {
     15: "massless remnant",
 }
 
-#: BSE ``kstar`` -> gcsbi phase name (key of :data:`PHASE_CODES`). The Hertzsprung gap
-#: is a subgiant, which MIST counts in its RGB phase; naked helium stars map to the
-#: MIST Wolf-Rayet phase. Massless remnants (15) are dropped by the readers.
+#: BSE ``kstar`` -> gcsbi phase name (a :class:`gcsbi.stars.Phase` member name). The
+#: Hertzsprung gap is the subgiant branch, which gcsbi counts in RGB (as MIST); naked
+#: helium stars are Wolf-Rayet-like (WR); massless remnants (15) are dropped by the readers.
 KSTAR_TO_PHASE: dict[int, str] = {
     0: "MS", 1: "MS", 2: "RGB", 3: "RGB", 4: "CHEB", 5: "EAGB", 6: "TPAGB",
-    7: "HE_STAR", 8: "HE_STAR", 9: "HE_STAR", 10: "WD", 11: "WD", 12: "WD",
+    7: "WR", 8: "WR", 9: "WR", 10: "WD", 11: "WD", 12: "WD",
     13: "NS", 14: "BH", 15: "UNKNOWN",
 }  # fmt: skip
 
@@ -275,7 +267,7 @@ def read_snapshot(
         if feh is not None:
             changes["feh"] = float(feh)
         return snap.replace(**changes) if changes else snap
-    scales = readers.UnitScales(
+    scales = UnitScales(
         units=units,
         length_pc=length_scale_pc,
         mass_msun=mass_scale_msun,
@@ -291,7 +283,125 @@ def read_snapshot(
         raw = readers.read_petar(path, scales=scales)
     else:
         raw = readers.read_cmc(path, rng=rng, step=step, conv=conv, units=units)
-    return readers.to_snapshot(raw, path=path, age_gyr=age_gyr, feh=feh, recentre=recentre)
+    raw.meta.setdefault("format", fmt)
+    return to_snapshot(raw, path=path, age_gyr=age_gyr, feh=feh, recentre=recentre)
+
+
+# ------------------------------------------------------------------ to Snapshot
+_LOG_G_SUN = 4.438  # log10 of the solar surface gravity, cgs
+_TEFF_SUN = 5772.0  # K (IAU 2015 nominal)
+
+def shrinking_sphere_centre(positions: np.ndarray, mass: np.ndarray, *, shrink: float = 0.9) -> np.ndarray:
+    """Centre of mass of ever smaller spheres (Power et al. 2003), robust to escapers."""
+    pos, m = np.asarray(positions, dtype=np.float64), np.asarray(mass, dtype=np.float64)
+    w = m if m.sum() > 0 else np.ones_like(m)
+    centre = np.average(pos, axis=0, weights=w)
+    inside = np.ones(len(pos), dtype=bool)
+    radius = float(np.sqrt(((pos - centre) ** 2).sum(axis=1)).max()) if len(pos) else 0.0
+    n_min = min(len(pos), max(10, len(pos) // 100))
+    while radius > 0:
+        radius *= shrink
+        sel = inside & (((pos - centre) ** 2).sum(axis=1) < radius**2)
+        if sel.sum() < n_min or w[sel].sum() <= 0:
+            break
+        inside = sel
+        centre = np.average(pos[sel], axis=0, weights=w[sel])
+    return centre
+
+
+def _log10_pos(a: np.ndarray) -> np.ndarray:
+    """log10 where positive, NaN elsewhere (no warnings)."""
+    a = np.asarray(a, dtype=np.float64)
+    ok = a > 0
+    return np.where(ok, np.log10(np.where(ok, a, 1.0)), np.nan)
+
+
+def _stellar(raw: RawParticles, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(log_teff, log_g, log_l); Teff from L and R and g from M and R when not given."""
+    nan = np.full(mass.size, np.nan)
+    lum = raw.luminosity if raw.luminosity is not None else nan
+    rad = raw.radius if raw.radius is not None else nan
+    log_l, log_r = _log10_pos(lum), _log10_pos(rad)
+    log_teff = _log10_pos(raw.teff) if raw.teff is not None else np.log10(_TEFF_SUN) + 0.25 * log_l - 0.5 * log_r
+    log_g = raw.log_g if raw.log_g is not None else _LOG_G_SUN + _log10_pos(mass) - 2.0 * log_r
+    return log_teff, np.asarray(log_g, dtype=np.float64), log_l
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, (np.integer, int, bool, np.bool_)):
+        return value.item() if hasattr(value, "item") else value
+    return value if isinstance(value, str) or value is None else str(value)
+
+
+def to_snapshot(
+    raw: RawParticles, *, path: Path, age_gyr: float | None, feh: float | None, recentre: bool
+) -> Snapshot:
+    """Validate, drop massless remnants, centre, derive stellar fields -> :class:`Snapshot`."""
+    pos = as_float(raw.positions, "positions", path)
+    vel = as_float(raw.velocities, "velocities", path)
+    mass = as_float(raw.mass, "mass", path).reshape(-1)
+    n = mass.size
+    if n == 0:
+        raise GcsbiFileError(f"{path}: no particles")
+    if pos.shape != (n, 3) or vel.shape != (n, 3):
+        raise GcsbiValueError(f"{path.name}: positions {pos.shape} / velocities {vel.shape} do not match {n} masses")
+    check_finite(path, positions=pos, velocities=vel, mass=mass)
+    if (mass < 0).any():
+        raise GcsbiValueError(f"{path.name}: negative masses")
+    keep = np.ones(n, dtype=bool)
+    if raw.kstar is not None:
+        keep &= np.asarray(raw.kstar) != 15  # massless remnants
+    init = mass if raw.initial_mass is None else np.where(np.isfinite(raw.initial_mass), raw.initial_mass, mass)
+    log_teff, log_g, log_l = _stellar(raw, mass)
+    phase = kstar_to_phase(raw.kstar) if raw.kstar is not None else np.full(n, PHASE_UNKNOWN, np.int8)
+    if not keep.any():
+        raise GcsbiFileError(f"{path}: only massless remnants (kstar 15)")
+    pos, vel, mass, init = pos[keep], vel[keep], mass[keep], np.asarray(init, dtype=np.float64)[keep]
+    if recentre and not raw.centred:
+        centre = shrinking_sphere_centre(pos, mass)
+        pos = pos - centre
+        r = np.sqrt((pos**2).sum(axis=1))
+        order = np.argsort(r)
+        cum = np.cumsum(mass[order])
+        inner = order[: max(1, int(np.searchsorted(cum, 0.5 * cum[-1])) + 1)]
+        w = mass[inner] if mass[inner].sum() > 0 else None
+        vel = vel - np.average(vel[inner], axis=0, weights=w)
+    if age_gyr is not None:
+        age = float(age_gyr)
+    else:
+        age = raw.time_myr / 1000.0 if raw.time_myr is not None else np.nan
+    if feh is not None:
+        metal = float(feh)
+    else:
+        metal = float(np.log10(raw.z_metal / Z_SUN)) if raw.z_metal else np.nan
+    meta = dict(raw.meta)
+    meta.update(
+        {"file": str(path), "time_myr": raw.time_myr, "n_dropped_massless": int((~keep).sum()),
+         "stellar_columns": raw.kstar is not None or raw.luminosity is not None}
+    )  # fmt: skip
+    return Snapshot(
+        positions=pos,
+        velocities=vel,
+        initial_mass=init,
+        current_mass=mass,
+        weight=np.ones(pos.shape[0]),
+        phase=phase[keep],
+        log_teff=log_teff[keep],
+        log_g=log_g[keep],
+        log_l=log_l[keep],
+        abs_mag=None,
+        filters=(),
+        age_gyr=age,
+        feh=metal,
+        source=path.name,
+        meta=_jsonable(meta),
+    )
 
 
 # -------------------------------------------------------------------- photometry
@@ -303,49 +413,78 @@ def attach_photometry(
     rng: np.random.Generator,
     filters: tuple[str, ...] | list[str] | None = None,
 ) -> Snapshot:
-    """Give a snapshot without stellar columns isochrone stellar parameters and magnitudes.
+    """Absolute magnitudes (and missing stellar parameters) for every particle.
 
-    N-body codes without stellar evolution carry only dynamical masses. They are taken
-    as *initial* masses on the isochrone of ``age_gyr``/``feh`` (default: the
-    snapshot's): exact for main-sequence stars, which keep their initial mass, and a
-    good approximation up to the turn-off; particles above the isochrone's maximum
-    initial mass become dark remnants (``abs_mag = inf``). ``rng`` is passed to the
-    population model for any stochastic choice (reproducible with a seeded generator).
+    * Particles with stellar columns (finite ``log_l``, ``log_teff``, ``log_g``): MIST/C3K
+      bolometric corrections, ``M = 4.74 - 2.5 log L - BC`` (``gcsbi.stars.bolometric``).
+    * NS and BH (phase from ``kstar``): dark, ``abs_mag = inf``.
+    * Particles without stellar columns: the N-body mass is taken as the *initial* mass
+      on the MIST isochrone of ``age_gyr``/``feh`` (default: the snapshot's), using the
+      tables of :class:`gcsbi.stars.StellarPopulation`. Exact for main-sequence stars
+      (which keep their initial mass) and close up to the turn-off; more massive
+      particles become white dwarfs (Cummings 2018 IFMR + Mestel cooling, as in
+      ``gcsbi.stars``) or dark NS/BH. Masses below the isochrone's lowest mass take
+      its faintest star. The dynamical masses (``current_mass``) are left unchanged;
+      ``initial_mass`` is set to the N-body mass for these particles.
 
-    Uses the ``gcsbi.stars`` population API; raises ``GcsbiDependencyError`` while that
-    is not available.
+    Particles standing for ``weight`` stars get ``-2.5 log10(weight)`` brighter
+    magnitudes. The result is deterministic; ``rng`` is accepted for API symmetry with
+    the samplers and is not consumed.
     """
+    from ..stars import StellarPopulation
+    from ..stars.bolometric import MBOL_SUN, bolometric_corrections
+    from ..stars.remnants import RemnantModel, wd_cooling, wd_mass
+
+    if not isinstance(rng, np.random.Generator):
+        raise GcsbiValueError("rng must be a numpy.random.Generator")
     age = snapshot.age_gyr if age_gyr is None else float(age_gyr)
     metal = snapshot.feh if feh is None else float(feh)
     if not (np.isfinite(age) and np.isfinite(metal)):
-        raise GcsbiValueError(
-            f"attach_photometry needs a finite age and [Fe/H], got age_gyr={age}, feh={metal}"
-        )
-    if not isinstance(rng, np.random.Generator):
-        raise GcsbiValueError("rng must be a numpy.random.Generator")
-    try:
-        from ..stars import StellarPopulation  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise GcsbiDependencyError(
-            "attach_photometry needs gcsbi.stars.StellarPopulation, which is not available yet"
-        ) from exc
-    per_star = getattr(StellarPopulation, "evolve_masses", None)
-    if per_star is None:  # pragma: no cover - depends on the stars API
-        raise GcsbiDependencyError(
-            "gcsbi.stars.StellarPopulation has no per-star evolution method (evolve_masses)"
-        )
-    kwargs: dict[str, Any] = {"age_gyr": age, "feh": metal}
-    if filters is not None:
-        kwargs["filters"] = tuple(filters)
-    pop = StellarPopulation(**kwargs)
-    stars = pop.evolve_masses(snapshot.current_mass, rng=rng)  # pragma: no cover
-    return snapshot.replace(  # pragma: no cover
-        phase=stars["phase"],
-        log_teff=stars["log_teff"],
-        log_g=stars["log_g"],
-        log_l=stars["log_l"],
-        abs_mag=stars["abs_mag"] + 0.0 * snapshot.weight[:, None],
-        filters=tuple(pop.filters),
-        age_gyr=age,
-        feh=metal,
-    )
+        raise GcsbiValueError(f"attach_photometry needs a finite age and [Fe/H], got age_gyr={age}, feh={metal}")
+    pop = StellarPopulation(age_gyr=age, feh=metal, **({} if filters is None else {"filters": tuple(filters)}))
+    nf = len(pop.filters)
+    n = len(snapshot)
+    phase = snapshot.phase.copy()
+    lt, lg, ll = snapshot.log_teff.copy(), snapshot.log_g.copy(), snapshot.log_l.copy()
+    mi = snapshot.initial_mass.copy()
+    mags = np.full((n, nf), np.inf)
+    dark = np.isin(phase, [int(Phase.NS), int(Phase.BH)])
+    known = ~dark & np.isfinite(lt) & np.isfinite(lg) & np.isfinite(ll)
+    iso = ~dark & ~known
+    if iso.any():
+        t = pop._t  # isochrone tables of the population (cached per age/[Fe/H])
+        rem = RemnantModel()
+        m = snapshot.current_mass[iso]
+        mi[iso] = m
+        sub_phase = np.full(m.size, int(Phase.MS), dtype=np.int8)
+        sub = np.full((m.size, 3), np.nan)
+        sub_mag = np.full((m.size, nf), np.inf)
+        alive = m <= t.m_max_alive
+        mc = np.clip(m[alive], t.iso_mi[0], t.iso_mi[-1])
+        k = np.clip(np.searchsorted(t.iso_mi, mc) - 1, 0, t.iso_mi.size - 2)
+        w = (mc - t.iso_mi[k]) * t.iso_inv_dm[k]
+        row = t.iso_all[k] + w[:, None] * t.iso_dall[k]
+        sub[alive], sub_mag[alive] = row[:, 1:4], row[:, 4:]
+        sub_phase[alive] = t.iso_phase[k + (w >= 0.5)]
+        wd = ~alive & (m < rem.m_ns_min)
+        if wd.any():
+            t_cool = age * 1e9 * (1.0 - (m[wd] / t.m_max_alive) ** -2.5)
+            wl, wt, wg = wd_cooling(wd_mass(m[wd]), t_cool)
+            sub[wd] = np.column_stack([wt, wg, wl])
+            sub_mag[wd] = MBOL_SUN - 2.5 * wl[:, None] - bolometric_corrections(wt, wg, metal, pop.filters)
+            sub_phase[wd] = int(Phase.WD)
+        sub_phase[~alive & (m >= rem.m_ns_min)] = int(Phase.NS)
+        sub_phase[m >= rem.m_bh_min] = int(Phase.BH)
+        phase[iso], mags[iso] = sub_phase, sub_mag
+        lt[iso], lg[iso], ll[iso] = sub[:, 0], sub[:, 1], sub[:, 2]
+    if known.any():
+        bc = bolometric_corrections(lt[known], lg[known], metal, pop.filters)
+        mags[known] = MBOL_SUN - 2.5 * ll[known][:, None] - bc
+    with np.errstate(divide="ignore"):
+        mags = mags - 2.5 * np.log10(snapshot.weight)[:, None]
+    mags[~np.isfinite(mags)] = np.inf
+    meta = dict(snapshot.meta, photometry="isochrone" if not known.any() else "stellar columns + isochrone")
+    return snapshot.replace(
+        initial_mass=mi, phase=phase, log_teff=lt, log_g=lg, log_l=ll, abs_mag=mags,
+        filters=tuple(pop.filters), age_gyr=age, feh=metal, meta=meta,
+    )  # fmt: skip

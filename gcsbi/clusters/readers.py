@@ -1,7 +1,8 @@
 """Per-format parsers behind :func:`gcsbi.clusters.nbody.read_snapshot`.
 
 Each ``read_*`` returns :class:`RawParticles` in pc, km/s, Msun (stellar columns in
-Lsun, K, Rsun); :func:`to_snapshot` turns that into a centred :class:`Snapshot`.
+Lsun, K, Rsun); ``gcsbi.clusters.nbody.to_snapshot`` turns that into a centred
+:class:`~gcsbi.clusters.snapshot.Snapshot`.
 
 References followed for each layout:
 
@@ -50,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GcsbiDependencyError, GcsbiFileError, GcsbiValueError
-from .snapshot import G_PC_KMS2_MSUN, PHASE_UNKNOWN, Snapshot
+from .snapshot import G_PC_KMS2_MSUN
 
 __all__ = [
     "RawParticles",
@@ -63,8 +64,8 @@ __all__ = [
     "read_nbody6pp",
     "read_petar",
     "read_cmc",
-    "to_snapshot",
-    "shrinking_sphere_centre",
+    "as_float",
+    "check_finite",
 ]
 
 #: 1 pc/Myr in km/s.
@@ -73,8 +74,6 @@ PC_PER_MYR_KMS = 0.9777922216807892
 AU_PC = 4.84813681109536e-06
 #: Solar metal mass fraction used for [Fe/H] = log10(Z / Z_SUN) (Asplund et al. 2009, as MIST).
 Z_SUN = 0.0142
-_LOG_G_SUN = 4.438  # cgs
-_TEFF_SUN = 5772.0
 
 
 @dataclass(frozen=True)
@@ -139,25 +138,25 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "vz": ("vz", "vzkms", "velz", "v3"),
     "mass": ("mass", "m", "mmsun", "massmsun", "mcurrent", "currentmass", "mact", "mt"),
     "initial_mass": ("initialmass", "m0", "mini", "minit", "massini", "mzams", "m0msun"),
-    "kstar": ("kstar", "kw", "startype", "stellartype", "k", "ktype"),
-    "luminosity": ("luminosity", "l", "lum", "lumlsun", "luminositylsun", "llsun"),
+    "kstar": ("kstar", "kw", "startype", "stellartype", "ktype"),
+    "luminosity": ("luminosity", "lum", "lumlsun", "luminositylsun", "llsun", "lstar"),
     "log_l": ("logl", "loglum", "logluminosity"),
     "teff": ("teff", "te", "teffk"),
-    "log_teff": ("logteff", "logte", "logt"),
+    "log_teff": ("logteff", "logte"),
     "radius": ("radius", "rs", "rstar", "rad", "radiusrsun", "rsun"),
     "log_g": ("logg",),
 }
 _REQUIRED = ("x", "y", "z", "vx", "vy", "vz", "mass")
 
 
-def _as_float(a: Any, what: str, path: Path) -> np.ndarray:
+def as_float(a: Any, what: str, path: Path) -> np.ndarray:
     try:
         return np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise GcsbiValueError(f"{path.name}: column {what} is not numeric: {exc}") from exc
 
 
-def _check_finite(path: Path, **arrays: np.ndarray) -> None:
+def check_finite(path: Path, **arrays: np.ndarray) -> None:
     for name, a in arrays.items():
         bad = ~np.isfinite(a)
         if bad.any():
@@ -234,11 +233,11 @@ def read_table(
         unit = getattr(col, "unit", None)
         if unit is not None and base in target and unit != u.dimensionless_unscaled:
             try:
-                return _as_float(u.Quantity(col).to_value(target[base]), key, path)
+                return as_float(u.Quantity(col).to_value(target[base]), key, path)
             except u.UnitConversionError as exc:
                 raise GcsbiValueError(f"{path.name}: column {cols[key]!r} has unit {unit}, not {target[base]}") from exc
         values = np.ma.filled(np.ma.asarray(col, dtype=np.float64), np.nan) if key != "kstar" else np.asarray(col)
-        return _as_float(values, key, path) * factor.get(base, 1.0)
+        return as_float(values, key, path) * factor.get(base, 1.0)
 
     pos = np.column_stack([column(k) for k in ("x", "y", "z")])
     velo = np.column_stack([column(k) for k in ("vx", "vy", "vz")])
@@ -275,7 +274,7 @@ def read_clustertools(path: Path, *, scales: UnitScales) -> RawParticles:
         positions=data[:, 1:4] * length,
         velocities=data[:, 4:7] * vel,
         mass=data[:, 0] * mass_u,
-        meta={"ids": None},
+        meta={"columns": "m x y z vx vy vz"},
     )
 
 
@@ -558,7 +557,7 @@ def read_cmc(
     r_pc = units_d["lengthunitparsec"]
     v_kms = 1e-5 * units_d["lengthunitcgs"] / units_d["nbtimeunitcgs"]
     r, vr, vt, m = cols["r"], cols["vr"], cols["vt"], cols["mmsun"]
-    _check_finite(path, r=r, vr=vr, vt=vt, m=m)
+    check_finite(path, r=r, vr=vr, vt=vt, m=m)
     n = r.size
     # isotropic direction n_hat, and a random tangential direction perpendicular to it
     cos_t = rng.uniform(-1.0, 1.0, n)
@@ -569,7 +568,8 @@ def read_cmc(
     e_t = np.column_stack([cos_t * np.cos(phi), cos_t * np.sin(phi), -sin_t])
     e_p = np.column_stack([-np.sin(phi), np.cos(phi), np.zeros(n)])
     pos = (r * r_pc)[:, None] * e_r
-    vel = (vr * v_kms)[:, None] * e_r + (vt * v_kms)[:, None] * (np.cos(psi)[:, None] * e_t + np.sin(psi)[:, None] * e_p)
+    e_tan = np.cos(psi)[:, None] * e_t + np.sin(psi)[:, None] * e_p
+    vel = (vr * v_kms)[:, None] * e_r + (vt * v_kms)[:, None] * e_tan
     nan = np.full(n, np.nan)
     binflag = cols.get("binflag", np.zeros(n)) == 1
     single = ~binflag
@@ -593,122 +593,4 @@ def read_cmc(
         time_myr=t_code * units_d["timeunitsmyr"] if t_code is not None else None,
         centred=True,
         meta={"n_binaries": int(binflag.sum()), "time_code": t_code},
-    )
-
-
-# ------------------------------------------------------------------ to Snapshot
-def shrinking_sphere_centre(positions: np.ndarray, mass: np.ndarray, *, shrink: float = 0.9) -> np.ndarray:
-    """Centre of mass of ever smaller spheres (Power et al. 2003), robust to escapers."""
-    pos, m = np.asarray(positions, dtype=np.float64), np.asarray(mass, dtype=np.float64)
-    w = m if m.sum() > 0 else np.ones_like(m)
-    centre = np.average(pos, axis=0, weights=w)
-    inside = np.ones(len(pos), dtype=bool)
-    radius = float(np.sqrt(((pos - centre) ** 2).sum(axis=1)).max()) if len(pos) else 0.0
-    n_min = min(len(pos), max(10, len(pos) // 100))
-    while radius > 0:
-        radius *= shrink
-        sel = inside & (((pos - centre) ** 2).sum(axis=1) < radius**2)
-        if sel.sum() < n_min or w[sel].sum() <= 0:
-            break
-        inside = sel
-        centre = np.average(pos[sel], axis=0, weights=w[sel])
-    return centre
-
-
-def _stellar(raw: RawParticles, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = mass.size
-    nan = np.full(n, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lum = raw.luminosity if raw.luminosity is not None else nan
-        rad = raw.radius if raw.radius is not None else nan
-        log_l = np.where(lum > 0, np.log10(np.where(lum > 0, lum, 1.0)), np.nan)
-        if raw.teff is not None:
-            teff = raw.teff
-        else:
-            teff = _TEFF_SUN * (lum / rad**2) ** 0.25
-        log_teff = np.where(teff > 0, np.log10(np.where(teff > 0, teff, 1.0)), np.nan)
-        if raw.log_g is not None:
-            log_g = raw.log_g
-        else:
-            ok = (mass > 0) & (rad > 0)
-            log_g = np.where(ok, _LOG_G_SUN + np.log10(np.where(ok, mass, 1.0)) - 2 * np.log10(np.where(ok, rad, 1.0)), np.nan)
-    return log_teff, log_g, log_l
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, (np.integer, int, bool, np.bool_)):
-        return value.item() if hasattr(value, "item") else value
-    return value if isinstance(value, str) or value is None else str(value)
-
-
-def to_snapshot(
-    raw: RawParticles, *, path: Path, age_gyr: float | None, feh: float | None, recentre: bool
-) -> Snapshot:
-    """Validate, drop massless remnants, centre, derive stellar fields -> :class:`Snapshot`."""
-    from .nbody import kstar_to_phase
-
-    pos = _as_float(raw.positions, "positions", path)
-    vel = _as_float(raw.velocities, "velocities", path)
-    mass = _as_float(raw.mass, "mass", path).reshape(-1)
-    n = mass.size
-    if n == 0:
-        raise GcsbiFileError(f"{path}: no particles")
-    if pos.shape != (n, 3) or vel.shape != (n, 3):
-        raise GcsbiValueError(f"{path.name}: positions {pos.shape} / velocities {vel.shape} do not match {n} masses")
-    _check_finite(path, positions=pos, velocities=vel, mass=mass)
-    if (mass < 0).any():
-        raise GcsbiValueError(f"{path.name}: negative masses")
-    keep = np.ones(n, dtype=bool)
-    if raw.kstar is not None:
-        keep &= np.asarray(raw.kstar) != 15  # massless remnants
-    init = mass if raw.initial_mass is None else np.where(np.isfinite(raw.initial_mass), raw.initial_mass, mass)
-    log_teff, log_g, log_l = _stellar(raw, mass)
-    phase = kstar_to_phase(raw.kstar) if raw.kstar is not None else np.full(n, PHASE_UNKNOWN, np.int8)
-    if not keep.any():
-        raise GcsbiFileError(f"{path}: only massless remnants (kstar 15)")
-    pos, vel, mass, init = pos[keep], vel[keep], mass[keep], np.asarray(init, dtype=np.float64)[keep]
-    if recentre and not raw.centred:
-        centre = shrinking_sphere_centre(pos, mass)
-        pos = pos - centre
-        r = np.sqrt((pos**2).sum(axis=1))
-        order = np.argsort(r)
-        cum = np.cumsum(mass[order])
-        inner = order[: max(1, int(np.searchsorted(cum, 0.5 * cum[-1])) + 1)]
-        w = mass[inner] if mass[inner].sum() > 0 else None
-        vel = vel - np.average(vel[inner], axis=0, weights=w)
-    if age_gyr is not None:
-        age = float(age_gyr)
-    else:
-        age = raw.time_myr / 1000.0 if raw.time_myr is not None else np.nan
-    if feh is not None:
-        metal = float(feh)
-    else:
-        metal = float(np.log10(raw.z_metal / Z_SUN)) if raw.z_metal else np.nan
-    meta = dict(raw.meta)
-    meta.update(
-        {"file": str(path), "time_myr": raw.time_myr, "n_dropped_massless": int((~keep).sum()),
-         "stellar_columns": raw.kstar is not None or raw.luminosity is not None}
-    )  # fmt: skip
-    return Snapshot(
-        positions=pos,
-        velocities=vel,
-        initial_mass=init,
-        current_mass=mass,
-        weight=np.ones(pos.shape[0]),
-        phase=phase[keep],
-        log_teff=log_teff[keep],
-        log_g=log_g[keep],
-        log_l=log_l[keep],
-        abs_mag=None,
-        filters=(),
-        age_gyr=age,
-        feh=metal,
-        source=path.name,
-        meta=_jsonable(meta),
     )
