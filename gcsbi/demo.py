@@ -26,7 +26,8 @@ def _plot(snap, distance_modulus: float, path: Path) -> None:
     f = {name: i for i, name in enumerate(snap.filters)}
     single = snap.weight == 1
     mag_i = snap.abs_mag[:, f["F814W"]] + distance_modulus
-    colour = snap.abs_mag[:, f["F475W"]] - snap.abs_mag[:, f["F814W"]]
+    with np.errstate(invalid="ignore"):  # dark remnants: inf - inf
+        colour = snap.abs_mag[:, f["F475W"]] - snap.abs_mag[:, f["F814W"]]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     ax = axes[0]
     flux = 10 ** (-0.4 * snap.abs_mag[:, f["F814W"]])
