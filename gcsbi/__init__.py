@@ -1,33 +1,48 @@
 """gcsbi: simulation-based inference for star clusters and dwarf galaxies.
 
-Stages (data flows one way): ``stars`` (IMF, isochrones, photometry) ->
-``clusters`` (snapshots) -> ``observe`` (mock images) -> inference.
-``gcsbi.jeans`` stands alone (spherical Jeans analysis with flows).
+Stages (data flows one way): ``stars`` (IMF, isochrones, photometry) -> ``clusters``
+(snapshots) -> ``observe`` (mock images) -> ``simulator`` -> ``inference`` (NPE, calibration).
+``gcsbi.jeans`` stands alone (spherical Jeans analysis with flows) and imports nothing else
+from gcsbi, which is why every name here is imported lazily.
+
+Public API: ``load_prior``, ``load_simulator``, ``train``, ``load_posterior``, ``infer``,
+``calibrate`` and the exception classes of :mod:`gcsbi.errors`.
 """
 
 from __future__ import annotations
 
-from .errors import (
-    GcsbiDependencyError,
-    GcsbiError,
-    GcsbiFileError,
-    GcsbiRuntimeError,
-    GcsbiValueError,
-    OutOfDistributionWarning,
-    SpecError,
-    UnknownFilterError,
-)
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    "GcsbiError",
-    "GcsbiValueError",
-    "GcsbiFileError",
-    "GcsbiDependencyError",
-    "GcsbiRuntimeError",
-    "SpecError",
-    "UnknownFilterError",
-    "OutOfDistributionWarning",
-]
+_LAZY = {
+    "load_prior": "gcsbi.priors",
+    "load_simulator": "gcsbi.simulator",
+    "train": "gcsbi.inference",
+    "load_posterior": "gcsbi.inference",
+    "infer": "gcsbi.inference",
+    "calibrate": "gcsbi.inference",
+    "GcsbiError": "gcsbi.errors",
+    "GcsbiValueError": "gcsbi.errors",
+    "GcsbiFileError": "gcsbi.errors",
+    "GcsbiDependencyError": "gcsbi.errors",
+    "GcsbiRuntimeError": "gcsbi.errors",
+    "SpecError": "gcsbi.errors",
+    "UnknownFilterError": "gcsbi.errors",
+    "OutOfDistributionWarning": "gcsbi.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gcsbi' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
