@@ -419,8 +419,8 @@ def attach_photometry(
       bolometric corrections, ``M = 4.74 - 2.5 log L - BC`` (``gcsbi.stars.bolometric``).
     * NS and BH (phase from ``kstar``): dark, ``abs_mag = inf``.
     * Particles without stellar columns: the N-body mass is taken as the *initial* mass
-      on the MIST isochrone of ``age_gyr``/``feh`` (default: the snapshot's), using the
-      tables of :class:`gcsbi.stars.StellarPopulation`. Exact for main-sequence stars
+      on the MIST isochrone of ``age_gyr``/``feh`` (default: the snapshot's), evolved with
+      :meth:`gcsbi.stars.StellarPopulation.evolve`. Exact for main-sequence stars
       (which keep their initial mass) and close up to the turn-off; more massive
       particles become white dwarfs (Cummings 2018 IFMR + Mestel cooling, as in
       ``gcsbi.stars``) or dark NS/BH. Masses below the isochrone's lowest mass take
@@ -433,7 +433,6 @@ def attach_photometry(
     """
     from ..stars import StellarPopulation
     from ..stars.bolometric import MBOL_SUN, bolometric_corrections
-    from ..stars.remnants import RemnantModel, wd_cooling, wd_mass
 
     if not isinstance(rng, np.random.Generator):
         raise GcsbiValueError("rng must be a numpy.random.Generator")
@@ -451,32 +450,10 @@ def attach_photometry(
     dark = np.isin(phase, [int(Phase.NS), int(Phase.BH)])
     known = ~dark & np.isfinite(lt) & np.isfinite(lg) & np.isfinite(ll)
     iso = ~dark & ~known
-    if iso.any():
-        t = pop._t  # isochrone tables of the population (cached per age/[Fe/H])
-        rem = RemnantModel()
-        m = snapshot.current_mass[iso]
-        mi[iso] = m
-        sub_phase = np.full(m.size, int(Phase.MS), dtype=np.int8)
-        sub = np.full((m.size, 3), np.nan)
-        sub_mag = np.full((m.size, nf), np.inf)
-        alive = m <= t.m_max_alive
-        mc = np.clip(m[alive], t.iso_mi[0], t.iso_mi[-1])
-        k = np.clip(np.searchsorted(t.iso_mi, mc) - 1, 0, t.iso_mi.size - 2)
-        w = (mc - t.iso_mi[k]) * t.iso_inv_dm[k]
-        row = t.iso_all[k] + w[:, None] * t.iso_dall[k]
-        sub[alive], sub_mag[alive] = row[:, 1:4], row[:, 4:]
-        sub_phase[alive] = t.iso_phase[k + (w >= 0.5)]
-        wd = ~alive & (m < rem.m_ns_min)
-        if wd.any():
-            t_cool = age * 1e9 * (1.0 - (m[wd] / t.m_max_alive) ** -2.5)
-            wl, wt, wg = wd_cooling(wd_mass(m[wd]), t_cool)
-            sub[wd] = np.column_stack([wt, wg, wl])
-            sub_mag[wd] = MBOL_SUN - 2.5 * wl[:, None] - bolometric_corrections(wt, wg, metal, pop.filters)
-            sub_phase[wd] = int(Phase.WD)
-        sub_phase[~alive & (m >= rem.m_ns_min)] = int(Phase.NS)
-        sub_phase[m >= rem.m_bh_min] = int(Phase.BH)
-        phase[iso], mags[iso] = sub_phase, sub_mag
-        lt[iso], lg[iso], ll[iso] = sub[:, 0], sub[:, 1], sub[:, 2]
+    if iso.any():  # N-body mass taken as the initial mass on the isochrone
+        ev = pop.evolve(snapshot.current_mass[iso])
+        mi[iso], phase[iso], mags[iso] = ev.initial_mass, ev.phase, ev.abs_mag
+        lt[iso], lg[iso], ll[iso] = ev.log_teff, ev.log_g, ev.log_l
     if known.any():
         bc = bolometric_corrections(lt[known], lg[known], metal, pop.filters)
         mags[known] = MBOL_SUN - 2.5 * ll[known][:, None] - bc

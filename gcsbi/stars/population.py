@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
 from functools import lru_cache
 
@@ -69,6 +69,11 @@ class StarSample:
 
     def __len__(self) -> int:
         return int(self.weight.size)
+
+    def _take(self, index: np.ndarray) -> StarSample:
+        """The particles selected by ``index`` (boolean mask or integer indices), in that order."""
+        cols = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "filters"}
+        return StarSample(filters=self.filters, **cols)
 
     @property
     def total_mass(self) -> float:
@@ -288,6 +293,54 @@ class StellarPopulation:
         mean = np.where(num > 0, mass / np.where(num > 0, num, 1.0), centre)
         return mean, mass / np.sum(n * mc)
 
+    # ------------------------------------------------------------------ single stars
+    def evolve(self, initial_mass: np.ndarray) -> StarSample:
+        """Present-day state of individual stars of the given initial masses (vectorised, deterministic).
+
+        Stars with initial mass <= :attr:`turnoff_mass` are interpolated linearly in initial mass on the
+        population's MIST isochrone (current mass, log Teff, log g, log L, magnitudes; phase of the nearer
+        isochrone point); masses below the lowest tabulated one take that star's properties and keep their
+        own mass. Heavier stars are remnants of the population's :class:`~gcsbi.stars.remnants.RemnantModel`:
+        white dwarfs below ``m_ns_min`` (Cummings 2018 IFMR mass, Mestel cooling since the progenitor died
+        at an age ~ age (M_i / M_TO)^-2.5, MIST/C3K bolometric corrections), neutron stars (``ns_mass``)
+        below ``m_bh_min`` and black holes (``bh_fraction * M_i``) above. NS and BH are dark: ``log_teff``,
+        ``log_g`` and ``log_l`` are NaN and ``abs_mag`` is inf.
+
+        Every star is returned, in input order, with weight 1: NS/BH retention is a sampling decision
+        (see :meth:`sample`, :func:`sample_every_star`) and is not applied here.
+
+        Args:
+            initial_mass: 1-d array (or scalar) of finite initial masses >= 0, M_sun.
+        """
+        mi = np.array(initial_mass, dtype=float, ndmin=1)
+        if mi.ndim != 1 or not np.isfinite(mi).all() or (mi.size and mi.min() < 0):
+            raise GcsbiValueError("initial_mass must be a 1-d array of finite masses >= 0")
+        t = self._t
+        rem = RemnantModel(ns_retention=self.ns_retention, bh_retention=self.bh_retention)
+        # every star on the isochrone first (one searchsorted, one gather), then overwrite the dead ones
+        x = np.clip(mi, t.iso_mi[0], t.iso_mi[-1])
+        k = np.clip(np.searchsorted(t.iso_mi, x) - 1, 0, t.iso_mi.size - 2)
+        w = (x - t.iso_mi[k]) * t.iso_inv_dm[k]
+        row = t.iso_all[k] + w[:, None] * t.iso_dall[k]
+        phase = t.iso_phase[k + (w >= 0.5)]
+        mc = np.where(mi < t.iso_mi[0], mi, row[:, 0])
+        lt, lg, ll, mags = row[:, 1], row[:, 2], row[:, 3], row[:, 4:]
+        dead = mi > t.m_max_alive
+        if dead.any():
+            wd = dead & (mi < rem.m_ns_min)
+            bh = dead & (mi >= rem.m_bh_min)
+            ns = dead & ~wd & ~bh
+            if wd.any():
+                mc[wd] = wd_mass(mi[wd])
+                wl, wt, wg = wd_cooling(mc[wd], self.age_gyr * 1e9 * (1.0 - (mi[wd] / t.m_max_alive) ** -2.5))
+                lt[wd], lg[wd], ll[wd] = wt, wg, wl
+                mags[wd] = MBOL_SUN - 2.5 * wl[:, None] - bolometric_corrections(wt, wg, self.feh, self.filters)
+            mc[ns], mc[bh] = rem.ns_mass, rem.bh_mass(mi[bh])
+            dark = ns | bh
+            lt[dark], lg[dark], ll[dark], mags[dark] = np.nan, np.nan, np.nan, np.inf
+            phase[wd], phase[ns], phase[bh] = Phase.WD, Phase.NS, Phase.BH
+        return StarSample(mi, mc, np.ones(mi.size), phase.astype(np.int8, copy=False), lt, lg, ll, mags, self.filters)
+
     # ------------------------------------------------------------------ sampling
     def sample(
         self,
@@ -298,11 +351,11 @@ class StellarPopulation:
     ) -> StarSample:
         """Sample a population of present-day mass ``current_mass`` (stars + retained remnants).
 
-        Stars above the split mass and retained NS/BH are drawn one by one (Poisson numbers);
-        the rest (lower MS, WDs) becomes at most ``max_faint_particles`` particles, each covering a narrow
-        initial-mass (hence current-mass) range and carrying the exact expected mass and light of the
-        stars it stands for. ``sum(current_mass * weight) == current_mass`` unless the sampled bright
-        stars alone exceed it (tiny clusters: then bright stars are kept while they fit).
+        Stars above the split mass and retained NS/BH are drawn one by one (Poisson numbers) and evolved
+        with :meth:`evolve`; the rest (lower MS, WDs) becomes at most ``max_faint_particles`` particles,
+        each covering a narrow initial-mass (hence current-mass) range and carrying the exact expected
+        mass and light of the stars it stands for. ``sum(current_mass * weight) == current_mass`` unless
+        the sampled bright stars alone exceed it (tiny clusters: then bright stars are kept while they fit).
         """
         if not isinstance(rng, np.random.Generator):
             raise GcsbiValueError("rng must be a numpy.random.Generator (explicit randomness)")
@@ -321,18 +374,10 @@ class StellarPopulation:
         n_bh = rng.poisson(s * t.n_bh) if t.bh_range[1] > t.bh_range[0] else 0
         mi_bh = imf.sample(n_bh, rng, m_lo=t.bh_range[0], m_hi=t.bh_range[1]) if n_bh else np.zeros(0)
 
-        # bright stars: one searchsorted, then linear interpolation of every column
-        k = np.clip(np.searchsorted(t.iso_mi, mi_b) - 1, 0, t.iso_mi.size - 2)
-        w = (mi_b - t.iso_mi[k]) * t.iso_inv_dm[k]
-        row = t.iso_all[k] + w[:, None] * t.iso_dall[k]
-        props, mags = row[:, :4], row[:, 4:]
-        ph = t.iso_phase[k + (w >= 0.5)]
-        rm = RemnantModel()
-        m_rem = np.concatenate([np.full(n_ns, rm.ns_mass), rm.bh_fraction * mi_bh]) if (n_ns + n_bh) else np.zeros(0)
-        masses = np.concatenate([props[:, 0], m_rem])
-        keep = np.cumsum(masses) <= current_mass
-        m_bright = float(np.sum(masses[keep]))
-        kb, kr = keep[:n_b], keep[n_b:]
+        # individually sampled stars (bright ones, then NS/BH), kept while they fit in current_mass
+        ev = self.evolve(np.concatenate([mi_b, mi_ns, mi_bh]))
+        keep = np.cumsum(ev.current_mass) <= current_mass
+        m_bright = float(np.sum(ev.current_mass[keep]))
 
         # faint particles
         s_f = max(current_mass - m_bright, 0.0) / t.faint_mass
@@ -353,18 +398,9 @@ class StellarPopulation:
             ok = d[:, 0] > 0
             d = d[ok]
             parts.append((code, s_f * d[:, 0], d[:, 1] / d[:, 0], d[:, 2] / d[:, 0], _mag(s_f * d[:, 3:])))
-        out = {"initial_mass": [mi_b[kb]], "current_mass": [props[kb, 0]], "weight": [np.ones(kb.sum())],
-               "phase": [ph[kb]], "log_teff": [props[kb, 1]], "log_g": [props[kb, 2]], "log_l": [props[kb, 3]],
-               "abs_mag": [mags[kb]]}
-        mi_r = np.concatenate([mi_ns, mi_bh])[kr]
-        n_r = mi_r.size
-        out["initial_mass"].append(mi_r)
-        out["current_mass"].append(m_rem[kr])
-        out["weight"].append(np.ones(n_r))
-        out["phase"].append(np.where(mi_r >= t.bh_range[0], Phase.BH, Phase.NS).astype(np.int8))
-        for key in ("log_teff", "log_g", "log_l"):
-            out[key].append(np.full(n_r, np.nan))
-        out["abs_mag"].append(np.full((n_r, nf), np.inf))
+        ind = ev._take(keep)
+        out = {key: [getattr(ind, key)] for key in ("initial_mass", "current_mass", "weight", "phase",
+                                                    "log_teff", "log_g", "log_l", "abs_mag")}
         for code, wt, mi_p, mc_p, mag_p in parts:
             out["initial_mass"].append(mi_p)
             out["current_mass"].append(mc_p)
@@ -389,40 +425,24 @@ class StellarPopulation:
 
 
 def sample_every_star(pop: StellarPopulation, current_mass: float, rng: np.random.Generator) -> StarSample:
-    """Reference (slow) scheme: draw every star from the IMF until ``current_mass`` is reached; no particles."""
+    """Reference (slow) scheme: draw every star from the IMF until ``current_mass`` is reached; no particles.
+
+    Each star is evolved with :meth:`StellarPopulation.evolve`; NS/BH are kept with the population's
+    retention probabilities.
+    """
     if not isinstance(rng, np.random.Generator):
         raise GcsbiValueError("rng must be a numpy.random.Generator (explicit randomness)")
     t = pop._t
     imf = IMF(pop.imf, pop.m_min, pop.m_max)
-    rem = RemnantModel(ns_retention=pop.ns_retention, bh_retention=pop.bh_retention)
     chunks, total = [], 0.0
     while total < current_mass:
-        mi = imf.sample(int(1.2 * (current_mass - total) / t.mu / imf.mean_mass) + 16, rng)
-        mc = np.interp(mi, t.iso_mi, t.iso_props[:, 0])
-        wd = (mi > t.m_max_alive) & (mi < rem.m_ns_min)
-        ns = (mi >= rem.m_ns_min) & (mi < rem.m_bh_min) & (mi > t.m_max_alive)
-        bh = (mi >= rem.m_bh_min) & (mi > t.m_max_alive)
-        kept = rng.random(mi.size) < np.where(ns, rem.ns_retention, np.where(bh, rem.bh_retention, 1.0))
-        mc = np.where(wd, wd_mass(mi), np.where(ns, rem.ns_mass, np.where(bh, rem.bh_mass(mi), mc)))
-        mi, mc, wd, ns, bh = mi[kept], mc[kept], wd[kept], ns[kept], bh[kept]
-        cum = total + np.cumsum(mc)
+        ev = pop.evolve(imf.sample(int(1.2 * (current_mass - total) / t.mu / imf.mean_mass) + 16, rng))
+        p_keep = np.where(ev.phase == Phase.NS, pop.ns_retention, np.where(ev.phase == Phase.BH, pop.bh_retention, 1.0))
+        idx = np.flatnonzero(rng.random(len(ev)) < p_keep)
+        cum = total + np.cumsum(ev.current_mass[idx])
         stop = int(np.searchsorted(cum, current_mass, side="right")) + 1
-        chunks.append((mi[:stop], mc[:stop], wd[:stop], ns[:stop], bh[:stop]))
+        chunks.append(ev._take(idx[:stop]))
         total = float(cum[min(stop, cum.size) - 1])
-    mi, mc, wd, ns, bh = (np.concatenate(c) for c in zip(*chunks))
-    alive = ~(wd | ns | bh)
-    k = np.clip(np.searchsorted(t.iso_mi, mi) - 1, 0, t.iso_mi.size - 2)
-    w = (mi - t.iso_mi[k]) * t.iso_inv_dm[k]
-    row = t.iso_all[k] + w[:, None] * t.iso_dall[k]
-    lt, lg, ll, mags = row[:, 1], row[:, 2], row[:, 3], row[:, 4:]
-    phase = t.iso_phase[k + (w >= 0.5)].copy()
-    wl, wt, wg = wd_cooling(mc[wd], pop.age_gyr * 1e9 * (1.0 - (mi[wd] / t.m_max_alive) ** -2.5))
-    lt, lg, ll, mags = lt.copy(), lg.copy(), ll.copy(), mags.copy()
-    lt[wd], lg[wd], ll[wd] = wt, wg, wl
-    mags[wd] = MBOL_SUN - 2.5 * wl[:, None] - bolometric_corrections(wt, wg, pop.feh, pop.filters)
-    mags[ns | bh] = np.inf
-    for arr in (lt, lg, ll):
-        arr[ns | bh] = np.nan
-    phase[wd], phase[ns], phase[bh] = Phase.WD, Phase.NS, Phase.BH
-    del alive
-    return StarSample(mi, mc, np.ones(mi.size), phase.astype(np.int8), lt, lg, ll, mags, pop.filters)
+    return StarSample(filters=pop.filters, **{
+        f.name: np.concatenate([getattr(c, f.name) for c in chunks]) for f in fields(StarSample) if f.name != "filters"
+    })

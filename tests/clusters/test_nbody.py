@@ -454,3 +454,18 @@ def test_attach_photometry_isochrone_and_stellar_columns(tmp_path):
     assert np.isinf(phot2.abs_mag[phot2.phase == Phase.BH]).all()
     with pytest.raises(GcsbiValueError, match="age"):
         attach_photometry(bare.replace(age_gyr=np.nan), rng=np.random.default_rng(0))
+
+
+def test_attach_photometry_young_massive_stars_alive():
+    from gcsbi.clusters.nbody import attach_photometry
+    from gcsbi.stars import Phase
+
+    m = np.array([0.5, 2.0, 10.0, 25.0, 40.0, 80.0])
+    bare = Snapshot(
+        positions=POS, velocities=VEL, initial_mass=m, current_mass=m, weight=np.ones(N),
+        phase=PHASE_UNKNOWN, log_teff=np.nan, log_g=np.nan, log_l=np.nan, abs_mag=None, filters=(),
+        age_gyr=0.005, feh=0.0,
+    )  # fmt: skip
+    phot = attach_photometry(bare, rng=np.random.default_rng(0), filters=("V",))
+    assert np.isfinite(phot.abs_mag[:5, 0]).all() and not np.isin(phot.phase[:5], [Phase.NS, Phase.BH]).any()
+    assert phot.phase[5] == Phase.BH and np.isinf(phot.abs_mag[5, 0])

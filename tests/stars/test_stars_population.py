@@ -40,6 +40,43 @@ def test_same_seed_same_bytes(pop):
         assert getattr(a, k).tobytes() == getattr(b, k).tobytes()
 
 
+def test_evolve_single_stars(pop):
+    ms = np.geomspace(0.1, 0.7, 40)
+    ev = pop.evolve(ms)
+    assert isinstance(ev, StarSample) and len(ev) == ms.size and np.all(ev.weight == 1.0)
+    assert np.all(ev.phase == Phase.MS) and np.allclose(ev.current_mass, ms, rtol=1e-3)
+    v = ev.abs_mag[:, FILTERS.index("V")]
+    assert np.all(np.isfinite(ev.abs_mag)) and np.all(np.diff(v) < 0)  # brighter up the main sequence
+    alive = pop.evolve(np.linspace(0.1, pop.turnoff_mass, 400))
+    assert np.all(alive.phase <= Phase.TPAGB) and np.all(np.isfinite(alive.abs_mag))
+    v_to = alive.abs_mag[alive.phase == Phase.MS, FILTERS.index("V")].min()
+    wd = pop.evolve(np.linspace(1.001 * pop.turnoff_mass, 7.99, 50))
+    assert np.all(wd.phase == Phase.WD) and np.all((wd.current_mass > 0.5) & (wd.current_mass < 1.4))
+    assert np.all(np.isfinite(wd.abs_mag)) and np.all(wd.abs_mag[:, FILTERS.index("V")] > v_to + 3)
+    # NS/BH: dark; retention is not applied (every star comes back, in input order)
+    none_kept = StellarPopulation(age_gyr=12.0, feh=-1.5, ns_retention=0.0, bh_retention=0.0)
+    dark = none_kept.evolve(np.array([30.0, 9.0, 0.5, 19.9, 100.0]))
+    assert list(dark.phase) == [Phase.BH, Phase.NS, Phase.MS, Phase.NS, Phase.BH]
+    np.testing.assert_allclose(dark.current_mass[[0, 1, 3, 4]], [12.0, 1.4, 1.4, 40.0])
+    d = dark.phase != Phase.MS
+    assert np.all(np.isinf(dark.abs_mag[d])) and np.all(np.isnan(dark.log_l[d])) and np.all(np.isnan(dark.log_teff[d]))
+    # young population: massive stars still alive are not remnants
+    young = StellarPopulation(age_gyr=0.005, feh=0.0).evolve(np.array([25.0]))
+    assert young.phase[0] < Phase.WD and np.isfinite(young.abs_mag).all()
+    for bad in (np.array([np.nan]), np.array([-1.0]), np.ones((2, 2))):
+        with pytest.raises(GcsbiValueError):
+            pop.evolve(bad)
+
+
+def test_evolve_reproduces_individual_stars_of_sample(pop):
+    s = pop.sample(1e5, np.random.default_rng(0))
+    ind = s.weight == 1.0
+    assert ind.sum() > 1000 and np.isin(s.phase[ind], [Phase.NS, Phase.BH]).any()
+    ev = pop.evolve(s.initial_mass[ind])
+    for k in ("initial_mass", "current_mass", "weight", "phase", "log_teff", "log_g", "log_l", "abs_mag"):
+        np.testing.assert_array_equal(getattr(ev, k), getattr(s, k)[ind])
+
+
 def test_small_cluster_mass_conserved(pop):
     s = pop.sample(50.0, np.random.default_rng(1))
     assert s.total_mass == pytest.approx(50.0, abs=2.0)
