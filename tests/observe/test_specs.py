@@ -1,0 +1,111 @@
+"""Loading and validating simulator TOML specs."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gcsbi.errors import GcsbiFileError, SpecError
+from gcsbi.specs import KNOWN_FILTERS, SimulatorSpec, list_simulator_specs, load_simulator_spec, simulator_dir
+
+
+def _shipped_doc(name: str = "hst-phat") -> str:
+    return (simulator_dir() / f"{name}.toml").read_text()
+
+
+def test_shipped_specs_present_and_valid():
+    names = list_simulator_specs()
+    assert {"hst-phat", "jwst-nircam"} <= set(names)
+    for n in names:
+        s = load_simulator_spec(n)
+        assert isinstance(s, SimulatorSpec)
+        assert s.name == n
+        assert all(f in KNOWN_FILTERS for f in s.filters)
+        assert s.observation.size == (128, 128)
+        hash(s)  # usable as a cache key
+
+
+def test_hst_phat_contents():
+    s = load_simulator_spec("hst-phat")
+    assert s.filters == ("F336W", "F475W", "F814W")
+    assert s.instrument.pixel_scale_arcsec == pytest.approx(0.05)
+    assert s.instrument.band("F336W").camera == "WFC3/UVIS"
+    assert s.instrument.band("F814W").camera == "ACS/WFC"
+    assert s.psf.diameter_m == pytest.approx(2.4) and s.psf.obscuration == pytest.approx(0.33)
+    assert load_simulator_spec("jwst-nircam").instrument.pixel_scale_arcsec == pytest.approx(0.06)
+
+
+def test_load_by_path_and_snapshot_passthrough(tmp_path: Path):
+    text = _shipped_doc().replace("[snapshot]", '[snapshot]\nsource = "limepy"\nn_particles = 5000\n[snapshot.extra]\nw0 = 7.0')
+    p = tmp_path / "mine.toml"
+    p.write_text(text)
+    s = load_simulator_spec(p)
+    assert s.source == str(p)
+    assert dict(s.snapshot) == {"source": "limepy", "n_particles": 5000, "extra": {"w0": 7.0}}
+    with pytest.raises(TypeError):
+        s.snapshot["source"] = "x"  # read-only mapping
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ('name = "hst-phat"', 'name = "hst-phat"\nfoo = 1', "foo"),
+        ("[noise]\n", "[noise]\ncolour = true\n", "noise.colour"),
+        ("exposure_s = 1900.0", "exposure_s = 1900.0\nexptime = 3.0", "instrument.bands.F475W.exptime"),
+        ('filters = ["F336W", "F475W", "F814W"]', 'filters = ["F336W", "F475W", "F999W"]', "F999W"),
+        ('cmd_mag_filter = "F814W"', 'cmd_mag_filter = "V"', "'V'"),
+        ('kind = "field"', 'kind = "galaxy"', "background.kind"),
+        ("size = [128, 128]", "size = [128, -4]", "observation.size"),
+        ("exposure_s = 1715.0", "exposure_s = -1.0", "exposure_s"),
+        ('colors = [["F336W", "F475W"], ["F475W", "F814W"]]', 'colors = [["F336W", "F336W"]]', "transforms.colors"),
+    ],
+)
+def test_bad_specs_raise_spec_error(tmp_path: Path, old: str, new: str, needle: str):
+    text = _shipped_doc()
+    assert old in text
+    p = tmp_path / "bad.toml"
+    p.write_text(text.replace(old, new, 1))
+    with pytest.raises(SpecError, match=needle.replace(".", r"\.").replace("[", r"\[")):
+        load_simulator_spec(p)
+
+
+def test_unknown_key_message_lists_allowed(tmp_path: Path):
+    p = tmp_path / "bad.toml"
+    p.write_text(_shipped_doc().replace("[psf]\n", "[psf]\nwavelength = 3\n"))
+    with pytest.raises(SpecError) as ei:
+        load_simulator_spec(p)
+    msg = str(ei.value)
+    assert "psf.wavelength" in msg and "diameter_m" in msg and "obscuration" in msg
+
+
+def test_unknown_filter_lists_allowed(tmp_path: Path):
+    p = tmp_path / "bad.toml"
+    p.write_text(_shipped_doc().replace('reference_filter = "F814W"', 'reference_filter = "F555W"'))
+    with pytest.raises(SpecError, match="F555W.*F336W"):
+        load_simulator_spec(p)
+
+
+def test_missing_and_invalid_files(tmp_path: Path):
+    with pytest.raises(SpecError, match="hst-phat"):
+        load_simulator_spec("no-such-simulator")
+    with pytest.raises(GcsbiFileError):
+        load_simulator_spec(tmp_path / "absent.toml")
+    p = tmp_path / "broken.toml"
+    p.write_text("[instrument\n")
+    with pytest.raises(SpecError, match="invalid TOML"):
+        load_simulator_spec(p)
+
+
+def test_psf_file_path_resolved_relative_to_spec(tmp_path: Path):
+    text = _shipped_doc().replace(
+        "[noise]\n", '[psf.bands.F814W]\npath = "psfs/f814w.fits"\npixel_scale_arcsec = 0.0495\n\n[noise]\n'
+    )
+    p = tmp_path / "withpsf.toml"
+    p.write_text(text)
+    s = load_simulator_spec(p)
+    b = s.psf.for_band("F814W")
+    assert b.model == "file" and Path(b.path) == tmp_path / "psfs" / "f814w.fits"
+    assert s.psf.for_band("F475W").model == "optical"
+    tomllib.loads(text)
