@@ -9,12 +9,17 @@ from collections.abc import Sequence
 
 __all__ = ["main", "build_parser"]
 
-# command name -> module exposing ``add_parser(subparsers)``; each sub-parser sets ``func``.
+# command name -> module exposing ``add_parser(subparsers)``, or "module:function" naming the
+# function that adds that one sub-parser; each sub-parser sets ``func``.
 # Imported lazily so that ``gcsbi jeans`` never loads the image code and vice versa.
 COMMANDS: dict[str, str] = {
     "population": "gcsbi.stars.cli",
     "snapshot": "gcsbi.clusters.cli",
     "jeans": "gcsbi.jeans.cli",
+    "train": "gcsbi.inference.cli:add_train_parser",
+    "infer": "gcsbi.inference.cli:add_infer_parser",
+    "calibrate": "gcsbi.inference.cli:add_calibrate_parser",
+    "bank": "gcsbi.bank_cli",
 }
 
 
@@ -22,7 +27,8 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
     parser = argparse.ArgumentParser(prog="gcsbi", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in commands if commands is not None else COMMANDS:
-        importlib.import_module(COMMANDS[name]).add_parser(sub)
+        module, _, func = COMMANDS[name].partition(":")
+        getattr(importlib.import_module(module), func or "add_parser")(sub)
     return parser
 
 

@@ -249,23 +249,25 @@ class ObservationModel:
             background += smooth[:, None, None]
         if self.bank is not None:
             background += self.bank.sample(rng, shape=(h, w))
+        # The noisy image never depends on return_truth (same seed, same bytes): cluster and
+        # field stars are rendered together (same PSF, linear); truth maps are extra renders.
         if fx is None:
-            clean = self.renderer.render(x, y, counts)
-            sources = clean
-        elif return_truth:  # separate renders: the clean cluster image is a truth map
-            clean = self.renderer.render(x, y, counts)
-            background += self.renderer.render(fx, fy, fcounts)
-            sources = clean
-        else:  # one render of cluster + field stars (same PSF, linear)
-            clean = None
+            sources = self.renderer.render(x, y, counts)
+        else:
             sources = self.renderer.render(np.concatenate([x, fx]), np.concatenate([y, fy]),
                                            np.concatenate([counts, fcounts], axis=1))  # fmt: skip
+        clean = None
+        if return_truth:
+            clean = sources if fx is None else self.renderer.render(x, y, counts)
+        truth_background = background
+        if return_truth and fx is not None:
+            truth_background = background + self.renderer.render(fx, fy, fcounts)
         expected = sources.astype(np.float64) + background + self.sky_e[:, None, None]
         image = add_noise(expected, read_noise_e=self.read_noise_e, rng=rng, poisson=self.spec.noise.poisson)
         truth = {}
         if return_truth:
             truth["clean"] = clean
-            truth["background"] = background
+            truth["background"] = truth_background
             if particle_mass is not None:
                 m = np.asarray(particle_mass, dtype=np.float64).ravel()
                 if m.shape != (pos.shape[0],) or not np.all(np.isfinite(m)):

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import galsim
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..errors import GcsbiFileError, GcsbiValueError
 
@@ -305,8 +306,11 @@ def build_subpixel_kernel(
     peak = float(np.abs(stamps).max())
     if not peak > 0:
         raise GcsbiValueError("PSF profile is zero on the sampling grid")
-    # SVD through the small Gram matrix (phases x phases): A = U S V^T, A A^T = U S^2 U^T
-    evals, evecs = np.linalg.eigh(stamps @ stamps.T)
+    # SVD through the small Gram matrix (phases x phases): A = U S V^T, A A^T = U S^2 U^T.
+    # One BLAS thread: multi-threaded BLAS sums in a thread-count-dependent order, and the
+    # kernels must be bit-identical in every process (same seed, same bytes in workers).
+    with threadpool_limits(limits=1):
+        evals, evecs = np.linalg.eigh(stamps @ stamps.T)
     order = np.argsort(evals)[::-1]
     evals, evecs = np.clip(evals[order], 0.0, None), evecs[:, order]
     resid = stamps.copy()
@@ -315,7 +319,8 @@ def build_subpixel_kernel(
     vt = []
     for rank in range(1, min(max_rank, len(evals)) + 1):
         u = evecs[:, rank - 1]
-        v = u @ stamps  # = s_l v_l^T
+        with threadpool_limits(limits=1):
+            v = u @ stamps  # = s_l v_l^T
         resid -= np.outer(u, v)
         vt.append(v)
         err = float(np.abs(resid).max()) / peak

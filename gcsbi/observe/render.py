@@ -153,7 +153,14 @@ class Renderer:
             s = scipy.sparse.csc_matrix((flux[b].astype(np.float32), pix, indptr), shape=(my * mx, n))
             dep = np.asarray(s @ a).reshape(my, mx, a.shape[1])
             ft = scipy.fft.rfftn(dep, axes=(0, 1), workers=workers)
-            ft = np.einsum("ijl,ijl->ij", ft, self._kernel_ft[b])
+            # Sum over the L basis terms in a fixed order with element-wise operations only:
+            # np.einsum / reductions pick SIMD paths by memory alignment, which changes the
+            # rounding from process to process and broke "same seed, same bytes".
+            kft = self._kernel_ft[b]
+            acc = ft[..., 0] * kft[..., 0]
+            for term in range(1, ft.shape[-1]):
+                acc += ft[..., term] * kft[..., term]
+            ft = acc
             img = scipy.fft.irfft2(ft, s=(my, mx), workers=workers)
             out[b] = img[r : r + h, r : r + w]
         return out

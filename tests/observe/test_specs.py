@@ -38,7 +38,9 @@ def test_hst_phat_contents():
 
 
 def test_load_by_path_and_snapshot_passthrough(tmp_path: Path):
-    text = _shipped_doc().replace("[snapshot]", '[snapshot]\nsource = "limepy"\nn_particles = 5000\n[snapshot.extra]\nw0 = 7.0')
+    doc = _shipped_doc()
+    text = doc[: doc.index("[snapshot]")] + '[snapshot]\nsource = "limepy"\nn_particles = 5000\n[snapshot.extra]\nw0 = 7.0\n'
+
     p = tmp_path / "mine.toml"
     p.write_text(text)
     s = load_simulator_spec(p)

@@ -1,0 +1,294 @@
+"""The ``sbi`` simulator: theta -> cluster snapshot -> mock observation -> network input x.
+
+``load_simulator("hst-phat", prior="m31-gc")`` returns a :class:`ClusterSimulator`,
+a valid ``sbi`` simulator: theta (B, D) float32 -> x (B, C, H, W) float32, with
+explicit seeding (``sim(theta, seed=1)``: same seed, same bytes, whatever the number
+of worker processes) and noiseless truth maps on request (:meth:`ClusterSimulator.simulate`).
+
+The ``[snapshot]`` table of a simulator spec says where the star particles come from::
+
+    [snapshot]
+    source = "limepy"            # embedded multi-mass model (default) | "library"
+    library = "path/to/folder"   # N-body snapshots indexed by gcsbi.clusters.library (source = "library")
+    max_faint_particles = 2000   # particles standing for the faint, non-stochastic stars
+    truncation_g = 1.0           # LIMEPY truncation (1 King, 2 Wilson)
+    default_prior = "m31-gc"     # prior used when none is given
+    [snapshot.fixed]             # values of cluster parameters the prior does not sample
+    w0 = 7.0
+
+Parameter names (prior columns) understood here, with their defaults when neither the
+prior nor ``[snapshot.fixed]`` sets them: see :data:`PARAMETERS`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import GcsbiValueError, SpecError
+from .priors import NamedBoxPrior, load_prior
+from .specs import SimulatorSpec, load_simulator_spec
+
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator"]
+
+#: Parameter name -> (default or None if required, description).
+PARAMETERS: dict[str, tuple[float | None, str]] = {
+    "distance_kpc": (None, "heliocentric distance, kpc"),
+    "log10_mass": (None, "log10 present-day mass, Msun"),
+    "age_gyr": (None, "age, Gyr"),
+    "feh": (None, "[Fe/H]"),
+    "log10_r_half": (float(np.log10(3.0)), "log10 3D half-mass radius, pc"),
+    "w0": (7.0, "King W0"),
+    "segregation": (0.0, "mass-segregation delta (0-0.5)"),
+    "ellipticity": (0.0, "projected ellipticity 1-b/a"),
+    "position_angle": (0.0, "major-axis position angle, deg E of N"),
+    "ebv": (0.0, "E(B-V), mag"),
+    "background_sb": (float("nan"), "field surface brightness, mag/arcsec^2 (NaN: spec default)"),
+}
+
+_SNAPSHOT_KEYS = ("source", "library", "max_faint_particles", "truncation_g", "default_prior", "fixed")
+
+
+@dataclass(frozen=True)
+class SnapshotSource:
+    """The validated ``[snapshot]`` table of a simulator spec."""
+
+    source: str = "limepy"
+    library: str | None = None
+    max_faint_particles: int = 2000
+    truncation_g: float = 1.0
+    default_prior: str | None = None
+    fixed: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any], *, base_dir: Path | None = None) -> "SnapshotSource":
+        unknown = set(table) - set(_SNAPSHOT_KEYS)
+        if unknown:
+            raise SpecError(f"[snapshot]: unknown keys {sorted(unknown)}; allowed {list(_SNAPSHOT_KEYS)}")
+        source = str(table.get("source", "limepy"))
+        if source not in ("limepy", "library"):
+            raise SpecError(f"[snapshot] source must be 'limepy' or 'library', got {source!r}")
+        library = table.get("library")
+        if source == "library":
+            if not library:
+                raise SpecError("[snapshot] source = 'library' needs library = '<folder>'")
+            path = Path(str(library)).expanduser()
+            library = str(path if path.is_absolute() or base_dir is None else (base_dir / path).resolve())
+        fixed = table.get("fixed", {})
+        if not isinstance(fixed, Mapping):
+            raise SpecError("[snapshot.fixed] must be a table of parameter = value")
+        bad = set(fixed) - set(PARAMETERS)
+        if bad:
+            raise SpecError(f"[snapshot.fixed]: unknown parameters {sorted(bad)}; known {list(PARAMETERS)}")
+        try:
+            n_faint = int(table.get("max_faint_particles", 2000))
+            g = float(table.get("truncation_g", 1.0))
+            fixed_t = tuple((k, float(v)) for k, v in fixed.items())
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"[snapshot]: bad value: {exc}") from exc
+        if n_faint < 2:
+            raise SpecError("[snapshot] max_faint_particles must be >= 2")
+        prior = table.get("default_prior")
+        return cls(source, library, n_faint, g, None if prior is None else str(prior), fixed_t)
+
+
+@lru_cache(maxsize=128)
+def _population(age_gyr: float, feh: float):
+    from .stars import StellarPopulation
+
+    return StellarPopulation(age_gyr=age_gyr, feh=feh)
+
+
+class ClusterSimulator:
+    """Batched, seeded simulator of cluster images for ``sbi`` (see module docstring).
+
+    Args:
+        spec: a simulator spec name, path or :class:`~gcsbi.specs.SimulatorSpec`.
+        prior: a prior name, path or :class:`~gcsbi.priors.NamedBoxPrior`; its parameter
+            names must be known (:data:`PARAMETERS`).
+        workers: processes used by ``__call__``/``simulate`` for batches (1: in process).
+    """
+
+    def __init__(self, spec: str | Path | SimulatorSpec = "hst-phat",
+                 prior: str | Path | NamedBoxPrior | None = None, *, workers: int = 1) -> None:
+        self._spec_arg = spec if isinstance(spec, (str, Path)) else None
+        self.sim_spec = spec if isinstance(spec, SimulatorSpec) else load_simulator_spec(spec)
+        base = Path(self.sim_spec.source).parent if self.sim_spec.source else None
+        self.snapshot_source = SnapshotSource.from_mapping(self.sim_spec.snapshot, base_dir=base)
+        if prior is None:
+            prior = self.snapshot_source.default_prior
+            if prior is None:
+                raise GcsbiValueError(f"spec {self.sim_spec.name!r} names no default_prior: pass prior=")
+        self._prior_arg = prior if isinstance(prior, (str, Path)) else None
+        self.prior = prior if isinstance(prior, NamedBoxPrior) else load_prior(prior)
+        unknown = [n for n in self.prior.names if n not in PARAMETERS]
+        if unknown:
+            raise SpecError(f"prior parameters {unknown} are not simulator parameters {list(PARAMETERS)}")
+        fixed = dict(self.snapshot_source.fixed)
+        both = set(fixed) & set(self.prior.names)
+        if both:
+            raise SpecError(f"parameters {sorted(both)} are both sampled by the prior and fixed in the spec")
+        missing = [n for n, (d, _) in PARAMETERS.items() if d is None and n not in self.prior.names and n not in fixed]
+        if missing:
+            raise SpecError(f"parameters {missing} must be sampled by the prior or set in [snapshot.fixed]")
+        self._constants = {n: d for n, (d, _) in PARAMETERS.items() if n not in self.prior.names} | fixed
+        if int(workers) < 1:
+            raise GcsbiValueError(f"workers must be >= 1, got {workers}")
+        self.workers = int(workers)
+        from .observe.transforms import channel_names
+
+        self.channel_names = tuple(channel_names(self.sim_spec))
+        h, w = self.sim_spec.observation.size
+        self.output_shape = (len(self.channel_names), h, w)
+        self._model = None
+        self._library = None
+
+    # --------------------------------------------------------------- contract
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self.prior.names
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """JSON-able description stored with checkpoints and banks."""
+        return {
+            "simulator": {"name": self.sim_spec.name, "source": self.sim_spec.source,
+                          "channels": list(self.channel_names), "output_shape": list(self.output_shape)},
+            "prior": {"name": self.prior.name,
+                      "parameters": {s.name: [s.low, s.high, s.unit] for s in self.prior.specs}},
+        }
+
+    def __repr__(self) -> str:
+        return f"ClusterSimulator(spec={self.sim_spec.name!r}, prior={self.prior.name!r}, x={self.output_shape})"
+
+    def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
+        """x (B, C, H, W) float32 for theta (B, D); rows are independent given (seed, row)."""
+        return self.simulate(theta, seed=seed)["x"]
+
+    # ------------------------------------------------------------- internals
+    @property
+    def model(self):
+        if self._model is None:
+            from .observe.observe import get_observation_model
+
+            self._model = get_observation_model(self.sim_spec)
+        return self._model
+
+    def _values(self, row: np.ndarray) -> dict[str, float]:
+        return {**self._constants, **{n: float(v) for n, v in zip(self.prior.names, row)}}
+
+    def _snapshot(self, v: Mapping[str, float], rng: np.random.Generator):
+        if self.snapshot_source.source == "library":
+            if self._library is None:
+                from .clusters.library import SnapshotLibrary
+
+                self._library = SnapshotLibrary(self.snapshot_source.library)
+            snap = self._library.get(age_gyr=v["age_gyr"], mass=10 ** v["log10_mass"], feh=v["feh"], rng=rng)
+            if snap.abs_mag is None:
+                from .clusters.nbody import attach_photometry
+
+                snap = attach_photometry(snap, age_gyr=v["age_gyr"], feh=v["feh"], rng=rng)
+            return snap
+        from .clusters.models import ClusterParams, sample_cluster
+
+        params = ClusterParams(mass=10 ** v["log10_mass"], half_mass_radius=10 ** v["log10_r_half"],
+                               age_gyr=v["age_gyr"], feh=v["feh"], w0=v["w0"], segregation=v["segregation"],
+                               g=self.snapshot_source.truncation_g)
+        return sample_cluster(params, rng=rng, population=_population(v["age_gyr"], v["feh"]),
+                              max_faint_particles=self.snapshot_source.max_faint_particles)
+
+    def simulate_one(self, row: np.ndarray, *, rng: np.random.Generator, return_truth: bool = False):
+        """One mock: returns (x (C,H,W) float32, :class:`~gcsbi.observe.observe.Observation`)."""
+        v = self._values(row)
+        snap = self._snapshot(v, rng)
+        bg = v["background_sb"]
+        obs = self.model(
+            snap.positions, snap.abs_mag, snap.filters, snap.particle_mass if return_truth else None,
+            distance_kpc=v["distance_kpc"], rng=rng, ellipticity=v["ellipticity"],
+            position_angle_deg=v["position_angle"], ebv=v["ebv"],
+            background_level=None if not np.isfinite(bg) else bg, return_truth=return_truth,
+        )
+        x = self.model.transform(obs.image, sky=obs.sky)
+        return x, obs
+
+    def simulate(self, theta: torch.Tensor, *, seed: int | None = None, return_truth: bool = False,
+                 progress: bool = False) -> dict[str, torch.Tensor]:
+        """x and optionally the truth maps for a batch.
+
+        Returns a dict of float32 tensors: ``x`` (B, C, H, W); with ``return_truth`` also
+        ``image`` (B, F, H, W) noisy counts, ``clean`` (B, F, H, W) noiseless cluster light,
+        ``background`` (B, F, H, W) and ``mass_map`` (B, H, W) in Msun per pixel.
+        Row i draws from ``SeedSequence([seed, i])``; ``seed=None`` takes fresh OS entropy.
+        """
+        t = self.prior.check(theta).double().numpy()
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        jobs = [(self._rebuild_args(), t[i], int(seed), i, bool(return_truth)) for i in range(len(t))]
+        if self.workers > 1 and len(t) > 1:
+            import multiprocessing as mp
+
+            chunks = max(1, len(jobs) // (4 * self.workers))
+            with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                     initializer=_worker_init) as pool:
+                results = list(_progress(pool.map(_simulate_job, jobs, chunksize=chunks), len(jobs), progress))
+        else:
+            results = [_simulate_job(j, sim=self) for j in _progress(jobs, len(jobs), progress)]
+        keys = results[0].keys() if results else ["x"]
+        if not results:
+            return {"x": torch.zeros((0, *self.output_shape))}
+        return {k: torch.from_numpy(np.stack([r[k] for r in results]).astype(np.float32)) for k in keys}
+
+    def _rebuild_args(self) -> tuple:
+        spec = self._spec_arg if self._spec_arg is not None else self.sim_spec
+        prior = self._prior_arg if self._prior_arg is not None else self.prior
+        return (str(spec) if isinstance(spec, Path) else spec, str(prior) if isinstance(prior, Path) else prior)
+
+
+def _progress(it, total: int, enabled: bool):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, total=total, desc="simulating", unit="mock")
+
+
+_WORKER_SIMS: dict = {}
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _simulate_job(job: tuple, sim: ClusterSimulator | None = None) -> dict[str, np.ndarray]:
+    (spec, prior), row, seed, index, truth = job
+    if sim is None:
+        key = (repr(spec), repr(prior))
+        sim = _WORKER_SIMS.get(key)
+        if sim is None:
+            sim = _WORKER_SIMS[key] = ClusterSimulator(spec, prior)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+    x, obs = sim.simulate_one(row, rng=rng, return_truth=truth)
+    out = {"x": x}
+    if truth:
+        out.update(image=obs.image, clean=obs.clean, background=obs.background)
+        if obs.mass_map is not None:
+            out["mass_map"] = obs.mass_map
+    for k, v in out.items():
+        if not np.all(np.isfinite(v)):
+            raise GcsbiValueError(f"non-finite {k} for theta={row.tolist()} (seed {seed}, row {index})")
+    return out
+
+
+def load_simulator(spec: str | Path | SimulatorSpec = "hst-phat", prior: str | Path | NamedBoxPrior | None = None,
+                   *, workers: int = 1) -> ClusterSimulator:
+    """The ``sbi`` simulator for a simulator spec (``"hst-phat"``, ``"jwst-nircam"`` or a TOML path)."""
+    return ClusterSimulator(spec, prior, workers=workers)

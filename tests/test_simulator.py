@@ -1,0 +1,95 @@
+"""Contract test of the sbi simulator over every shipped spec: shapes, dtype, finiteness, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gcsbi.errors import GcsbiValueError, SpecError
+from gcsbi.priors import NamedBoxPrior, ParameterSpec
+from gcsbi.resources import available_specs
+from gcsbi.simulator import load_simulator
+
+SPECS = available_specs("simulators")
+
+
+@pytest.fixture(scope="module", params=SPECS)
+def sim(request):
+    return load_simulator(request.param)
+
+
+def _corners(prior: NamedBoxPrior, n_random: int, seed: int) -> torch.Tensor:
+    lo, hi = prior.low, prior.high
+    rng = np.random.default_rng(seed)
+    picks = [np.zeros(len(lo), bool), np.ones(len(lo), bool)]
+    picks += [rng.random(len(lo)) < 0.5 for _ in range(n_random)]
+    return torch.stack([torch.where(torch.from_numpy(p), hi, lo) for p in picks])
+
+
+def test_shapes_dtype_determinism(sim):
+    theta = sim.prior.sample((3,))
+    x = sim(theta, seed=7)
+    assert x.shape == (3, *sim.output_shape) and x.dtype == torch.float32
+    assert torch.isfinite(x).all()
+    assert x.numpy().tobytes() == sim(theta, seed=7).numpy().tobytes()
+    assert not torch.equal(x, sim(theta, seed=8))
+    assert len(sim.channel_names) == sim.output_shape[0]
+    assert sim.param_names == sim.prior.names
+
+
+def test_prior_corners_are_finite(sim):
+    theta = _corners(sim.prior, n_random=2, seed=0)
+    out = sim.simulate(theta, seed=1, return_truth=True)
+    for key, value in out.items():
+        assert torch.isfinite(value).all(), key
+
+
+@pytest.mark.slow
+def test_many_prior_corners_are_finite(sim):
+    theta = _corners(sim.prior, n_random=14, seed=1)
+    assert torch.isfinite(sim(theta, seed=2)).all()
+
+
+def test_truth_maps():
+    sim = load_simulator("hst-phat")
+    theta = sim.prior.from_dict({**{n: (s.low + s.high) / 2 for n, s in zip(sim.prior.names, sim.prior.specs)},
+                                 "log10_mass": 5.0, "distance_kpc": 780.0, "ebv": 0.0})
+    out = sim.simulate(theta, seed=3, return_truth=True)
+    assert set(out) >= {"x", "image", "clean", "background", "mass_map"}
+    assert torch.equal(out["x"], sim(theta, seed=3))  # truth maps never change the mock
+    # mass map holds the cluster mass that falls on the stamp (most of it for r_h ~ 3 pc)
+    frac = out["mass_map"].sum().item() / 1e5
+    assert 0.5 < frac <= 1.01
+    # the clean image has the cluster's light: brighter in F814W than F336W for an old cluster
+    clean = out["clean"][0].sum(dim=(1, 2))
+    assert clean[2] > clean[0] > 0
+
+
+def test_workers_give_same_bytes():
+    sim = load_simulator("hst-phat", workers=2)
+    theta = sim.prior.sample((2,))
+    assert torch.equal(sim(theta, seed=5), load_simulator("hst-phat")(theta, seed=5))
+
+
+def test_bad_inputs(tmp_path):
+    sim = load_simulator("hst-phat")
+    with pytest.raises(GcsbiValueError, match="shape"):
+        sim(torch.zeros(2, 3))
+    with pytest.raises(GcsbiValueError, match="NaN"):
+        sim(torch.full((1, len(sim.param_names)), float("nan")))
+    weird = NamedBoxPrior((ParameterSpec("colour_of_sky", 0.0, 1.0),))
+    with pytest.raises(SpecError, match="not simulator parameters"):
+        load_simulator("hst-phat", prior=weird)
+    few = NamedBoxPrior((ParameterSpec("age_gyr", 1.0, 2.0),))
+    with pytest.raises(SpecError, match="must be sampled"):
+        load_simulator("hst-phat", prior=few)
+    from gcsbi.specs import simulator_dir
+
+    path = tmp_path / "x.toml"
+    path.write_text((simulator_dir() / "hst-phat.toml").read_text() + "\n[snapshot.fixed]\nnot_a_param = 1.0\n")
+    with pytest.raises(SpecError, match="unknown parameters"):
+        load_simulator(path)
+    path.write_text((simulator_dir() / "hst-phat.toml").read_text().replace('source = "limepy"', 'source = "magic"'))
+    with pytest.raises(SpecError, match="source"):
+        load_simulator(path)
