@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "infer": "gcsbi.inference.cli:add_infer_parser",
     "calibrate": "gcsbi.inference.cli:add_calibrate_parser",
     "bank": "gcsbi.bank_cli",
+    "simulate": "gcsbi.simulate_cli",
 }
 
 

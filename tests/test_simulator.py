@@ -93,3 +93,28 @@ def test_bad_inputs(tmp_path):
     path.write_text((simulator_dir() / "hst-phat.toml").read_text().replace('source = "limepy"', 'source = "magic"'))
     with pytest.raises(SpecError, match="source"):
         load_simulator(path)
+
+
+def test_simulate_cli_writes_pictures(tmp_path, capsys):
+    import json
+
+    from gcsbi.cli import main
+
+    plot = tmp_path / "grid.png"
+    assert main(["simulate", "--spec", "hst-phat", "-n", "2", "--plot", str(plot), "--series", "age",
+                 "--out", str(tmp_path / "x.npz"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["x_shape"] == [2, 6, 128, 128]
+    assert plot.is_file() and (tmp_path / "grid_age.png").is_file()
+    data = np.load(tmp_path / "x.npz")
+    assert data["x"].shape == (2, 6, 128, 128) and np.isfinite(data["x"]).all()
+
+
+def test_rgb_composite_is_bounded():
+    from gcsbi.observe.composite import rgb_composite
+
+    img = np.random.default_rng(0).poisson(10.0, (3, 16, 16)).astype(float)
+    rgb = rgb_composite(img, sky=np.full(3, 10.0))
+    assert rgb.shape == (16, 16, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    with pytest.raises(GcsbiValueError):
+        rgb_composite(np.zeros((16, 16)))
