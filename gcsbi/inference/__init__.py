@@ -1,0 +1,23 @@
+"""Neural posterior estimation for gcsbi simulators (an ``sbi`` plugin).
+
+``train`` (NPE with an image embedding net) -> ``TrainedPosterior`` -> ``save_posterior`` /
+``load_posterior`` (weights + specs, no pickled objects) -> ``infer`` (ArviZ DataTree, OOD
+flags) and ``calibrate`` (SBC, TARP, expected coverage, accuracy on fresh simulations).
+Heavy dependencies (sbi, arviz) are imported when the functions are called.
+"""
+
+from __future__ import annotations
+
+from .arviz import posterior_datatree, summary
+from .calibrate import calibrate, coverage_from_ranks
+from .checkpoint import load_posterior, save_posterior
+from .embedding import SmallCNN
+from .infer import check_observation, infer, posterior_predictive, read_observation
+from .train import TrainConfig, TrainedPosterior, simulate, train
+
+__all__ = [
+    "train", "TrainConfig", "TrainedPosterior", "simulate", "SmallCNN",
+    "save_posterior", "load_posterior",
+    "infer", "summary", "check_observation", "read_observation", "posterior_predictive", "posterior_datatree",
+    "calibrate", "coverage_from_ranks",
+]

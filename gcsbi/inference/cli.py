@@ -1,0 +1,227 @@
+"""``gcsbi train | infer | calibrate``: thin command-line wrappers around gcsbi.inference.
+
+Registered in ``gcsbi/cli.py`` as ``"train": "gcsbi.inference.cli:add_train_parser"`` etc.
+Simulators: ``--spec toy`` (the test toy), ``--spec module:Factory`` (import path), or a spec
+name/path resolved by ``gcsbi.simulator.load_simulator(spec, prior=...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import GcsbiDependencyError, GcsbiValueError
+
+__all__ = ["add_train_parser", "add_infer_parser", "add_calibrate_parser", "resolve_simulator",
+           "resolve_embedding"]
+
+
+def resolve_simulator(spec: str, *, prior: str | None = None, kwargs: dict[str, Any] | None = None) -> Any:
+    """``toy`` | ``module:Factory`` | a simulator spec for ``gcsbi.simulator.load_simulator``."""
+    kwargs = dict(kwargs or {})
+    if spec == "toy":
+        from ..testing.toy import ToyImageSimulator
+
+        return ToyImageSimulator(**kwargs)
+    if ":" in spec and not Path(spec).exists():
+        mod, _, name = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(mod), name)
+        except (ImportError, AttributeError) as exc:
+            raise GcsbiValueError(f"cannot import simulator factory {spec!r}: {exc}") from exc
+        return factory(**kwargs)
+    try:
+        from ..simulator import load_simulator  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise GcsbiDependencyError("gcsbi.simulator.load_simulator is not available in this build; "
+                                   "use --spec toy or --spec module:Factory") from exc
+    return load_simulator(spec, prior=prior, **kwargs) if prior else load_simulator(spec, **kwargs)
+
+
+def resolve_embedding(name: str, *, in_channels: int, features: int) -> Any:
+    """``small-cnn`` | ``pidoc`` (gcsbi.nets.pidoc, when present) | ``module:Class`` (kwargs in_channels)."""
+    from .embedding import SmallCNN
+
+    if name == "small-cnn":
+        return SmallCNN(in_channels=in_channels, features=features)
+    target = {"pidoc": "gcsbi.nets.pidoc:PiDocEmbedding"}.get(name, name)
+    mod, _, cls = target.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod), cls)
+    except (ImportError, AttributeError) as exc:
+        raise GcsbiDependencyError(f"embedding {name!r} ({target}) is not available: {exc}") from exc
+    return factory(in_channels=in_channels, features=features)
+
+
+def _load_bank(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    try:
+        bank_mod = importlib.import_module("gcsbi.bank")
+    except ImportError as exc:
+        raise GcsbiDependencyError("gcsbi.bank (the Zarr simulation bank) is not available in this build; "
+                                   "use --simulations N with --spec") from exc
+    bank = bank_mod.SimulationBank.open(path)
+    theta, x = bank.load()
+    sim = bank.simulator()  # rebuilt from the stored factory: gives the prior and the spec
+    return theta, x, sim.prior, dict(sim.spec)
+
+
+def _kw(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        out = json.loads(text)
+    except ValueError as exc:
+        raise GcsbiValueError(f"--sim-kwargs must be a JSON object: {exc}") from exc
+    if not isinstance(out, dict):
+        raise GcsbiValueError("--sim-kwargs must be a JSON object")
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import simulate, train
+
+    if (args.bank is None) == (args.simulations is None):
+        raise GcsbiValueError("give either a bank path or --simulations N (with --spec)")
+    if args.bank is not None:
+        theta, x, prior, spec = _load_bank(args.bank)
+    else:
+        if not args.spec:
+            raise GcsbiValueError("--simulations needs --spec")
+        sim = resolve_simulator(args.spec, prior=args.prior, kwargs=_kw(args.sim_kwargs))
+        theta, x = simulate(sim, args.simulations, seed=args.seed, stream="train")
+        prior, spec = sim.prior, sim.spec
+    emb = resolve_embedding(args.embedding, in_channels=int(x.shape[1]), features=args.features)
+    post = train(theta, x, prior=prior, embedding_net=emb, spec=spec, density_estimator=args.density_estimator,
+                 max_num_epochs=args.max_epochs, stop_after_epochs=args.stop_after_epochs,
+                 batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+                 device=args.device, out=args.out, verbose=args.verbose)
+    h = post.history
+    print(f"trained {post.config.density_estimator} on {h['n_simulations']} simulations: {h['epochs_trained']} epochs, "
+          f"best validation loss {h['best_validation_loss']:.4f}; wrote {args.out}")
+    return 0
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .checkpoint import load_posterior
+    from .infer import infer, read_observation, summary
+
+    post = load_posterior(args.checkpoint)
+    paths = args.observation
+    if len(paths) == 1 and paths[0].endswith((".npy", ".npz")):
+        try:
+            obs = np.load(paths[0])
+        except (OSError, ValueError) as exc:
+            from ..errors import GcsbiFileError
+
+            raise GcsbiFileError(f"cannot read {paths[0]}: {exc}") from exc
+    else:
+        obs = read_observation(paths[0] if len(paths) == 1 else paths,
+                               bands=args.bands.split(",") if args.bands else None)
+    dt = infer(post, obs, num_samples=args.num_samples, seed=args.seed)
+    table = summary(dt, round_to=4)
+    if args.json:
+        print(json.dumps({"summary": json.loads(table.to_json(orient="index")),
+                          "attrs": {k: v for k, v in dt.attrs.items()}}, indent=2, default=str))
+    else:
+        print(table.to_string())
+        for key in ("ood_pvalue", "ood_flag", "posterior_mass_in_prior", "prior_edge_params"):
+            if key in dt.attrs:
+                print(f"{key}: {dt.attrs[key]}")
+    if args.out:
+        dt.to_netcdf(args.out)
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate
+    from .checkpoint import load_posterior
+
+    post = load_posterior(args.checkpoint)
+    spec = args.spec or str(post.spec.get("simulator", {}).get("name", ""))
+    sim = resolve_simulator(spec, prior=args.prior, kwargs=_kw(args.sim_kwargs))
+    report = calibrate(post, sim, n_held_out=args.n_held_out, num_posterior_samples=args.num_posterior_samples,
+                       seed=args.seed, c2st=not args.no_c2st, out=args.out)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(f"max expected-coverage deviation: {report['max_expected_coverage_deviation']:.4f} "
+              f"({report['verdict']}); TARP ATC {report['tarp_atc']:+.4f}")
+        for name, p in report["parameters"].items():
+            print(f"  {name:>16}: {p['verdict']:<13} KS p={p['sbc_ks_pvalue']:.3f} "
+                  f"MAE={p['median_abs_error']:.4g} bias={p['bias']:+.4g}")
+    return 0
+
+
+def _common_sim(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--spec", help="simulator spec (name or TOML path), or module:Factory")
+    p.add_argument("--prior", help="prior name or TOML path (default: the simulator's)")
+    p.add_argument("--sim-kwargs", help=argparse.SUPPRESS)
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train a neural posterior (NPE)",
+                              description="Train NPE on a simulation bank or on fresh simulations.")
+    p.add_argument("bank", nargs="?", help="Zarr simulation bank (gcsbi.bank)")
+    p.add_argument("--simulations", type=int, help="simulate N training examples instead of reading a bank")
+    _common_sim(p)
+    p.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
+    p.add_argument("--embedding", default="pidoc", help="pidoc (default) | small-cnn | module:Class")
+    p.add_argument("--features", type=int, default=64, help="embedding output size")
+    p.add_argument("--density-estimator", default="nsf")
+    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument("--stop-after-epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=_cmd_train)
+    return p
+
+
+def add_infer_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("infer", help="posterior for an observed image",
+                              description="Sample the posterior for FITS image(s) (one per band or a cube) or a .npy.")
+    p.add_argument("checkpoint")
+    p.add_argument("observation", nargs="+", help="FITS cube, FITS files (one per band) or .npy (C, H, W)")
+    p.add_argument("--bands", help="comma-separated band order (checks none is missing)")
+    p.add_argument("--num-samples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the ArviZ DataTree (NetCDF)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_infer)
+    return p
+
+
+def add_calibrate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("calibrate", help="SBC / TARP / coverage on fresh simulations",
+                              description="Calibrate a trained posterior on held-out simulations.")
+    p.add_argument("checkpoint")
+    _common_sim(p)
+    p.add_argument("--n-held-out", type=int, default=300)
+    p.add_argument("--num-posterior-samples", type=int, default=500)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-c2st", action="store_true", help="skip sbi's (slow) classifier tests")
+    p.add_argument("--out", help="folder for calibration.json and figures")
+    p.add_argument("--json", action="store_true", help="print the JSON report")
+    p.set_defaults(func=_cmd_calibrate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience for python -m
+    parser = argparse.ArgumentParser(prog="gcsbi-inference")
+    sub = parser.add_subparsers(dest="command")
+    for add in (add_train_parser, add_infer_parser, add_calibrate_parser):
+        add(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A small CNN embedding and the recipe that lets a checkpoint rebuild any embedding net.
+
+A checkpoint stores weights, never pickled objects. To rebuild the embedding network it
+records ``"module:QualName"`` of its class and its constructor keyword arguments, read from
+the net's ``config`` attribute (a JSON-serialisable dict). Nets without ``config`` can still be
+saved; loading them then needs a fresh instance passed as ``load_posterior(embedding_net=...)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import GcsbiValueError
+
+__all__ = ["SmallCNN", "embedding_recipe", "build_embedding"]
+
+# Only classes under these packages are imported automatically from a checkpoint (a
+# checkpoint must not be able to make us import and call arbitrary code).
+TRUSTED_PREFIXES: tuple[str, ...] = ("gcsbi.", "sbi.neural_nets.", "torch.nn.")
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks + linear head: (B, C, H, W) -> (B, features). Fast enough for tests."""
+
+    def __init__(self, in_channels: int = 3, features: int = 16, channels: int = 8) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = {"in_channels": int(in_channels), "features": int(features),
+                                       "channels": int(channels)}
+        c = int(channels)
+        self.net = nn.Sequential(
+            nn.Conv2d(int(in_channels), c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c, 2 * c, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(), nn.Linear(2 * c * 16, int(features)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def embedding_recipe(net: nn.Module) -> dict[str, Any]:
+    """``{"class": "module:QualName", "kwargs": dict | None}`` describing how to rebuild ``net``."""
+    cls = type(net)
+    config = getattr(net, "config", None)
+    recipe: dict[str, Any] = {"class": f"{cls.__module__}:{cls.__qualname__}", "kwargs": None}
+    if isinstance(net, nn.Identity):
+        config = {}
+    if dataclasses.is_dataclass(config) and hasattr(cls, "from_config"):
+        # e.g. PiDocEmbedding(config=PiDocConfig): rebuilt as cls.from_config(ConfigClass(**kwargs))
+        ccls = type(config)
+        recipe["config_class"] = f"{ccls.__module__}:{ccls.__qualname__}"
+        config = dataclasses.asdict(config)
+    if isinstance(config, dict):
+        try:
+            recipe["kwargs"] = json.loads(json.dumps(config))
+        except (TypeError, ValueError):
+            recipe["kwargs"] = None
+    return recipe
+
+
+def build_embedding(recipe: dict[str, Any], *, trusted: tuple[str, ...] = ()) -> nn.Module:
+    """Instantiate a fresh (untrained) embedding net from :func:`embedding_recipe`'s output."""
+    target = str(recipe.get("class", ""))
+    kwargs = recipe.get("kwargs")
+    if kwargs is None:
+        raise GcsbiValueError(
+            f"the checkpoint's embedding net {target!r} has no 'config' attribute, so it cannot be "
+            "rebuilt automatically; pass a fresh instance: load_posterior(..., embedding_net=net)")
+    obj = _import(target, trusted)
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise GcsbiValueError(f"{target!r} is not a torch.nn.Module subclass")
+    try:
+        if recipe.get("config_class"):
+            ccls = _import(str(recipe["config_class"]), trusted)
+            if not dataclasses.is_dataclass(ccls):
+                raise GcsbiValueError(f"{recipe['config_class']!r} is not a dataclass")
+            return obj.from_config(ccls(**kwargs))
+        return obj(**kwargs)
+    except TypeError as exc:
+        raise GcsbiValueError(f"cannot rebuild embedding {target!r} from its stored config: {exc}") from exc
+
+
+def _import(target: str, trusted: tuple[str, ...]) -> Any:
+    module_name, _, qualname = target.partition(":")
+    allowed = TRUSTED_PREFIXES + tuple(trusted)
+    if not any(module_name == p.rstrip(".") or module_name.startswith(p) for p in allowed):
+        raise GcsbiValueError(
+            f"refusing to import {target!r} from a checkpoint (not under {allowed}); "
+            "pass trusted=('yourpackage.',) or a fresh instance as embedding_net=")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise GcsbiValueError(f"cannot import {target!r}: {exc}") from exc
+    return obj

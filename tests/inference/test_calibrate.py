@@ -1,0 +1,92 @@
+"""Known-answer tests of the calibration statistics (analytic Gaussian posteriors) + toy run."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Independent, Normal
+
+from gcsbi.errors import SpecError
+from gcsbi.inference import calibrate, coverage_from_ranks
+
+TAU, SIGMA = 1.0, 0.5
+
+
+class GaussianSim:
+    """x ~ N(theta, SIGMA^2 I), theta ~ N(0, TAU^2 I): the posterior is Gaussian, known exactly."""
+
+    param_names = ("a", "b")
+
+    def __init__(self) -> None:
+        self.prior = Independent(Normal(torch.zeros(2), TAU * torch.ones(2)), 1)
+
+    def __call__(self, theta, *, seed=None):
+        g = torch.Generator().manual_seed(int(seed) % 2**63)
+        return theta + SIGMA * torch.randn(theta.shape, generator=g)
+
+
+class GaussianPosterior:
+    """Exact posterior with its sd multiplied by ``scale`` (1: exact, 2: too wide, 0.5: too narrow)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.shrink = TAU**2 / (TAU**2 + SIGMA**2)
+        self.sd = math.sqrt(TAU**2 * SIGMA**2 / (TAU**2 + SIGMA**2))
+
+    def sample_batched(self, sample_shape, x, show_progress_bars=False):
+        n = int(torch.Size(sample_shape).numel())
+        return self.shrink * x[None] + self.scale * self.sd * torch.randn((n, *x.shape))
+
+
+@pytest.mark.parametrize("scale, verdict", [(1.0, "calibrated"), (2.0, "conservative"), (0.5, "overconfident")])
+def test_known_answer(scale, verdict):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = calibrate(GaussianPosterior(scale), GaussianSim(), n_held_out=400, num_posterior_samples=200,
+                        seed=5, c2st=False)
+    assert rep["verdict"] == verdict
+    assert all(p["verdict"] == verdict for p in rep["parameters"].values())
+    ks = [p["sbc_ks_pvalue"] for p in rep["parameters"].values()]
+    if verdict == "calibrated":
+        assert rep["max_expected_coverage_deviation"] < 0.08
+        assert min(ks) > 0.01
+        assert abs(rep["tarp_atc"]) < 0.05
+        assert all(abs(p["bias"]) < 0.1 for p in rep["parameters"].values())
+    else:
+        assert rep["max_expected_coverage_deviation"] > 0.2
+        assert max(ks) < 1e-3
+        # TARP: positive area = too wide, negative = too narrow
+        assert (rep["tarp_atc"] > 0) == (verdict == "conservative")
+
+
+def test_coverage_from_ranks_exact():
+    S = 99
+    ranks = np.tile(np.arange(S + 1), 10)[:, None]  # perfectly uniform ranks
+    cov = coverage_from_ranks(ranks, S, [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(cov[0], [0.1, 0.5, 0.9], atol=0.011)
+
+
+def test_toy_calibration_report_and_files(toy_posterior, toy_sim, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = calibrate(toy_posterior, toy_sim, n_held_out=100, num_posterior_samples=100, seed=2, c2st=False,
+                        out=tmp_path)
+    on_disk = json.loads((tmp_path / "calibration.json").read_text())
+    assert on_disk["max_expected_coverage_deviation"] == pytest.approx(rep["max_expected_coverage_deviation"])
+    assert set(on_disk["parameters"]) == set(toy_sim.param_names)
+    assert (tmp_path / "ecdf_pit.png").stat().st_size > 1000
+    assert (tmp_path / "coverage.png").stat().st_size > 1000
+    # the toy posterior must beat the prior by far on flux (prior width 1 dex)
+    assert rep["parameters"]["log10_flux"]["median_abs_error"] < 0.1
+
+
+def test_spec_mismatch_refused(toy_posterior):
+    from gcsbi.testing import ToyImageSimulator
+
+    with pytest.raises(SpecError, match="noise"):
+        calibrate(toy_posterior, ToyImageSimulator(size=16, noise=0.2), n_held_out=20, num_posterior_samples=20)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from gcsbi.cli import main
+from gcsbi.inference import simulate
+from gcsbi.testing import ToyImageSimulator
+
+
+@pytest.fixture(scope="module")
+def cli_ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "toy.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["train", "--simulations", "300", "--spec", "toy", "--embedding", "small-cnn", "--features", "8",
+                   "--max-epochs", "2", "--stop-after-epochs", "2", "--batch-size", "64", "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_train_then_calibrate_json(cli_ckpt, capsys):
+    assert cli_ckpt.is_file()
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["calibrate", str(cli_ckpt), "--spec", "toy", "--n-held-out", "40", "--num-posterior-samples", "40",
+                   "--no-c2st", "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0.0 <= report["max_expected_coverage_deviation"] <= 1.0
+    assert set(report["parameters"]) == {"log10_flux", "width", "colour"}
+
+
+def test_infer_npy(cli_ckpt, tmp_path, capsys):
+    _, x = simulate(ToyImageSimulator(size=16), 1, seed=9, stream="inference")
+    np.save(tmp_path / "obs.npy", x[0].numpy())
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["infer", str(cli_ckpt), str(tmp_path / "obs.npy"), "--num-samples", "50", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["summary"]) == {"log10_flux", "width", "colour"}
+    assert "ood_pvalue" in out["attrs"]
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "a.pt")]) == 1
+    assert "either a bank path" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "no-such-bank.zarr"), "--out", str(tmp_path / "a.pt")]) == 1
+    assert main(["infer", str(tmp_path / "missing.pt"), "x.npy"]) == 1
+    assert "not found" in capsys.readouterr().err

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from gcsbi.errors import GcsbiValueError
+from gcsbi.inference import SmallCNN, TrainConfig, simulate, train
+from gcsbi.testing import ToyImageSimulator
+
+
+def _tiny(sim, theta, x, seed, emb=None, **kw):
+    emb = emb if emb is not None else SmallCNN(3, features=4, channels=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(theta, x, prior=sim.prior, embedding_net=emb, spec=sim.spec,
+                     hidden_features=8, num_transforms=1, max_num_epochs=2, stop_after_epochs=2, batch_size=32,
+                     seed=seed, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    sim = ToyImageSimulator(size=16)
+    theta, x = simulate(sim, 120, seed=3)
+    return sim, theta, x
+
+
+def test_no_files_in_cwd_and_rng_untouched(tiny_data, tmp_path, monkeypatch):
+    sim, theta, x = tiny_data
+    monkeypatch.chdir(tmp_path)
+    emb = SmallCNN(3, features=4, channels=2)
+    before = torch.get_rng_state()
+    post = _tiny(sim, theta, x, seed=0, emb=emb)
+    assert list(tmp_path.iterdir()) == []  # no ./sbi-logs TensorBoard folder
+    assert torch.equal(before, torch.get_rng_state())
+    assert post.history["epochs_trained"] >= 1
+    assert len(post.history["validation_loss"]) == post.history["epochs_trained"]
+
+
+def test_same_seed_same_weights(tiny_data):
+    sim, theta, x = tiny_data
+    a, b, c = (_tiny(sim, theta, x, seed=s).estimator.state_dict() for s in (7, 7, 8))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_invalid_rows_dropped_and_bad_inputs(tiny_data):
+    sim, theta, x = tiny_data
+    x = x.clone()
+    x[:5, 0, 0, 0] = float("nan")
+    post = _tiny(sim, theta, x, seed=0)
+    assert post.history["n_invalid_dropped"] == 5
+    assert post.history["n_simulations"] == len(x) - 5
+    with pytest.raises(GcsbiValueError, match="outside the prior"):
+        _tiny(sim, theta + 10, x, seed=0)
+    with pytest.raises(GcsbiValueError, match="differ in length"):
+        _tiny(sim, theta[:-1], x, seed=0)
+    with pytest.raises(GcsbiValueError, match="density_estimator"):
+        TrainConfig(density_estimator="nope")
+    with pytest.raises(GcsbiValueError, match="embedding_net"):
+        train(theta, x, prior=sim.prior, embedding_net="cnn", spec=sim.spec)
+
+
+def test_seed_streams_distinct_and_reproducible():
+    sim = ToyImageSimulator(size=16)
+    t1, x1 = simulate(sim, 20, seed=0, stream="train")
+    t2, x2 = simulate(sim, 20, seed=0, stream="train")
+    t3, _ = simulate(sim, 20, seed=0, stream="calibration")
+    assert torch.equal(t1, t2) and torch.equal(x1, x2)
+    assert not torch.allclose(t1, t3)
