@@ -66,9 +66,10 @@ class PiDocConfig:
     dropout: float = 0.1
     spatial_dropout: float = 0.0
     image_size: tuple[int, int] | None = None
+    input_pool: int = 1  # average-pool the input by this factor first (CPU-sized models)
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "features", "width", "pool_output", "branch_features"):
+        for name in ("in_channels", "features", "width", "pool_output", "branch_features", "input_pool"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise GcsbiValueError(f"{name} must be a positive integer, got {value!r}")
@@ -134,7 +135,7 @@ class _Pool(nn.Module):
 
 
 def _branch(c_in: int, cfg: PiDocConfig) -> nn.Sequential:
-    layers: list[nn.Module] = []
+    layers: list[nn.Module] = [nn.AvgPool2d(cfg.input_pool)] if cfg.input_pool > 1 else []
     c = c_in
     for k, ks in enumerate(cfg.kernel_sizes):
         c_out = cfg.width * 2**k
@@ -188,7 +189,8 @@ class PiDocEmbedding(nn.Module):
     def __init__(self, *, in_channels: int, groups: Mapping[str, Sequence[int]] | None = None, features: int = 64,
                  width: int = 16, kernel_sizes: Sequence[int] = (5, 3, 3, 3), pool_output: int = 4,
                  branch_features: int = 64, hidden: Sequence[int] = (128, 64), dropout: float = 0.1,
-                 spatial_dropout: float = 0.0, image_size: int | tuple[int, int] | None = None) -> None:
+                 spatial_dropout: float = 0.0, image_size: int | tuple[int, int] | None = None,
+                 input_pool: int = 1) -> None:
         if groups is None:
             groups = {"image": range(int(in_channels))}
         if isinstance(image_size, int):
@@ -198,7 +200,8 @@ class PiDocEmbedding(nn.Module):
             features=features, width=width, kernel_sizes=tuple(int(k) for k in kernel_sizes),
             pool_output=pool_output, branch_features=branch_features, hidden=tuple(int(h) for h in hidden),
             dropout=float(dropout), spatial_dropout=float(spatial_dropout),
-            image_size=None if image_size is None else tuple(int(s) for s in image_size))
+            image_size=None if image_size is None else tuple(int(s) for s in image_size),
+            input_pool=input_pool)
         super().__init__()
         self._build(config)
 
@@ -207,7 +210,8 @@ class PiDocEmbedding(nn.Module):
         return cls(in_channels=config.in_channels, groups=dict(config.groups), features=config.features,
                    width=config.width, kernel_sizes=config.kernel_sizes, pool_output=config.pool_output,
                    branch_features=config.branch_features, hidden=config.hidden, dropout=config.dropout,
-                   spatial_dropout=config.spatial_dropout, image_size=config.image_size)
+                   spatial_dropout=config.spatial_dropout, image_size=config.image_size,
+                   input_pool=config.input_pool)
 
     def _build(self, config: PiDocConfig) -> None:
         self.config = config
