@@ -118,3 +118,25 @@ def test_rgb_composite_is_bounded():
     assert rgb.shape == (16, 16, 3) and rgb.min() >= 0 and rgb.max() <= 1
     with pytest.raises(GcsbiValueError):
         rgb_composite(np.zeros((16, 16)))
+
+
+def test_library_snapshot_source(tmp_path):
+    """A spec whose [snapshot] points at a folder of N-body-like snapshots (SnapshotLibrary)."""
+    from gcsbi.clusters.models import ClusterParams, sample_cluster
+    from gcsbi.specs import simulator_dir
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i, (age, logm) in enumerate([(10.0, 4.5), (12.0, 5.0)]):
+        snap = sample_cluster(ClusterParams(mass=10**logm, half_mass_radius=3.0, age_gyr=age),
+                              rng=np.random.default_rng(i))
+        snap.save(lib / f"model{i}.npz")
+    doc = (simulator_dir() / "hst-phat.toml").read_text()
+    doc = doc[: doc.index("[snapshot]")] + '[snapshot]\nsource = "library"\nlibrary = "lib"\ndefault_prior = "m31-gc"\n'
+    spec = tmp_path / "nbody.toml"
+    spec.write_text(doc)
+    sim = load_simulator(spec)
+    theta = sim.prior.sample((2,))
+    x = sim(theta, seed=0)
+    assert x.shape == (2, *sim.output_shape) and torch.isfinite(x).all()
+    assert torch.equal(x, sim(theta, seed=0))
