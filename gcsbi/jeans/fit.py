@@ -26,14 +26,14 @@ class FitConfig:
     """Settings of one JFlow fit; bandwidths are fractions of the data's half-number radius / velocity spread."""
 
     flow: FlowConfig = field(default_factory=FlowConfig)
-    sigma_hidden: int = 32
+    sigma_hidden: int = 16
     sigma_layers: int = 2
-    steps: int = 600
+    steps: int = 1000
     lr: float = 1e-2
     lr_final_frac: float = 0.05
     n_model: int = 1024
-    n_kernel: int = 2
-    h_pos_frac: float = 0.1
+    n_kernel: int = 1
+    h_pos_frac: float = 0.15
     h_vel_frac: float = 0.1
     positions_only: bool = False
     rao_blackwell: bool = True
@@ -99,7 +99,7 @@ def fit_model(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
         sched.step()
-        losses[i] = float(loss)
+        losses[i] = float(loss.detach())
         if i % 25 == 0:
             bar.set_postfix(loss=f"{losses[i]:.3f}")
     return FitResult(model=model, losses=losses, wall_s=time.perf_counter() - t0)
@@ -107,8 +107,10 @@ def fit_model(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig()
 
 def default_grids(stars: StarTable, *, n_r: int = 40) -> tuple[np.ndarray, np.ndarray]:
     """Radius grid r (kpc) for 3D profiles and R for projected ones, spanning the data's radial range."""
-    R = stars.R[stars.R > 0]
-    lo, hi = np.quantile(R, [0.01, 0.99])
+    order = np.argsort(stars.R)
+    cw = np.cumsum(stars.weight[order])
+    cw /= cw[-1]
+    lo, hi = (max(float(stars.R[order][np.searchsorted(cw, q)]), 1e-6) for q in (0.01, 0.99))
     return np.geomspace(lo, hi * 1.5, n_r), np.geomspace(lo, hi, n_r // 2)
 
 

@@ -19,10 +19,15 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """Architecture of the radial CNF (all lengths in the scaled units r / L)."""
+    """Architecture of the radial CNF (all lengths in the scaled units r / L).
+
+    ``variant``: 'cored' (default; regular centre), 'cusp' (cored + learnable power-law radial map) or 'plain'
+    (the bare field x_hat f(|x|, t); it need not vanish at r = 0, so trajectories can reach the origin and the
+    density is then not exactly normalised: kept for comparison only).
+    """
 
     variant: str = "cored"
-    hidden: int = 32
+    hidden: int = 16
     layers: int = 2
     ode_steps: int = 16
     r0: float = 0.3
@@ -38,7 +43,12 @@ class FlowConfig:
 
 
 class RadialField(nn.Module):
-    """Radial speed f(r, t) of the vector field dx/dt = x_hat * f(|x|, t) (times tanh(r/r0) if cored)."""
+    """Radial speed f(r, t) of the vector field dx/dt = x_hat * f(|x|, t) (times tanh(r/r0) if cored).
+
+    The network sees (ln(1 + r), t). In the cored variant its output is multiplied by tanh(r/r0) (regular
+    centre) and by (r0 + r), so the flow acts multiplicatively at large radii and can turn the Gaussian
+    tail of the base into the power-law tails of real tracer profiles.
+    """
 
     def __init__(self, *, hidden: int, layers: int, cored: bool, r0: float) -> None:
         super().__init__()
@@ -59,7 +69,7 @@ class RadialField(nn.Module):
         tt = torch.as_tensor(t, dtype=r.dtype).expand_as(r)
         f = self.net(torch.stack([torch.log1p(r), tt], dim=-1)).squeeze(-1)
         if self.cored:
-            f = f * torch.tanh(r / self.r0)
+            f = f * torch.tanh(r / self.r0) * (self.r0 + r)
         return f
 
     def divergence(self, t: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,188 @@
+"""``gcsbi jeans {fit, baseline, mock}``: JFlow fits, the emcee baseline and galpy mocks from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import JeansError, JeansValueError
+
+__all__ = ["add_parser", "cmd_fit", "cmd_baseline", "cmd_mock"]
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(t) for t in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected 'RA,DEC' in degrees, got {text!r}") from exc
+    return a, b
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="star table: '# x y v verr p' text, Walker/GravSphere spec file, or Gaia Challenge")
+    p.add_argument("--format", dest="fmt", default="auto", choices=["auto", "table", "walker", "gaia"])
+    p.add_argument("--distance", type=float, default=None, help="distance in kpc (Walker / RA-Dec tables)")
+    p.add_argument("--centre", type=_pair, default=None, help="RA,DEC of the centre in degrees")
+    p.add_argument("--verr", type=float, default=0.0, help="velocity error (km/s) when the table has none")
+    p.add_argument("--beta", default="iso", help="anisotropy: iso, const:B, om:R_A (kpc), bvh:B0,BINF,R_A[,ETA]")
+    p.add_argument("--truth", default=None, help="truth JSON (from 'gcsbi jeans mock') to overlay and score")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``jeans`` command and its sub-commands to ``subparsers``."""
+    jp = subparsers.add_parser("jeans", help="Jeans analysis of dwarf spheroidals (JFlow + emcee baseline)",
+                               description=__doc__)
+    sub = jp.add_subparsers(dest="jeans_command", metavar="SUBCOMMAND")
+
+    f = sub.add_parser("fit", help="fit the JFlow model (bootstrap ensemble) and solve the Jeans equation")
+    _data_args(f)
+    f.add_argument("--variant", default="cored", choices=["plain", "cored", "cusp"])
+    f.add_argument("--ensemble", type=int, default=8, help="number of bootstrap fits")
+    f.add_argument("--steps", type=int, default=1000)
+    f.add_argument("--n-model", type=int, default=1024)
+    f.add_argument("--n-kernel", type=int, default=1)
+    f.add_argument("--positions-only", action="store_true", help="fit n(r) from (x, y) only")
+    f.add_argument("--no-bootstrap", action="store_true", help="ensemble on the same data (init scatter only)")
+    f.set_defaults(func=cmd_fit)
+
+    b = sub.add_parser("baseline", help="parametric Plummer + gNFW Jeans fit sampled with emcee")
+    _data_args(b)
+    b.add_argument("--walkers", type=int, default=32)
+    b.add_argument("--steps", type=int, default=1500)
+    b.add_argument("--burn", type=int, default=500)
+    b.add_argument("--thin", type=int, default=10)
+    b.set_defaults(func=cmd_baseline)
+
+    m = sub.add_parser("mock", help="spherical mock (Plummer light in a Zhao halo) from galpy DFs, with truth")
+    m.add_argument("--n", type=int, default=1000)
+    m.add_argument("--halo", default="core", choices=["core", "cusp"])
+    m.add_argument("--rho0", type=float, default=4.0e8, help="halo scale density (Msun/kpc^3)")
+    m.add_argument("--rs", type=float, default=1.0, help="halo scale radius (kpc)")
+    m.add_argument("--light-a", type=float, default=0.25, help="Plummer scale radius of the stars (kpc)")
+    m.add_argument("--anisotropy", default="iso", help="iso or om:R_A")
+    m.add_argument("--verr", type=float, default=2.0)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", required=True, help="output table path (truth goes to <out>.truth.json)")
+    m.set_defaults(func=cmd_mock)
+
+    jp.set_defaults(func=lambda a: (jp.print_help(), 2)[1])
+    return jp
+
+
+def _guard(fn):
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return int(fn(args) or 0)
+        except JeansError as exc:
+            print(f"gcsbi jeans {getattr(args, 'jeans_command', '')}: error: {exc}", file=sys.stderr)
+            return 1
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+def _load(args):
+    from .io import read_stars
+    from .mocks import load_truth, truth_profiles
+    from .velocity import parse_beta
+
+    stars = read_stars(args.data, fmt=args.fmt, distance_kpc=args.distance, centre=args.centre, verr=args.verr)
+    beta = parse_beta(args.beta)
+    truth = truth_profiles(load_truth(args.truth)) if args.truth else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return stars, beta, truth, out
+
+
+def _finish(out: Path, label: str, radius, R, profiles, stars, truth, summary: dict, dt) -> None:
+    from .export import save_datatree, truth_coverage
+    from .plots import plot_profiles
+
+    if truth is not None:
+        summary["truth"] = {k: truth_coverage(profiles[k], truth[k](radius)) for k in ("rho", "mass")}
+    paths = save_datatree(dt, out)
+    png = plot_profiles({label: (radius, R, profiles)}, out / "profiles.png", stars=stars, truth=truth, title=label)
+    summary["files"] = [str(p) for p in (*paths.values(), png)]
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    print(json.dumps({k: v for k, v in summary.items() if k != "truth"}, indent=2, default=float))
+
+
+@_guard
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Run a JFlow ensemble fit and write profiles (Zarr/NetCDF), plots and a summary."""
+    from .export import profiles_to_datatree
+    from .fit import FitConfig, fit_ensemble
+    from .flows import FlowConfig
+
+    stars, beta, truth, out = _load(args)
+    if args.ensemble < 1:
+        raise JeansValueError("--ensemble must be >= 1")
+    cfg = FitConfig(flow=FlowConfig(variant=args.variant), steps=args.steps, n_model=args.n_model,
+                    n_kernel=args.n_kernel, positions_only=args.positions_only, seed=args.seed)
+    t0 = time.perf_counter()
+    ens = fit_ensemble(stars, beta, cfg, members=args.ensemble, bootstrap=not args.no_bootstrap,
+                       progress=not args.no_progress)
+    summary = {"method": "jflow", "n_stars": stars.n, "vsys": stars.vsys, "beta": beta.spec,
+               "members": args.ensemble, "wall_s_total": time.perf_counter() - t0,
+               "wall_s_per_fit": ens.wall_s.tolist(), "config": cfg.to_dict()}
+    dt = profiles_to_datatree(ens.profiles, radius=ens.radius, R=ens.R,
+                              attrs={"method": "jflow", "beta": beta.spec, "config": cfg.to_dict()})
+    _finish(out, f"JFlow ({args.variant}, {args.ensemble} bootstrap fits)", ens.radius, ens.R, ens.profiles,
+            stars, truth, summary, dt)
+    return 0
+
+
+@_guard
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Run the emcee baseline and write profiles, R-hat/ESS diagnostics, plots and a summary."""
+    from .baseline import PARAM_NAMES, BaselineConfig, fit_baseline
+    from .export import profiles_to_datatree
+    from .fit import default_grids
+
+    stars, beta, truth, out = _load(args)
+    cfg = BaselineConfig(walkers=args.walkers, steps=args.steps, burn=args.burn, thin=args.thin, seed=args.seed)
+    radius, R = default_grids(stars)
+    res = fit_baseline(stars, beta, cfg, radius=radius, R=R, progress=not args.no_progress)
+    dt = profiles_to_datatree(res.profiles, radius=radius, R=R, chain=res.chain, param_names=PARAM_NAMES,
+                              attrs={"method": "emcee", "beta": beta.spec})
+    diag = mcmc_diagnostics(dt)
+    summary = {"method": "emcee", "n_stars": stars.n, "beta": beta.spec, "wall_s": res.wall_s,
+               "acceptance": res.acceptance, "diagnostics": diag, "config": cfg.to_dict()}
+    _finish(out, "emcee Plummer + gNFW", radius, R, res.profiles, stars, truth, summary, dt)
+    return 0
+
+
+def mcmc_diagnostics(dt) -> dict:
+    """R-hat and bulk ESS per parameter (walkers as chains) from the ``mcmc`` group."""
+    from arviz_stats import ess, rhat
+
+    g = dt["mcmc"]
+    r = rhat(g.to_dataset() if hasattr(g, "to_dataset") else g)
+    e = ess(g.to_dataset() if hasattr(g, "to_dataset") else g)
+    return {k: {"rhat": float(r[k]), "ess_bulk": float(e[k])} for k in g.data_vars}
+
+
+@_guard
+def cmd_mock(args: argparse.Namespace) -> int:
+    """Write a galpy mock table and its truth JSON."""
+    from .io import write_table
+    from .mocks import MockConfig, make_mock, save_truth
+
+    cfg = MockConfig(n=args.n, halo=args.halo, rho0=args.rho0, rs=args.rs, light_a=args.light_a,
+                     anisotropy=args.anisotropy, verr=args.verr, seed=args.seed)
+    stars, truth = make_mock(cfg)
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True)
+    write_table(out, stars)
+    save_truth(Path(str(out) + ".truth.json"), truth)
+    print(f"wrote {stars.n} stars to {out} (truth: {out}.truth.json)")
+    return 0
