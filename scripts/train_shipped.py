@@ -3,7 +3,7 @@
 Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --help``):
 1. a Zarr simulation bank of the ``hst-phat`` simulator under the ``m31-gc`` prior
    (``--n`` simulations, seed 2026; kill and rerun at will, finished chunks are kept);
-2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (input average-pooled 2x, width 8);
+2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (input average-pooled 4x, width 8);
 3. calibration on ``--n-held-out`` fresh simulations (SBC, TARP, expected coverage, errors),
    written to ``bench/results/calibration_hst-phat_m31-gc.json`` with its plots.
 The checkpoint must stay under 10 MB (checked).
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bank", default=str(ROOT / "runs" / "phat-m31.zarr"))
     p.add_argument("--n", type=int, default=4000, help="training simulations (default 4000)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--input-pool", type=int, default=4, help="average-pool the 128x128 input by this factor")
     p.add_argument("--n-held-out", type=int, default=500)
     p.add_argument("--out", default=str(CHECKPOINT))
     p.add_argument("--skip-calibration", action="store_true")
@@ -56,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     sim = bank.simulator()
     print(f"bank: {len(theta)} simulations of shape {tuple(x.shape[1:])}")
 
-    net = PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, input_pool=2, features=48,
+    net = PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, input_pool=args.input_pool, features=48,
                          hidden=(96, 48), dropout=0.1)
     t0 = time.perf_counter()
     post = train(theta, x, prior=sim.prior, embedding_net=net, spec=sim.spec, max_num_epochs=args.epochs,
-                 stop_after_epochs=8, batch_size=128, learning_rate=1e-3, seed=0, out=args.out, verbose=True)
+                 stop_after_epochs=5, batch_size=128, learning_rate=1e-3, seed=0, out=args.out, verbose=True)
     train_seconds = time.perf_counter() - t0
     size_mb = Path(args.out).stat().st_size / 2**20
     print(f"trained in {train_seconds / 60:.1f} min; checkpoint {args.out} ({size_mb:.2f} MB)")
