@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "calibrate": "gcsbi.inference.cli:add_calibrate_parser",
     "bank": "gcsbi.bank_cli",
     "simulate": "gcsbi.simulate_cli",
+    "m31": "gcsbi.catalogue.cli",
 }
 
 

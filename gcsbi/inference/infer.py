@@ -87,10 +87,13 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
     Groups: ``posterior`` (chain=1, draw=num_samples[, observation=B]; units and prior bounds in
     each variable's attrs), ``observed_data`` (the image(s)), ``constant_data`` (``truth`` if
     given). Root attrs: ``ood_pvalue``, ``ood_flag``, ``prior_edge_fraction``, ``prior_edge_params``,
-    ``seed``, ``spec`` (JSON). Same seed -> same draws.
+    ``seed``, ``spec`` (JSON). Same seed -> same draws. For a catalogue-mode posterior
+    (``spec["simulator"]["kind"] == "catalogue"``) ``observation`` may also be a PHAT catalogue row
+    or a cluster name / APID (:mod:`gcsbi.catalogue.inference`, which adds its attrs).
     """
     if int(num_samples) < 1:
         raise GcsbiValueError(f"num_samples must be >= 1, got {num_samples}")
+    observation, extra_attrs = _catalogue_hook(posterior, observation)
     xb, batched = check_observation(observation, posterior.x_shape)
     names = posterior.param_names
     with seeded(seed, posterior.config.device):
@@ -125,11 +128,21 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
             warnings.warn(f"observation looks out of the training distribution (embedding MMD p-value "
                           f"{min(pv):.3g} < {ood_alpha}); the posterior is not trustworthy", OutOfDistributionWarning,
                           stacklevel=2)
+    attrs.update(extra_attrs)
     samples = s.numpy() if batched else s[:, 0].numpy()
     bounds = {n: (float(low[i]), float(high[i])) for i, n in enumerate(names)}
     return posterior_datatree(samples, names=names, units=posterior.units, bounds=bounds,
                               observed=xb.numpy() if batched else xb[0].numpy(),
                               truth=None if truth is None else np.asarray(truth, dtype=np.float64), attrs=attrs)
+
+
+def _catalogue_hook(posterior: TrainedPosterior, observation: Any) -> tuple[Any, dict[str, Any]]:
+    """Catalogue-mode posteriors accept a PHAT catalogue row or a cluster name (:mod:`gcsbi.catalogue`)."""
+    if ((getattr(posterior, "spec", None) or {}).get("simulator") or {}).get("kind") != "catalogue":
+        return observation, {}
+    from ..catalogue.inference import catalogue_observation
+
+    return catalogue_observation(posterior, observation)
 
 
 def posterior_predictive(posterior: TrainedPosterior, simulator: Any, observation: Any, *, num_draws: int = 4,

@@ -39,8 +39,14 @@ def read_harris_colours(path: Path) -> dict[str, np.ndarray]:
     return {"name": np.array(names), "feh": np.array(feh), "ebv": np.array(ebv), "bv": np.array(bv), "vi": np.array(vi)}
 
 
-def read_m31_old_clusters(phat_fits: Path, caldwell_dat: Path, max_sep_arcsec: float = 1.0) -> dict[str, np.ndarray]:
-    """PHAT (Johnson+2015) F336W/F475W/F814W matched (<= 1") to Caldwell+2011 [Fe/H], E(B-V), age."""
+def read_m31_old_clusters(phat_fits: Path, caldwell_dat: Path, max_sep_arcsec: float = 1.0,
+                          require_feh_ebv: bool = True) -> dict[str, np.ndarray]:
+    """PHAT (Johnson+2015) F336W/F475W/F814W matched (<= 1") to Caldwell+2011 [Fe/H], E(B-V), age.
+
+    Also returned: ``log_mass`` (Caldwell log M, NaN if none), ``apid`` (PHAT APID),
+    ``phat_index`` (row in the PHAT table) and ``sep_arcsec``. ``require_feh_ebv=False`` keeps
+    matched clusters without a Caldwell [Fe/H] or E(B-V) too.
+    """
     from astropy import units as u
     from astropy.coordinates import SkyCoord
     from astropy.table import Table
@@ -60,8 +66,13 @@ def read_m31_old_clusters(phat_fits: Path, caldwell_dat: Path, max_sep_arcsec: f
     cc = SkyCoord(get["RA"], get["DEC"], unit=(u.hourangle, u.deg))
     pc = SkyCoord(np.asarray(phat["RAdeg"]) * u.deg, np.asarray(phat["DEdeg"]) * u.deg)
     idx, sep, _ = cc.match_to_catalog_sky(pc)
-    ok = (sep.arcsec <= max_sep_arcsec) & np.isfinite(feh) & np.isfinite(ebv)
-    out = {"name": np.array(get["object"])[ok], "feh": feh[ok], "ebv": ebv[ok], "age": age[ok]}
+    ok = sep.arcsec <= max_sep_arcsec
+    if require_feh_ebv:
+        ok &= np.isfinite(feh) & np.isfinite(ebv)
+    logm = np.array([_f(x) for x in get.get("Log_Mass", [""] * len(recs))])
+    out = {"name": np.array(get["object"])[ok], "feh": feh[ok], "ebv": ebv[ok], "age": age[ok],
+           "log_mass": logm[ok], "apid": np.asarray(phat["APID"])[idx[ok]].astype(int),
+           "phat_index": idx[ok].astype(int), "sep_arcsec": sep.arcsec[ok]}
     for band in ("F336W", "F475W", "F814W"):
         col = phat[band][idx[ok]]
         out[band] = np.asarray(col.filled(np.nan) if hasattr(col, "filled") else col, dtype=float)

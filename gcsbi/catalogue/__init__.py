@@ -1,0 +1,44 @@
+"""Real M31 clusters: catalogue mode (PHAT photometry + size -> posterior) and real HST cutouts.
+
+Catalogue mode (Johnson et al. 2015 PHAT cluster catalogue):
+
+* :mod:`.photometry` - aperture photometry with a local background annulus, curves of growth, Reff;
+* :mod:`.model` - the catalogue observation model (Rap, catalogue-level errors, rounding) and the
+  8 network features;
+* :mod:`.simulator` - :class:`ProfileSimulator` (images -> curves of growth, banked) and
+  :class:`CatalogueSimulator` (theta -> catalogue features; ``sbi``/``gcsbi.bank`` contract);
+* :mod:`.catalogues` - PHAT reader, name resolution (``"B165"`` -> APID 166), Caldwell+2011 match;
+* :mod:`.inference` - the shipped posterior, ``gcsbi.infer`` hook, batch mode;
+* :mod:`.hst` - image mode for real data: HST ``_drz``/``_drc`` cutouts on the simulator's grid.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "aperture_photometry": ".photometry", "curves_of_growth": ".photometry", "half_light_radius": ".photometry",
+    "CatalogueModel": ".model", "features": ".model", "FEATURES": ".model", "BANDS": ".model",
+    "ProfileSimulator": ".simulator", "CatalogueSimulator": ".simulator", "split_profiles": ".simulator",
+    "read_phat_catalogue": ".catalogues", "resolve_cluster": ".catalogues", "catalogue_values": ".catalogues",
+    "observation_from_row": ".catalogues", "caldwell_matched": ".catalogues", "data_dir": ".catalogues",
+    "SHIPPED_CATALOGUE_POSTERIOR": ".inference", "load_catalogue_posterior": ".inference",
+    "infer_cluster": ".inference", "infer_catalogue": ".inference", "range_check": ".inference",
+    "CatalogueMLP": ".embedding",
+    "read_hst_image": ".hst", "read_hst_cutouts": ".hst", "observation_from_cutouts": ".hst", "HSTImage": ".hst",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gcsbi.catalogue' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,206 @@
+"""Catalogue-mode simulators: the image simulator followed by PHAT-catalogue measurements.
+
+Two ``sbi``/``gcsbi.bank`` simulators (same contract as :class:`gcsbi.simulator.ClusterSimulator`:
+``prior``, ``param_names``, ``output_shape``, ``spec``, ``__call__(theta, seed=)`` -> float32):
+
+* :class:`ProfileSimulator` (``output_shape = (9K + 3,)``): mock HST images (``hst-phat`` on a
+  larger stamp, default 256x256 at 0.05"/pix = 12.8", so that the aperture + background annulus
+  of the M31 clusters fit) reduced to curves of growth around the cluster centre -- what any
+  aperture measurement needs. Banked once (expensive), measured many times (cheap).
+* :class:`CatalogueSimulator` (``output_shape = (8,)``): profiles -> the PHAT catalogue vector
+  of :mod:`gcsbi.catalogue.model` (magnitudes, errors, Reff, Rap, with catalogue-level noise).
+
+Layout of a profile vector (K radii r_k = k * 0.05", k = 1..K; bands F336W, F475W, F814W)::
+
+    [0, 3K)      cumulative (noisy image - sky) counts, band-major (e-)
+    [3K, 6K)     cumulative per-pixel variance (expected counts + read-noise variance)
+    [6K, 9K)     cumulative noiseless cluster-only counts
+    [9K, 9K+3)   noiseless cluster-only counts in the whole stamp
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import GcsbiValueError
+from ..priors import NamedBoxPrior
+from .photometry import curves_of_growth, pixel_counts, radial_grid
+
+__all__ = ["ProfileSimulator", "CatalogueSimulator", "profile_simulator", "catalogue_simulator",
+           "split_profiles", "DEFAULT_STAMP"]
+
+DEFAULT_STAMP = 256
+
+
+def _spec_with_size(spec: Any, size: int):
+    from ..specs import SimulatorSpec, load_simulator_spec
+
+    s = spec if isinstance(spec, SimulatorSpec) else load_simulator_spec(spec)
+    if size and tuple(s.observation.size) != (int(size), int(size)):
+        s = dataclasses.replace(s, observation=dataclasses.replace(s.observation, size=(int(size), int(size))))
+    return s
+
+
+class ProfileSimulator:
+    """Image simulator + curves of growth (see module docstring).
+
+    Args:
+        spec: simulator spec name/path (``"hst-phat"``); its 3 filters must be F336W, F475W, F814W.
+        prior: prior name/path/object (default: the spec's ``default_prior``).
+        stamp: square stamp size in pixels (replaces the spec's ``[observation] size``).
+    """
+
+    def __init__(self, spec: str | Path = "hst-phat", prior: str | Path | NamedBoxPrior | None = None, *,
+                 stamp: int = DEFAULT_STAMP) -> None:
+        from ..simulator import ClusterSimulator
+
+        if int(stamp) < 32:
+            raise GcsbiValueError(f"stamp must be >= 32 pixels, got {stamp}")
+        self.spec_name = str(spec)
+        self.stamp = int(stamp)
+        self.image_simulator = ClusterSimulator(_spec_with_size(spec, self.stamp), prior)
+        self.prior = self.image_simulator.prior
+        ss = self.image_simulator.sim_spec
+        self.filters = tuple(ss.filters)
+        self.pixel_scale = float(ss.instrument.pixel_scale_arcsec)
+        self.radii = radial_grid((self.stamp, self.stamp), self.pixel_scale)
+        self.npix = pixel_counts((self.stamp, self.stamp), self.radii, self.pixel_scale)
+        self.zeropoints = np.array([b.zeropoint_vega for b in ss.instrument.bands], dtype=np.float64)
+        self.exposure_s = np.array([b.exposure_s for b in ss.instrument.bands], dtype=np.float64)
+        self.read_var = np.array([b.read_noise_total_e ** 2 if ss.noise.read_noise else 0.0
+                                  for b in ss.instrument.bands], dtype=np.float64)
+        k, f = len(self.radii), len(self.filters)
+        self.output_shape = (3 * f * k + f,)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self.prior.names
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        s = self.image_simulator.spec
+        s["simulator"].update(kind="profiles", stamp=self.stamp, filters=list(self.filters),
+                              radii_arcsec=[float(self.radii[0]), float(self.radii[-1]), len(self.radii)],
+                              output_shape=list(self.output_shape))
+        return s
+
+    def __repr__(self) -> str:
+        return f"ProfileSimulator(spec={self.spec_name!r}, prior={self.prior.name!r}, stamp={self.stamp})"
+
+    def profiles_one(self, row: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One mock -> its profile vector (float64)."""
+        _, obs = self.image_simulator.simulate_one(row, rng=rng, return_truth=True)
+        sky = np.asarray(obs.sky, dtype=np.float64)[:, None, None]
+        expected = obs.clean.astype(np.float64) + obs.background + sky
+        var = np.clip(expected, 0.0, None) + self.read_var[:, None, None]
+        cog = curves_of_growth(np.stack([obs.image - sky, var, obs.clean]), self.radii, self.pixel_scale)
+        total = obs.clean.astype(np.float64).sum(axis=(-2, -1))
+        return np.concatenate([cog.reshape(-1), total])
+
+    def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
+        t = self.prior.check(theta).double().numpy() if hasattr(self.prior, "check") else np.asarray(theta, float)
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        out = np.empty((len(t), *self.output_shape), dtype=np.float64)
+        for i, row in enumerate(t):
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), i]))
+            out[i] = self.profiles_one(row, rng)
+        return torch.from_numpy(out.astype(np.float32))
+
+
+def split_profiles(profiles: np.ndarray, n_filters: int = 3) -> dict[str, np.ndarray]:
+    """Profile vectors (..., 9K+3) -> ``noisy``, ``var``, ``clean`` (..., F, K) and ``total`` (..., F)."""
+    p = np.asarray(profiles, dtype=np.float64)
+    f = int(n_filters)
+    k = (p.shape[-1] - f) // (3 * f)
+    if 3 * f * k + f != p.shape[-1]:
+        raise GcsbiValueError(f"profile vectors of length {p.shape[-1]} do not match {f} filters")
+    lead = p.shape[:-1]
+    cog = p[..., : 3 * f * k].reshape(*lead, 3, f, k)
+    return {"noisy": cog[..., 0, :, :], "var": cog[..., 1, :, :], "clean": cog[..., 2, :, :],
+            "total": p[..., 3 * f * k:]}
+
+
+def profile_simulator(spec: str = "hst-phat", prior: str | None = None, stamp: int = DEFAULT_STAMP) -> ProfileSimulator:
+    """``gcsbi.bank`` factory (``"gcsbi.catalogue.simulator:profile_simulator"``)."""
+    return ProfileSimulator(spec, prior, stamp=stamp)
+
+
+def catalogue_simulator(spec: str = "hst-phat", prior: str | None = None, stamp: int = DEFAULT_STAMP,
+                        **model_kwargs: Any) -> "CatalogueSimulator":
+    """``gcsbi.bank`` factory (``"gcsbi.catalogue.simulator:catalogue_simulator"``)."""
+    return CatalogueSimulator(spec, prior, stamp=stamp, **model_kwargs)
+
+
+class CatalogueSimulator:
+    """Catalogue-mode ``sbi`` simulator: theta (B, D) -> PHAT catalogue features (B, 8) float32.
+
+    ``__call__(theta, seed=)`` simulates images (:class:`ProfileSimulator`), measures them like the
+    catalogue (:class:`~gcsbi.catalogue.model.CatalogueModel`) and returns
+    :func:`~gcsbi.catalogue.model.features`. Row i's image noise comes from ``SeedSequence([seed, i])``
+    (as in the image simulator) and its catalogue noise from ``SeedSequence([seed, i, 1])``.
+    :meth:`from_profiles` measures banked profiles (cheap; used for training).
+    """
+
+    def __init__(self, spec: str | Path = "hst-phat", prior: str | Path | NamedBoxPrior | None = None, *,
+                 stamp: int = DEFAULT_STAMP, model: Any = None) -> None:
+        from .model import FEATURES, CatalogueModel
+
+        self.profiles = ProfileSimulator(spec, prior, stamp=stamp)
+        if model is None:
+            model = CatalogueModel()
+        elif isinstance(model, dict):
+            model = CatalogueModel.from_dict(model)
+        self.model = model
+        self.prior = self.profiles.prior
+        self.feature_names = FEATURES
+        self.output_shape = (len(FEATURES),)
+        max_rap = self.profiles.radii[-1] / self.model.annulus[1]
+        if self.model.rap_range[1] > max_rap + 1e-9:
+            raise GcsbiValueError(f"rap_range upper bound {self.model.rap_range[1]}\" needs a stamp of at least "
+                                  f"{2 * self.model.rap_range[1] * self.model.annulus[1] / self.profiles.pixel_scale:.0f} px")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self.prior.names
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        s = self.profiles.image_simulator.spec
+        s["simulator"].update(kind="catalogue", stamp=self.profiles.stamp, filters=list(self.profiles.filters),
+                              features=list(self.feature_names), output_shape=list(self.output_shape),
+                              catalogue_model=self.model.to_dict())
+        s["simulator"].pop("channels", None)
+        return s
+
+    def __repr__(self) -> str:
+        return f"CatalogueSimulator(prior={self.prior.name!r}, stamp={self.profiles.stamp}, x={self.output_shape})"
+
+    def measure(self, profiles: np.ndarray, rng: np.random.Generator, *, rap: np.ndarray | None = None) -> dict:
+        """Catalogue values (dict of arrays, see ``CatalogueModel.measure``) for profile vectors (N, 9K+3)."""
+        p = self.profiles
+        return self.model.measure(split_profiles(profiles, len(p.filters)), radii=p.radii, npix=p.npix,
+                                  zeropoints=p.zeropoints, exposure_s=p.exposure_s, rng=rng,
+                                  bands=p.filters, rap=rap)
+
+    def from_profiles(self, profiles: Any, *, seed: int) -> torch.Tensor:
+        """Features (N, 8) float32 for banked profile vectors; same seed -> same bytes."""
+        from .model import features
+
+        prof = np.asarray(torch.as_tensor(profiles).detach().cpu(), dtype=np.float64)
+        out = np.empty((len(prof), *self.output_shape), dtype=np.float32)
+        for i in range(len(prof)):
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), i, 1]))
+            v = self.measure(prof[i:i + 1], rng)
+            out[i] = features(v["mag"], v["err"], v["reff"], v["rap"])[0]
+        return torch.from_numpy(out)
+
+    def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        return self.from_profiles(self.profiles(theta, seed=seed), seed=seed)
