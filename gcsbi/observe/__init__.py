@@ -10,7 +10,7 @@ from __future__ import annotations
 from .background import BackgroundBank, FieldBackground, default_field_sampler, luminosity_function_sampler
 from .instrument import distance_modulus, magnitudes_to_counts, project_positions, sky_to_pixels
 from .noise import add_noise
-from .observe import Observation, ObservationModel, get_observation_model, observe, transform
+from .observe import Observation, ObservationModel, get_observation_model, transform
 from .psf import SubpixelKernel, build_subpixel_kernel, exact_profile, file_psf, load_psf_image, optical_psf
 from .render import Renderer, mass_map, render_exact
 from .transforms import channel_names, log_flux, noise_sigma, pixel_cmd, sky_levels
@@ -19,7 +19,6 @@ __all__ = [
     "Observation",
     "ObservationModel",
     "get_observation_model",
-    "observe",
     "transform",
     "channel_names",
     "log_flux",

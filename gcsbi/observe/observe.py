@@ -42,7 +42,7 @@ from .noise import add_noise
 from .psf import build_subpixel_kernel, exact_profile, file_psf, load_psf_image, optical_psf
 from .render import Renderer, mass_map
 
-__all__ = ["Observation", "ObservationModel", "get_observation_model", "observe", "transform"]
+__all__ = ["Observation", "ObservationModel", "get_observation_model", "transform"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -333,30 +333,6 @@ def get_observation_model(spec: SimulatorSpec | str) -> ObservationModel:
         m = ObservationModel.from_spec(spec)
         _MODELS[key] = m
     return m
-
-
-def observe(
-    positions_pc: np.ndarray,
-    abs_mag: np.ndarray,
-    filters: Sequence[str],
-    particle_mass: np.ndarray | None = None,
-    *,
-    spec: SimulatorSpec | str,
-    distance_kpc: float | u.Quantity,
-    rng: np.random.Generator,
-    ellipticity: float = 0.0,
-    position_angle_deg: float = 0.0,
-    ebv: float = 0.0,
-    background_level: float | None = None,
-    extinction_coeff: Sequence[float] | None = None,
-    return_truth: bool = False,
-) -> Observation:
-    """Functional form of :meth:`ObservationModel.__call__` with a per-spec cached model."""
-    return get_observation_model(spec)(
-        positions_pc, abs_mag, filters, particle_mass, distance_kpc=distance_kpc, rng=rng, ellipticity=ellipticity,
-        position_angle_deg=position_angle_deg, ebv=ebv, background_level=background_level,
-        extinction_coeff=extinction_coeff, return_truth=return_truth,
-    )  # fmt: skip
 
 
 def transform(image: np.ndarray, spec: SimulatorSpec | str, *, sky: np.ndarray | float | None = None) -> np.ndarray:
