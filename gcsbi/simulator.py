@@ -37,7 +37,7 @@ from .errors import GcsbiValueError, SpecError
 from .priors import NamedBoxPrior, load_prior
 from .specs import SimulatorSpec, load_simulator_spec
 
-__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator"]
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest"]
 
 #: Parameter name -> (default or None if required, description).
 PARAMETERS: dict[str, tuple[float | None, str]] = {
@@ -100,6 +100,22 @@ class SnapshotSource:
         return cls(source, library, n_faint, g, None if prior is None else str(prior), fixed_t)
 
 
+def spec_digest(spec: SimulatorSpec) -> str:
+    """Content hash of a simulator spec (its parsed TOML), independent of where the file lives.
+
+    Checkpoints and banks store it instead of the file path, so a posterior trained in one
+    checkout loads in another, and any edit of the spec's content is detected.
+    """
+    import hashlib
+    import json
+
+    from .resources import read_toml
+
+    doc = read_toml(Path(spec.source)) if spec.source else {"repr": repr(spec)}
+    blob = json.dumps(doc, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 @lru_cache(maxsize=128)
 def _population(age_gyr: float, feh: float):
     from .stars import StellarPopulation
@@ -160,7 +176,7 @@ class ClusterSimulator:
     def spec(self) -> dict[str, Any]:
         """JSON-able description stored with checkpoints and banks."""
         return {
-            "simulator": {"name": self.sim_spec.name, "source": self.sim_spec.source,
+            "simulator": {"name": self.sim_spec.name, "sha256": spec_digest(self.sim_spec),
                           "channels": list(self.channel_names), "output_shape": list(self.output_shape)},
             "prior": {"name": self.prior.name,
                       "parameters": {s.name: [s.low, s.high, s.unit] for s in self.prior.specs}},

@@ -140,3 +140,16 @@ def test_library_snapshot_source(tmp_path):
     x = sim(theta, seed=0)
     assert x.shape == (2, *sim.output_shape) and torch.isfinite(x).all()
     assert torch.equal(x, sim(theta, seed=0))
+
+
+def test_spec_identity_does_not_depend_on_file_location(tmp_path):
+    """Checkpoints store sim.spec: a copy of the same TOML elsewhere must give the same spec,
+    an edited one a different digest (so a posterior trained in one checkout loads in another)."""
+    from gcsbi.specs import simulator_dir
+
+    text = (simulator_dir() / "hst-phat.toml").read_text()
+    copy = tmp_path / "hst-phat.toml"
+    copy.write_text(text)
+    assert load_simulator(copy).spec == load_simulator("hst-phat").spec
+    copy.write_text(text.replace("surface_brightness = 21.0", "surface_brightness = 21.5"))
+    assert load_simulator(copy).spec["simulator"]["sha256"] != load_simulator("hst-phat").spec["simulator"]["sha256"]
