@@ -133,8 +133,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         for key in ("ood_pvalue", "ood_flag", "posterior_mass_in_prior", "prior_edge_params"):
             if key in dt.attrs:
                 print(f"{key}: {dt.attrs[key]}")
-    if args.out:
-        dt.to_netcdf(args.out)
+    if args.out:  # Zarr keeps the DataTree groups and needs no netCDF library
+        dt.to_zarr(args.out, mode="w")
     return 0
 
 
@@ -193,7 +193,7 @@ def add_infer_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--bands", help="comma-separated band order (checks none is missing)")
     p.add_argument("--num-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="write the ArviZ DataTree (NetCDF)")
+    p.add_argument("--out", help="write the ArviZ DataTree to this Zarr folder (e.g. posterior.zarr)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_infer)
     return p

@@ -41,11 +41,16 @@ def test_infer_npy(cli_ckpt, tmp_path, capsys):
     capsys.readouterr()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rc = main(["infer", str(cli_ckpt), str(tmp_path / "obs.npy"), "--num-samples", "50", "--json"])
+        rc = main(["infer", str(cli_ckpt), str(tmp_path / "obs.npy"), "--num-samples", "50", "--json",
+                   "--out", str(tmp_path / "post.zarr")])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["summary"]) == {"log10_flux", "width", "colour"}
     assert "ood_pvalue" in out["attrs"]
+    import xarray as xr
+
+    saved = xr.open_datatree(tmp_path / "post.zarr", engine="zarr")
+    assert saved["posterior"]["width"].shape == (1, 50)
 
 
 def test_cli_errors(tmp_path, capsys):
