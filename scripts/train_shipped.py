@@ -1,8 +1,10 @@
 """Produce the shipped posterior ``gcsbi/data/posteriors/hst-phat_m31-gc.pt`` (and its calibration).
 
 Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --help``):
-1. a Zarr simulation bank of the ``hst-phat`` simulator under the ``m31-gc`` prior
-   (``--n`` simulations, seed 2026; kill and rerun at will, finished chunks are kept);
+1. Zarr simulation banks of the ``hst-phat`` simulator under the ``m31-gc`` prior
+   (``--n`` simulations each, seeds 2026, 2027, ...; kill and rerun at will, finished chunks
+   are kept). The shipped posterior used two banks (8000 simulations):
+   ``--bank runs/phat-m31.zarr --bank runs/phat-m31-b.zarr``;
 2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (input average-pooled 4x, width 8);
 3. calibration on ``--n-held-out`` fresh simulations (SBC, TARP, expected coverage, errors),
    written to ``bench/results/calibration_hst-phat_m31-gc.json`` with its plots.
@@ -32,28 +34,35 @@ GROUPS = {"flux": [0, 1, 2], "colour": [3, 4], "cmd": [5]}
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bank", default=str(ROOT / "runs" / "phat-m31.zarr"))
-    p.add_argument("--n", type=int, default=4000, help="training simulations (default 4000)")
+    p.add_argument("--bank", action="append", default=None,
+                   help="Zarr bank path; repeat to train on several banks (seeds 2026, 2027, ...)")
+    p.add_argument("--n", type=int, default=4000, help="simulations per bank (default 4000)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--input-pool", type=int, default=4, help="average-pool the 128x128 input by this factor")
     p.add_argument("--n-held-out", type=int, default=500)
     p.add_argument("--out", default=str(CHECKPOINT))
     p.add_argument("--skip-calibration", action="store_true")
+    p.add_argument("--results", default=str(RESULTS), help="folder for the training/calibration reports")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
 
-    path = Path(args.bank)
-    if path.exists():
-        bank = SimulationBank.open(path)
-    else:
-        bank = SimulationBank.create(path, simulator_factory="gcsbi.simulator:load_simulator",
-                                     factory_kwargs={"spec": "hst-phat", "prior": "m31-gc"},
-                                     n=args.n, chunk_size=50, seed=2026)
-    t0 = time.perf_counter()
-    bank.generate(workers=args.workers)
-    sim_seconds = time.perf_counter() - t0
-    theta, x = bank.load()
+    thetas, xs, sim_seconds = [], [], 0.0
+    for k, path in enumerate(Path(b) for b in (args.bank or [str(ROOT / "runs" / "phat-m31.zarr")])):
+        if path.exists():
+            bank = SimulationBank.open(path)
+        else:
+            bank = SimulationBank.create(path, simulator_factory="gcsbi.simulator:load_simulator",
+                                         factory_kwargs={"spec": "hst-phat", "prior": "m31-gc"},
+                                         n=args.n, chunk_size=50, seed=2026 + k)
+        t0 = time.perf_counter()
+        bank.generate(workers=args.workers)
+        sim_seconds += time.perf_counter() - t0
+        theta_k, x_k = bank.load()
+        thetas.append(theta_k)
+        xs.append(x_k)
+    theta, x = torch.cat(thetas), torch.cat(xs)
+    del thetas, xs
     sim = bank.simulator()
     print(f"bank: {len(theta)} simulations of shape {tuple(x.shape[1:])}")
 
@@ -73,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_calibration:
         t0 = time.perf_counter()
         cal = calibrate(post, sim, n_held_out=args.n_held_out, num_posterior_samples=500, seed=11,
-                        c2st=False, out=RESULTS / "calibration_hst-phat_m31-gc")
+                        c2st=False, out=Path(args.results) / "calibration_hst-phat_m31-gc")
         report["calibration_seconds"] = time.perf_counter() - t0
         report["calibration"] = cal
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "train_shipped.json").write_text(json.dumps(report, indent=2, default=float))
+    Path(args.results).mkdir(parents=True, exist_ok=True)
+    (Path(args.results) / "train_shipped.json").write_text(json.dumps(report, indent=2, default=float))
     print(json.dumps({k: v for k, v in report.items() if k != "calibration"}, indent=2, default=float))
     return 0
 
