@@ -5,7 +5,7 @@ Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --he
    (``--n`` simulations each, seeds 2026, 2027, ...; kill and rerun at will, finished chunks
    are kept). The shipped posterior used two banks (8000 simulations):
    ``--bank runs/phat-m31.zarr --bank runs/phat-m31-b.zarr``;
-2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (input average-pooled 4x, width 8);
+2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (input average-pooled 2x, width 8);
 3. calibration on ``--n-held-out`` fresh simulations (SBC, TARP, expected coverage, errors),
    written to ``bench/results/calibration_hst-phat_m31-gc.json`` with its plots.
 The checkpoint must stay under 10 MB (checked).
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=4000, help="simulations per bank (default 4000)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--input-pool", type=int, default=4, help="average-pool the 128x128 input by this factor")
+    p.add_argument("--input-pool", type=int, default=2, help="average-pool the 128x128 input by this factor")
     p.add_argument("--n-held-out", type=int, default=500)
     p.add_argument("--out", default=str(CHECKPOINT))
     p.add_argument("--skip-calibration", action="store_true")
