@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dt = infer(post, mock["x"][0], num_samples=args.num_samples, seed=1,
-                   truth=[DEMO_TRUTH[name] for name in post.param_names])
+        dt = infer(post, mock["x"][0], num_samples=args.num_samples, seed=1, truth=DEMO_TRUTH)
     t_infer = time.perf_counter() - t0
     table = summary(dt)
     table.insert(0, "truth", [DEMO_TRUTH[name] for name in table.index])

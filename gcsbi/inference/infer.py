@@ -133,7 +133,19 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
     bounds = {n: (float(low[i]), float(high[i])) for i, n in enumerate(names)}
     return posterior_datatree(samples, names=names, units=posterior.units, bounds=bounds,
                               observed=xb.numpy() if batched else xb[0].numpy(),
-                              truth=None if truth is None else np.asarray(truth, dtype=np.float64), attrs=attrs)
+                              truth=_truth_vector(truth, names), attrs=attrs)
+
+
+def _truth_vector(truth: Any, names: tuple[str, ...]) -> np.ndarray | None:
+    """Truth as a vector in parameter order; a mapping must name every parameter."""
+    if truth is None:
+        return None
+    if isinstance(truth, dict):
+        missing = [n for n in names if n not in truth]
+        if missing:
+            raise GcsbiValueError(f"truth is missing parameters {missing}")
+        truth = [truth[n] for n in names]
+    return np.asarray(truth, dtype=np.float64)
 
 
 def _catalogue_hook(posterior: TrainedPosterior, observation: Any) -> tuple[Any, dict[str, Any]]:
