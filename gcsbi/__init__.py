@@ -5,7 +5,8 @@ Stages (data flows one way): ``stars`` (IMF, isochrones, photometry) -> ``cluste
 ``gcsbi.jeans`` stands alone (spherical Jeans analysis with flows) and imports nothing else
 from gcsbi, which is why every name here is imported lazily.
 
-Public API: ``load_prior``, ``load_simulator``, ``train``, ``load_posterior``, ``infer``,
+Public API: ``load_prior``, ``load_simulator``, ``train``, ``load_posterior`` (a file or one of
+``shipped_posteriors()``), ``infer``,
 ``calibrate`` and the exception classes of :mod:`gcsbi.errors`.
 """
 
@@ -21,6 +22,7 @@ _LAZY = {
     "load_simulator": "gcsbi.simulator",
     "train": "gcsbi.inference",
     "load_posterior": "gcsbi.inference",
+    "shipped_posteriors": "gcsbi.inference",
     "infer": "gcsbi.inference",
     "calibrate": "gcsbi.inference",
     "GcsbiError": "gcsbi.errors",

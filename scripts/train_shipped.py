@@ -1,14 +1,19 @@
-"""Produce the shipped posterior ``gcsbi/data/posteriors/hst-phat_m31-gc.pt`` (and its calibration).
+"""Produce a shipped posterior ``gcsbi/data/posteriors/<spec>_<prior>.pt`` and its calibration.
 
 Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --help``):
-1. Zarr simulation banks of the ``hst-phat`` simulator under the ``m31-gc`` prior
-   (``--n`` simulations each, seeds 2026, 2027, ...; kill and rerun at will, finished chunks
-   are kept). The shipped posterior used two banks (8000 simulations):
-   ``--bank runs/phat-m31.zarr --bank runs/phat-m31-b.zarr``;
+1. Zarr simulation banks of the ``--spec`` simulator under the ``--prior`` prior
+   (``--n`` simulations each, seeds ``--seed``, ``--seed`` + 1, ...; kill and rerun at will,
+   finished chunks are kept);
 2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (input average-pooled 2x, width 8);
 3. calibration on ``--n-held-out`` fresh simulations (SBC, TARP, expected coverage, errors),
-   written to ``bench/results/calibration_hst-phat_m31-gc.json`` with its plots.
-The checkpoint must stay under 10 MB (checked).
+   written to ``bench/results/calibration_<spec>_<prior>/`` with its plots, and the errors on
+   the held-out mocks inside ``--window NAME:LO:HI`` (e.g. ``distance_kpc:10:30``).
+The checkpoint must stay under 10 MB (checked). The shipped posteriors were made with::
+
+    python scripts/train_shipped.py --bank banks/phat-m31.zarr --bank banks/phat-m31-b.zarr \
+        --bank banks/phat-m31-c.zarr --bank banks/phat-m31-d.zarr
+    python scripts/train_shipped.py --spec hst-mw --prior milky-way-gc --seed 3026 \
+        --bank banks/mw-a.zarr --bank banks/mw-b.zarr --window distance_kpc:10:30
 """
 
 from __future__ import annotations
@@ -22,72 +27,124 @@ import torch
 
 from gcsbi.bank import SimulationBank
 from gcsbi.inference import calibrate, train
+from gcsbi.inference.train import simulate
 from gcsbi.nets import PiDocEmbedding
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = ROOT / "gcsbi" / "data" / "posteriors" / "hst-phat_m31-gc.pt"
+POSTERIORS = ROOT / "gcsbi" / "data" / "posteriors"
 RESULTS = ROOT / "bench" / "results"
 
-#: Channel groups of the hst-phat transforms: 3 log-flux, 2 colours, 1 pixel-CMD channel.
+#: Channel groups of the hst-phat / hst-mw transforms: 3 log-flux, 2 colours, 1 pixel-CMD channel.
 GROUPS = {"flux": [0, 1, 2], "colour": [3, 4], "cmd": [5]}
+#: Per-parameter entries of a calibration report that stay meaningful on a theta-selected subset.
+ERROR_KEYS = ("median_abs_error", "rms_error", "bias", "posterior_sd_mean", "median_abs_error_over_prior_width")
+
+
+def _load_all(banks: list[SimulationBank]) -> tuple[torch.Tensor, torch.Tensor]:
+    """All usable rows of ``banks`` in one preallocated pair (no concatenation copy)."""
+    sizes = [int(b.row_mask(only_done=True).sum()) for b in banks]
+    theta = torch.empty((sum(sizes), len(banks[0].param_names)), dtype=torch.float32)
+    x = torch.empty((sum(sizes), *banks[0].output_shape), dtype=torch.float32)
+    k = 0
+    for bank, size in zip(banks, sizes):
+        theta[k:k + size], x[k:k + size] = bank.load()
+        k += size
+    return theta, x
+
+
+def _held_out(sim, n: int, cache: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n`` held-out simulations (calibration seed stream, seed 11), optionally cached on disk."""
+    key = {"spec": sim.spec, "n": int(n), "seed": 11}
+    if cache and Path(cache).exists():
+        saved = torch.load(cache, weights_only=False)
+        if saved.get("key") == key:
+            return saved["theta"], saved["x"]
+    theta, x = simulate(sim, n, seed=11, stream="calibration")
+    if cache:
+        torch.save({"key": key, "theta": theta, "x": x}, cache)
+    return theta, x
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--spec", default="hst-phat", help="simulator spec (default hst-phat)")
+    p.add_argument("--prior", default="m31-gc", help="prior (default m31-gc)")
     p.add_argument("--bank", action="append", default=None,
-                   help="Zarr bank path; repeat to train on several banks (seeds 2026, 2027, ...)")
+                   help="Zarr bank path; repeat to train on several banks (seeds --seed, --seed + 1, ...)")
+    p.add_argument("--seed", type=int, default=2026, help="seed of the first new bank (default 2026)")
     p.add_argument("--n", type=int, default=4000, help="simulations per bank (default 4000)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--input-pool", type=int, default=2, help="average-pool the 128x128 input by this factor")
-    p.add_argument("--n-held-out", type=int, default=500)
-    p.add_argument("--out", default=str(CHECKPOINT))
+    p.add_argument("--epochs", type=int, default=50, help="maximum number of epochs (default 50)")
+    p.add_argument("--stop-after", type=int, default=6, help="early stopping patience in epochs (default 6)")
+    p.add_argument("--input-pool", type=int, default=2, help="average-pool the input images by this factor")
+    p.add_argument("--n-held-out", type=int, default=2000)
+    p.add_argument("--held-out-cache", default=None, metavar="PATH",
+                   help="keep the held-out simulations in this .pt file and reuse them when it matches")
+    p.add_argument("--window", default=None, metavar="NAME:LO:HI",
+                   help="also report errors on the held-out mocks with LO <= NAME <= HI")
+    p.add_argument("--out", default=None, help="checkpoint path (default gcsbi/data/posteriors/<spec>_<prior>.pt)")
     p.add_argument("--skip-calibration", action="store_true")
     p.add_argument("--results", default=str(RESULTS), help="folder for the training/calibration reports")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
 
-    thetas, xs, sim_seconds = [], [], 0.0
-    for k, path in enumerate(Path(b) for b in (args.bank or [str(ROOT / "runs" / "phat-m31.zarr")])):
+    tag = f"{args.spec}_{args.prior}"
+    out = Path(args.out or POSTERIORS / f"{tag}.pt")
+    results = Path(args.results)
+    banks, sim_seconds = [], 0.0
+    for k, path in enumerate(Path(b) for b in (args.bank or [str(ROOT / "runs" / f"{tag}.zarr")])):
         if path.exists():
             bank = SimulationBank.open(path)
         else:
             bank = SimulationBank.create(path, simulator_factory="gcsbi.simulator:load_simulator",
-                                         factory_kwargs={"spec": "hst-phat", "prior": "m31-gc"},
-                                         n=args.n, chunk_size=50, seed=2026 + k)
+                                         factory_kwargs={"spec": args.spec, "prior": args.prior},
+                                         n=args.n, chunk_size=50, seed=args.seed + k)
         t0 = time.perf_counter()
         bank.generate(workers=args.workers)
         sim_seconds += time.perf_counter() - t0
-        theta_k, x_k = bank.load()
-        thetas.append(theta_k)
-        xs.append(x_k)
-    theta, x = torch.cat(thetas), torch.cat(xs)
-    del thetas, xs
-    sim = bank.simulator()
-    print(f"bank: {len(theta)} simulations of shape {tuple(x.shape[1:])}")
+        banks.append(bank)
+    theta, x = _load_all(banks)
+    sim = banks[0].simulator()
+    if any(b.simulator().spec != sim.spec for b in banks[1:]):
+        raise SystemExit("the banks were made with different simulators or priors")
+    print(f"banks: {len(theta)} simulations of shape {tuple(x.shape[1:])}")
 
     net = PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, input_pool=args.input_pool, features=48,
                          hidden=(96, 48), dropout=0.1)
     t0 = time.perf_counter()
     post = train(theta, x, prior=sim.prior, embedding_net=net, spec=sim.spec, max_num_epochs=args.epochs,
-                 stop_after_epochs=5, batch_size=128, learning_rate=1e-3, seed=0, out=args.out, verbose=True)
+                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=1e-3, seed=0, out=out,
+                 verbose=True)
     train_seconds = time.perf_counter() - t0
-    size_mb = Path(args.out).stat().st_size / 2**20
-    print(f"trained in {train_seconds / 60:.1f} min; checkpoint {args.out} ({size_mb:.2f} MB)")
+    del theta, x
+    size_mb = out.stat().st_size / 2**20
+    print(f"trained in {train_seconds / 60:.1f} min; checkpoint {out} ({size_mb:.2f} MB)")
     if size_mb > 10:
         raise SystemExit(f"checkpoint too large: {size_mb:.1f} MB > 10 MB")
-    report = {"n_train": int(len(theta)), "bank_seconds_this_run": sim_seconds, "train_seconds": train_seconds,
-              "checkpoint_mb": size_mb, "epochs": post.history.get("epochs_trained"),
-              "best_validation_loss": post.history.get("best_validation_loss")}
+    report = {"spec": args.spec, "prior": args.prior, "n_train": post.history["n_simulations"],
+              "bank_seconds_this_run": sim_seconds, "train_seconds": train_seconds, "checkpoint_mb": size_mb,
+              "input_pool": args.input_pool, "epochs": post.history.get("epochs_trained"),
+              "best_validation_loss": post.history.get("best_validation_loss"),
+              "validation_loss": post.history.get("validation_loss")}
     if not args.skip_calibration:
         t0 = time.perf_counter()
-        cal = calibrate(post, sim, n_held_out=args.n_held_out, num_posterior_samples=500, seed=11,
-                        c2st=False, out=Path(args.results) / "calibration_hst-phat_m31-gc")
+        held_out = _held_out(sim, args.n_held_out, args.held_out_cache)
+        kw = dict(num_posterior_samples=500, seed=11, c2st=False)
+        report["calibration"] = calibrate(post, sim, held_out=held_out, out=results / f"calibration_{tag}", **kw)
+        if args.window:
+            name, lo, hi = args.window.split(":")
+            col = held_out[0][:, list(sim.prior.names).index(name)]
+            keep = (col >= float(lo)) & (col <= float(hi))
+            sub = calibrate(post, sim, held_out=(held_out[0][keep], held_out[1][keep]), **kw)
+            report["window"] = {"parameter": name, "low": float(lo), "high": float(hi), "n": int(keep.sum()),
+                                "note": "errors of the posterior median on held-out prior draws inside the window",
+                                "parameters": {n: {k: p[k] for k in ERROR_KEYS if k in p}
+                                               for n, p in sub["parameters"].items()}}
         report["calibration_seconds"] = time.perf_counter() - t0
-        report["calibration"] = cal
-    Path(args.results).mkdir(parents=True, exist_ok=True)
-    (Path(args.results) / "train_shipped.json").write_text(json.dumps(report, indent=2, default=float))
-    print(json.dumps({k: v for k, v in report.items() if k != "calibration"}, indent=2, default=float))
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"train_{tag}.json").write_text(json.dumps(report, indent=2, default=float))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("calibration", "validation_loss")}, indent=2,
+                     default=float))
     return 0
 
 

@@ -66,6 +66,19 @@ def coverage_from_ranks(ranks: np.ndarray, num_samples: int, levels: Sequence[fl
     return inside.mean(0)
 
 
+def _check_held_out(held_out: Any, simulator: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        theta, x = (torch.as_tensor(a, dtype=torch.float32) for a in held_out)
+    except (TypeError, ValueError) as exc:
+        raise GcsbiValueError(f"held_out must be a pair (theta, x) of arrays: {exc}") from exc
+    names = getattr(simulator, "param_names", None) or getattr(simulator.prior, "names", ())
+    dim = len(names) or int(torch.Size(getattr(simulator.prior, "event_shape", theta.shape[-1:])).numel())
+    if theta.ndim != 2 or theta.shape[1] != dim or len(x) != len(theta):
+        raise GcsbiValueError(f"held_out theta must be (N, {dim}) with N matching x, got {tuple(theta.shape)} "
+                              f"and x {tuple(x.shape)}")
+    return theta, x
+
+
 def _verdict(mean_dev: float, tol: float) -> str:
     if mean_dev > tol:
         return "conservative"
@@ -76,14 +89,19 @@ def _verdict(mean_dev: float, tol: float) -> str:
 
 def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_posterior_samples: int = 500,
               seed: int = 1, levels: Sequence[float] = DEFAULT_LEVELS, c2st: bool = True,
-              out: str | Path | None = None, check_spec: bool = True) -> dict[str, Any]:
+              out: str | Path | None = None, check_spec: bool = True,
+              held_out: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
     """Calibrate ``posterior`` (anything with ``sample_batched`` or ``sample``) against ``simulator``.
 
     Returns a JSON-able report: ``max_expected_coverage_deviation`` (max over parameters and levels
     of |coverage - level|), per-parameter ``coverage``/``coverage_deviation``/``verdict``/
-    ``sbc_ks_pvalue``/``median_abs_error``/``bias``, TARP ``tarp_atc``/``tarp_ks_pvalue`` and, with
-    ``c2st``, sbi's classifier tests (slow: a few seconds per parameter). With ``out``, writes
+    ``sbc_ks_pvalue``/``median_abs_error``/``rms_error``/``bias``, TARP ``tarp_atc``/
+    ``tarp_ks_pvalue`` and, with ``c2st``, sbi's classifier tests (slow: a few seconds per parameter). With ``out``, writes
     ``calibration.json``, ``ecdf_pit.png`` and ``coverage.png`` there.
+
+    ``held_out=(theta, x)`` uses these simulations instead of simulating ``n_held_out`` new ones
+    (e.g. one set shared by several reports, or a held-out bank); they must be prior draws for the
+    coverage and SBC numbers to mean calibration (a subset selected by theta only gives errors).
     """
     from sbi.diagnostics import check_sbc, check_tarp, run_sbc, run_tarp
     from sbi.diagnostics.sbc import check_uniformity_frequentist
@@ -102,7 +120,10 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
             raise SpecError(f"the simulator's spec differs from the posterior's training spec at: {', '.join(diff)}")
     names = tuple(getattr(simulator, "param_names", None) or getattr(simulator.prior, "names", ()))
     t0 = time.perf_counter()
-    theta, x = simulate(simulator, n, seed=seed, stream="calibration")
+    if held_out is None:
+        theta, x = simulate(simulator, n, seed=seed, stream="calibration")
+    else:
+        theta, x = _check_held_out(held_out, simulator)
     ok = torch.isfinite(x.reshape(len(x), -1)).all(1)
     theta, x = theta[ok], x[ok]
     if len(theta) < 10:
@@ -142,6 +163,7 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
             "verdict": _verdict(float(dev[i].mean()), tol),
             "median_abs_error": float(np.median(np.abs(err[:, i]))),
             "bias": float(err[:, i].mean()),
+            "rms_error": float(np.sqrt(np.mean(err[:, i] ** 2))),
             "posterior_sd_mean": float(draws[..., i].std(0).mean()),
         }
         if width is not None:

@@ -27,7 +27,26 @@ from ..priors import NamedBoxPrior, ParameterSpec
 from .embedding import build_embedding
 from .train import TrainConfig, TrainedPosterior, build_estimator, seeded
 
-__all__ = ["save_posterior", "load_posterior", "spec_differences", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_posterior", "load_posterior", "shipped_posteriors", "spec_differences", "FORMAT", "FORMAT_VERSION"]
+
+#: Folder of the posteriors shipped inside the package (``<spec>_<prior>.pt``).
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "posteriors"
+
+
+def shipped_posteriors() -> list[str]:
+    """Names of the shipped posteriors, usable as ``load_posterior(name)``."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.pt"))
+
+
+def _resolve(path: str | Path) -> Path:
+    """A path as given, or the shipped posterior of that name (``"hst-phat_m31-gc"``)."""
+    given = Path(path)
+    if given.exists() or given.suffix or len(given.parts) > 1:
+        return given
+    if (SHIPPED_DIR / f"{given}.pt").is_file():
+        return SHIPPED_DIR / f"{given}.pt"
+    raise GcsbiFileError(f"posterior checkpoint not found: {path!s} (not a file, nor a shipped posterior: "
+                         f"{shipped_posteriors()})")
 
 FORMAT = "gcsbi-posterior"
 FORMAT_VERSION = 1
@@ -113,7 +132,8 @@ def _read(path: Path) -> dict[str, Any]:
 def load_posterior(path: str | Path, *, expected_spec: dict[str, Any] | None = None,
                    embedding_net: nn.Module | None = None, device: str = "cpu",
                    trusted: tuple[str, ...] = ()) -> TrainedPosterior:
-    """Rebuild a posterior from ``path`` without retraining.
+    """Rebuild a posterior from ``path`` (a file, or a shipped name from :func:`shipped_posteriors`)
+    without retraining.
 
     Args:
         expected_spec: if given, the stored simulator/prior spec must equal it, else ``SpecError``
@@ -122,7 +142,7 @@ def load_posterior(path: str | Path, *, expected_spec: dict[str, Any] | None = N
             stored net has no ``config`` (or its class is outside gcsbi/sbi/torch and not ``trusted``).
     Raises GcsbiFileError for a missing, corrupt or truncated file.
     """
-    path = Path(path)
+    path = _resolve(path)
     payload = _read(path)
     meta = payload["meta"]
     if expected_spec is not None:

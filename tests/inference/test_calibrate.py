@@ -90,3 +90,27 @@ def test_spec_mismatch_refused(toy_posterior):
 
     with pytest.raises(SpecError, match="noise"):
         calibrate(toy_posterior, ToyImageSimulator(size=16, noise=0.2), n_held_out=20, num_posterior_samples=20)
+
+
+def test_held_out_pair_is_used_as_given():
+    sim = GaussianSim()
+    g = torch.Generator().manual_seed(3)
+    theta = TAU * torch.randn((300, 2), generator=g)
+    x = sim(theta, seed=4)
+    kw = dict(num_posterior_samples=100, seed=5, c2st=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        given = calibrate(GaussianPosterior(1.0), sim, held_out=(theta, x), **kw)
+        wrong = calibrate(GaussianPosterior(1.0), sim, held_out=(theta, x + 3.0), **kw)  # shifted data
+    assert given["n_held_out"] == 300
+    assert given["verdict"] == "calibrated"
+    assert all(p["median_abs_error"] > 1.0 for p in wrong["parameters"].values())
+
+
+@pytest.mark.parametrize("held_out", [(torch.zeros(10, 3), torch.zeros(10, 2)), (torch.zeros(10, 2), torch.zeros(9, 2)),
+                                      ("not", "arrays")])
+def test_held_out_bad_shapes_refused(held_out):
+    from gcsbi.errors import GcsbiValueError
+
+    with pytest.raises(GcsbiValueError, match="held_out"):
+        calibrate(GaussianPosterior(1.0), GaussianSim(), held_out=held_out, num_posterior_samples=20, c2st=False)

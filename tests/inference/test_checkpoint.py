@@ -50,3 +50,14 @@ def test_embedding_recipe_safety(toy_posterior, tmp_path):
         build_embedding({"class": "torch.nn:Sequential", "kwargs": None})
     with pytest.raises(GcsbiValueError, match="weights do not fit"):
         load_posterior(toy_posterior.save(tmp_path / "p.pt"), embedding_net=SmallCNN(3, features=5, channels=4))
+
+
+def test_shipped_posterior_by_name():
+    import gcsbi
+
+    names = gcsbi.shipped_posteriors()
+    assert "hst-phat_m31-gc" in names
+    post = gcsbi.load_posterior("hst-phat_m31-gc")
+    assert post.spec["prior"]["name"] == "m31-gc"
+    with pytest.raises(GcsbiFileError, match="shipped posterior"):
+        load_posterior("no-such-posterior")
