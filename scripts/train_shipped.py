@@ -4,7 +4,8 @@ Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --he
 1. Zarr simulation banks of the ``--spec`` simulator under the ``--prior`` prior
    (``--n`` simulations each, seeds ``--seed``, ``--seed`` + 1, ...; kill and rerun at will,
    finished chunks are kept);
-2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (input average-pooled 2x, width 8);
+2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (width 8) on images average-pooled
+   2x (``x_pool``: 16000 pooled 128x128 training images fit in ~12 GB);
 3. calibration on ``--n-held-out`` fresh simulations (SBC, TARP, expected coverage, errors),
    written to ``bench/results/calibration_<spec>_<prior>/`` with its plots, and the errors on
    the held-out mocks inside ``--window NAME:LO:HI`` (e.g. ``distance_kpc:10:30``).
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=50, help="maximum number of epochs (default 50)")
     p.add_argument("--stop-after", type=int, default=6, help="early stopping patience in epochs (default 6)")
-    p.add_argument("--input-pool", type=int, default=2, help="average-pool the input images by this factor")
+    p.add_argument("--x-pool", type=int, default=2,
+                   help="average-pool the images by this factor before the network (train(x_pool=...))")
     p.add_argument("--n-held-out", type=int, default=2000)
     p.add_argument("--held-out-cache", default=None, metavar="PATH",
                    help="keep the held-out simulations in this .pt file and reuse them when it matches")
@@ -109,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the banks were made with different simulators or priors")
     print(f"banks: {len(theta)} simulations of shape {tuple(x.shape[1:])}")
 
-    net = PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, input_pool=args.input_pool, features=48,
-                         hidden=(96, 48), dropout=0.1)
+    net = PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, features=48, hidden=(96, 48), dropout=0.1)
     t0 = time.perf_counter()
     post = train(theta, x, prior=sim.prior, embedding_net=net, spec=sim.spec, max_num_epochs=args.epochs,
-                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=1e-3, seed=0, out=out,
+                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=1e-3, x_pool=args.x_pool, seed=0,
+                 out=out,
                  verbose=True)
     train_seconds = time.perf_counter() - t0
     del theta, x
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"checkpoint too large: {size_mb:.1f} MB > 10 MB")
     report = {"spec": args.spec, "prior": args.prior, "n_train": post.history["n_simulations"],
               "bank_seconds_this_run": sim_seconds, "train_seconds": train_seconds, "checkpoint_mb": size_mb,
-              "input_pool": args.input_pool, "epochs": post.history.get("epochs_trained"),
+              "x_pool": args.x_pool, "epochs": post.history.get("epochs_trained"),
               "best_validation_loss": post.history.get("best_validation_loss"),
               "validation_loss": post.history.get("validation_loss")}
     if not args.skip_calibration:

@@ -25,7 +25,7 @@ from torch import nn
 from ..errors import GcsbiFileError, GcsbiValueError, SpecError
 from ..priors import NamedBoxPrior, ParameterSpec
 from .embedding import build_embedding
-from .train import TrainConfig, TrainedPosterior, build_estimator, seeded
+from .train import TrainConfig, TrainedPosterior, build_estimator, pool_images, seeded
 
 __all__ = ["save_posterior", "load_posterior", "shipped_posteriors", "spec_differences", "FORMAT", "FORMAT_VERSION"]
 
@@ -160,7 +160,7 @@ def load_posterior(path: str | Path, *, expected_spec: dict[str, Any] | None = N
     with seeded(0):  # dummy batch only fixes shapes; weights and z-score buffers come from the file
         theta0 = prior.sample((8,))
         x0 = torch.randn((8, *x_shape))
-        estimator = build_estimator(config, emb, theta0, x0)
+        estimator = build_estimator(config, emb, theta0, pool_images(x0, config.x_pool))
     try:
         estimator.load_state_dict(payload["state_dict"], strict=True)
     except (RuntimeError, KeyError, TypeError) as exc:

@@ -40,6 +40,7 @@ class TrainConfig:
     num_transforms: int = 5
     num_bins: int = 10
     z_score_x: str = "independent"
+    x_pool: int = 1
     max_num_epochs: int = 200
     stop_after_epochs: int = 20
     batch_size: int = 200
@@ -55,7 +56,8 @@ class TrainConfig:
             raise GcsbiValueError(f"density_estimator must be one of {_ESTIMATORS}, got {self.density_estimator!r}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise GcsbiValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        for name in ("max_num_epochs", "stop_after_epochs", "batch_size", "hidden_features", "num_transforms"):
+        for name in ("max_num_epochs", "stop_after_epochs", "batch_size", "hidden_features", "num_transforms",
+                     "x_pool"):
             if int(getattr(self, name)) < 1:
                 raise GcsbiValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
@@ -127,6 +129,19 @@ class _MemoryTracker:
         pass
 
 
+def pool_images(x: torch.Tensor, factor: int, *, chunk: int = 1024) -> torch.Tensor:
+    """Average-pool images (B, C, H, W) by ``factor`` chunk by chunk (only the output is allocated)."""
+    k = int(factor)
+    if k == 1:
+        return x
+    if x.ndim != 4 or x.shape[-1] < k or x.shape[-2] < k:
+        raise GcsbiValueError(f"x_pool={k} needs images (B, C, H, W) of at least {k} px, got {tuple(x.shape)}")
+    out = torch.empty((len(x), x.shape[1], x.shape[2] // k, x.shape[3] // k), dtype=torch.float32)
+    for s in range(0, len(x), chunk):
+        out[s:s + chunk] = torch.nn.functional.avg_pool2d(x[s:s + chunk].to(torch.float32), k)
+    return out
+
+
 def build_estimator(config: TrainConfig, embedding_net: nn.Module, theta: torch.Tensor,
                     x: torch.Tensor) -> nn.Module:
     """Build the (untrained) sbi density estimator; ``theta``/``x`` set shapes and z-scoring."""
@@ -172,6 +187,11 @@ class TrainedPosterior:
     def units(self) -> dict[str, str]:
         return dict(getattr(self.prior, "units", {n: "" for n in self.param_names}))
 
+    def condition(self, x: Any) -> torch.Tensor:
+        """The density estimator's input for observations x (B, *x_shape): float32, pooled by ``x_pool``."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        return pool_images(x, self.config.x_pool) if self.config.x_pool > 1 else x
+
     def sample(self, num_samples: int, x: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
         """``num_samples`` draws (num_samples, D) given one observation ``x`` (C, H, W); seeded."""
         xb = x[None] if x.ndim == len(self.x_shape) else x
@@ -188,7 +208,7 @@ class TrainedPosterior:
         would take forever, so their raw flow draws are returned (``infer`` flags them).
         """
         n = int(torch.Size(sample_shape).numel())
-        x = torch.as_tensor(x, dtype=torch.float32).to(self.config.device)
+        x = self.condition(x).to(self.config.device)
         with torch.no_grad():
             probe = self.posterior.sample_batched((256,), x=x, show_progress_bars=False,
                                                   reject_outside_prior=False,
@@ -208,11 +228,12 @@ class TrainedPosterior:
 
     def log_prob(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.posterior.log_prob(theta, x=x).cpu()
+            return self.posterior.log_prob(theta, x=self.condition(x)).cpu()
 
     def embed(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         """Embedding-net features (with sbi's input z-scoring) of x (B, C, H, W) -> (B, F)."""
         net = self.estimator.embedding_net
+        x = self.condition(x)
         out = []
         with torch.no_grad():
             for s in range(0, len(x), batch_size):
@@ -250,6 +271,8 @@ def _check_data(theta: Any, x: Any, prior: Any) -> tuple[torch.Tensor, torch.Ten
     n_bad = int((~ok).sum())
     if n_bad == len(x):
         raise GcsbiValueError("every simulation x contains NaN or inf")
+    if n_bad == 0:  # no copy of a (possibly many-GB) x
+        return theta, x, 0
     return theta[ok], x[ok], n_bad
 
 
@@ -257,7 +280,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
           density_estimator: str = "nsf", max_num_epochs: int = 200, stop_after_epochs: int = 20,
           batch_size: int = 200, learning_rate: float = 5e-4, validation_fraction: float = 0.1,
           hidden_features: int = 50, num_transforms: int = 5, z_score_x: str = "independent",
-          seed: int = 0, device: str = "cpu", out: str | Path | None = None,
+          x_pool: int = 1, seed: int = 0, device: str = "cpu", out: str | Path | None = None,
           init_embedding: bool = True, verbose: bool = False) -> TrainedPosterior:
     """Train NPE (sbi ``NPE``, default NSF flow) on (theta, x) with ``embedding_net``.
 
@@ -267,6 +290,10 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
             stored in the checkpoint and checked on load.
         embedding_net: any ``nn.Module`` (B, C, H, W) -> (B, F); give it a ``config`` dict of
             constructor kwargs so checkpoints can rebuild it.
+        x_pool: average-pool the images by this factor before z-scoring and the embedding net,
+            here and at every later use of the posterior (stored in the checkpoint). It is the
+            memory-frugal version of an embedding's own input pooling: sbi holds about four copies
+            of the training x, so 16000 unpooled 6x128x128 images need ~25 GB, pooled 2x ~6 GB.
         seed: seeds weights init, the train/validation split and batches (same seed -> same weights).
         init_embedding: re-initialise ``embedding_net``'s parameters from ``seed`` (every submodule's
             ``reset_parameters``), so the result does not depend on how the net was created; set
@@ -277,7 +304,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
     from sbi.inference import NPE
 
     config = TrainConfig(density_estimator=density_estimator, hidden_features=int(hidden_features),
-                         num_transforms=int(num_transforms), z_score_x=z_score_x,
+                         num_transforms=int(num_transforms), z_score_x=z_score_x, x_pool=int(x_pool),
                          max_num_epochs=int(max_num_epochs), stop_after_epochs=int(stop_after_epochs),
                          batch_size=int(batch_size), learning_rate=float(learning_rate),
                          validation_fraction=float(validation_fraction), seed=int(seed), device=str(device))
@@ -301,7 +328,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
 
         npe = NPE(prior=prior, density_estimator=builder, device=config.device, tracker=tracker,
                   show_progress_bars=bool(verbose))
-        npe.append_simulations(theta, x)
+        npe.append_simulations(theta, pool_images(x, config.x_pool))
         sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
         try:
             with sink:

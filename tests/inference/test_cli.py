@@ -17,8 +17,12 @@ def cli_ckpt(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rc = main(["train", "--simulations", "300", "--spec", "toy", "--embedding", "small-cnn", "--features", "8",
-                   "--max-epochs", "2", "--stop-after-epochs", "2", "--batch-size", "64", "--out", str(out)])
+                   "--max-epochs", "2", "--stop-after-epochs", "2", "--batch-size", "64", "--x-pool", "2",
+                   "--out", str(out)])
     assert rc == 0
+    from gcsbi.inference import load_posterior
+
+    assert load_posterior(out).config.x_pool == 2
     return out
 
 

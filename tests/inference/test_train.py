@@ -69,3 +69,26 @@ def test_seed_streams_distinct_and_reproducible():
     t3, _ = simulate(sim, 20, seed=0, stream="calibration")
     assert torch.equal(t1, t2) and torch.equal(x1, x2)
     assert not torch.allclose(t1, t3)
+
+
+def test_x_pool_pools_before_the_estimator_and_survives_a_checkpoint(tiny_data, tmp_path):
+    from gcsbi.inference import load_posterior
+    from gcsbi.inference.train import pool_images, seeded
+
+    sim, theta, x = tiny_data
+    post = _tiny(sim, theta, x, seed=0, x_pool=2, out=tmp_path / "p.pt")
+    assert post.x_shape == tuple(x.shape[1:])                      # users still give full-size images
+    assert torch.equal(post.condition(x[:3]), torch.nn.functional.avg_pool2d(x[:3], 2))
+    again = load_posterior(tmp_path / "p.pt")
+    assert again.config.x_pool == 2
+    lp = []
+    for p in (again, post):
+        with seeded(4):  # sbi's leakage correction of log_prob draws from the global RNG
+            lp.append(p.log_prob(theta[:5], x[:1]))
+    torch.testing.assert_close(*lp)
+    torch.testing.assert_close(post.embed(x[:4]), post.estimator.embedding_net(pool_images(x[:4], 2)))
+    torch.testing.assert_close(again.sample(50, x[0], seed=1), post.sample(50, x[0], seed=1))
+    with pytest.raises(GcsbiValueError, match="x_pool"):
+        TrainConfig(x_pool=0)
+    with pytest.raises(GcsbiValueError, match="x_pool"):
+        pool_images(torch.zeros(2, 3, 1, 1), 2)
