@@ -9,7 +9,7 @@ Heavy dependencies (sbi, arviz) are imported when the functions are called.
 from __future__ import annotations
 
 from .arviz import posterior_datatree, summary
-from .calibrate import calibrate, coverage_from_ranks
+from .calibrate import calibrate, coverage_from_ranks, coverage_noise
 from .checkpoint import load_posterior, save_posterior, shipped_posteriors
 from .embedding import SmallCNN
 from .infer import check_observation, infer, posterior_predictive, read_observation
@@ -19,5 +19,5 @@ __all__ = [
     "train", "TrainConfig", "TrainedPosterior", "simulate", "SmallCNN",
     "save_posterior", "load_posterior", "shipped_posteriors",
     "infer", "summary", "check_observation", "read_observation", "posterior_predictive", "posterior_datatree",
-    "calibrate", "coverage_from_ranks",
+    "calibrate", "coverage_from_ranks", "coverage_noise",
 ]

@@ -119,7 +119,11 @@ def plot_coverage(report: dict[str, Any], *, path: str | Path | None = None) -> 
     ax.plot(report["tarp_alpha"], report["tarp_ecp"], color="k", lw=1.2, label="TARP (joint)")
     ax.set_xlabel("credibility level")
     ax.set_ylabel("expected coverage")
-    ax.set_title(f"max |deviation| = {report['max_expected_coverage_deviation']:.3f}", fontsize=9)
+    title = f"max |deviation| = {report['max_expected_coverage_deviation']:.3f}"
+    noise = report.get("max_deviation_if_calibrated")
+    if noise:  # what finite-sample noise alone gives for these n, parameters and levels
+        title += f"\n(exactly calibrated: median {noise['median']:.3f}, 95% {noise['q95']:.3f})"
+    ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

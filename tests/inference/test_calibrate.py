@@ -52,16 +52,28 @@ def test_known_answer(scale, verdict):
     assert rep["verdict"] == verdict
     assert all(p["verdict"] == verdict for p in rep["parameters"].values())
     ks = [p["sbc_ks_pvalue"] for p in rep["parameters"].values()]
+    noise = rep["max_deviation_if_calibrated"]
+    assert 0 < noise["median"] < noise["q95"]
     if verdict == "calibrated":
-        assert rep["max_expected_coverage_deviation"] < 0.08
+        assert rep["max_expected_coverage_deviation"] < noise["q95"]
         assert min(ks) > 0.01
         assert abs(rep["tarp_atc"]) < 0.05
         assert all(abs(p["bias"]) < 0.1 for p in rep["parameters"].values())
     else:
-        assert rep["max_expected_coverage_deviation"] > 0.2
+        assert rep["max_expected_coverage_deviation"] > 0.2 > 2 * noise["q95"]
         assert max(ks) < 1e-3
         # TARP: positive area = too wide, negative = too narrow
         assert (rep["tarp_atc"] > 0) == (verdict == "conservative")
+
+
+def test_coverage_noise_shrinks_like_one_over_root_n():
+    from gcsbi.inference import coverage_noise
+
+    small, large = (coverage_noise(n, 11, 500, [0.1, 0.5, 0.9], reps=200, seed=1) for n in (500, 2000))
+    assert 0.03 < small["median"] < 0.07
+    assert large["median"] / small["median"] == pytest.approx(0.5, abs=0.1)
+    assert coverage_noise(500, 11, 500, [0.1, 0.5], reps=50, seed=3) == coverage_noise(500, 11, 500, [0.1, 0.5],
+                                                                                       reps=50, seed=3)
 
 
 def test_coverage_from_ranks_exact():
