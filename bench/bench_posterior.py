@@ -1,7 +1,9 @@
-"""Posterior sampling speed of the shipped posterior (hst-phat / m31-gc) on this machine.
+"""Posterior sampling speed of the shipped posteriors on this machine (one CPU thread).
 
-10^4 samples for one cluster, and 200 samples each for 500 clusters in one batch (sbi's
-``sample_batched``: the embedding runs once per observation). Writes bench/results/posterior.json.
+For each shipped image posterior (``hst-phat_m31-gc``, ``hst-mw_milky-way-gc``): 10^4 samples
+for one cluster, then 500 clusters in one batch (sbi's ``sample_batched``: the embedding runs
+once per observation) with 200 and with 10^4 samples each. The 500 clusters are fresh
+simulations (seeded). Writes bench/results/posterior.json.
 """
 
 from __future__ import annotations
@@ -12,42 +14,44 @@ from pathlib import Path
 
 import torch
 
-from gcsbi.bank import SimulationBank
-from gcsbi.demo import SHIPPED_POSTERIOR
-from gcsbi.inference import load_posterior
+from gcsbi.inference import load_posterior, shipped_posteriors
+from gcsbi.simulator import load_simulator
 
 OUT = Path(__file__).resolve().parent / "results"
-BANK = Path(__file__).resolve().parents[1] / "runs" / "phat-m31.zarr"
+N_CLUSTERS = 500
 
 
-def main(bank: Path = BANK) -> dict:
-    torch.set_num_threads(1)
-    post = load_posterior(SHIPPED_POSTERIOR)
-    if bank.exists():
-        _, x = SimulationBank.open(bank).load()
-        x = x[:500]
-    else:  # no bank: simulate 500 fresh clusters
-        from gcsbi.simulator import load_simulator
-
-        sim = load_simulator("hst-phat", "m31-gc")
-        x = sim(sim.prior.sample((500,)), seed=99)
+def _timed(fn) -> float:
     t0 = time.perf_counter()
-    post.sample(10_000, x[0], seed=0)
-    one = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_one(name: str) -> dict:
+    post = load_posterior(name)
+    sim = load_simulator(post.spec["simulator"]["name"], post.spec["prior"]["name"])
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        post.sample_batched((200,), x)
-    batch = time.perf_counter() - t0
-    res = {"threads": 1, "one_cluster_1e4_samples_s": one, "batch_500_clusters_200_samples_s": batch,
-           "per_cluster_in_batch_ms": 1e3 * batch / len(x), "n_clusters": int(len(x))}
-    print(json.dumps(res, indent=2))
+        theta = sim.prior.sample((N_CLUSTERS,))
+    x = sim(theta, seed=99)
+    res = {"n_clusters": N_CLUSTERS, "x_shape": list(x.shape[1:]), "x_pool": post.config.x_pool,
+           "one_cluster_1e4_samples_s": _timed(lambda: post.sample(10_000, x[0], seed=0))}
+    for n in (200, 10_000):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            res[f"batch_500_clusters_{n}_samples_s"] = _timed(lambda: post.sample_batched((n,), x))
+    res["per_cluster_in_batch_1e4_samples_ms"] = 1e3 * res["batch_500_clusters_10000_samples_s"] / N_CLUSTERS
     return res
 
 
-if __name__ == "__main__":
-    import sys
+def main() -> dict:
+    torch.set_num_threads(1)
+    names = [n for n in ("hst-phat_m31-gc", "hst-mw_milky-way-gc") if n in shipped_posteriors()]
+    result = {"threads": 1, **{name: bench_one(name) for name in names}}
+    print(json.dumps(result, indent=2))
+    return result
 
+
+if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    result = main(Path(sys.argv[1]) if len(sys.argv) > 1 else BANK)
-    (OUT / "posterior.json").write_text(json.dumps(result, indent=2))
+    (OUT / "posterior.json").write_text(json.dumps(main(), indent=2))
