@@ -33,3 +33,18 @@ def test_demo_runs(tmp_path, capsys):
     assert "posterior" in text and "truth" in text
     for name in ("corner.png", "cluster.png", "calibration.png", "summary.csv", "posterior.zarr"):
         assert (tmp_path / name).exists(), name
+
+
+@pytest.mark.slow
+def test_readme_short_script_runs(tmp_path, monkeypatch):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks, "README has no python example"
+    code = blocks[0].replace("n_held_out=500", "n_held_out=20")  # same calls, test-sized
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["report"]["n_held_out"] == 20
+    assert set(scope["post"].param_names) == set(scope["sim"].prior.names)
