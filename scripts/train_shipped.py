@@ -9,7 +9,9 @@ Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --he
 3. calibration on ``--n-held-out`` fresh simulations (SBC, TARP, expected coverage, errors),
    written to ``bench/results/calibration_<spec>_<prior>/`` with its plots, and the errors on
    the held-out mocks inside ``--window NAME:LO:HI`` (e.g. ``distance_kpc:10:30``).
-The checkpoint must stay under 10 MB (checked). The shipped posteriors were made with::
+Training runs at a learning rate of 1e-3 until early stopping, then resumes at each ``--refine``
+rate (a step schedule). The checkpoint must stay under 10 MB (checked).
+The shipped posteriors were made with::
 
     python scripts/train_shipped.py --bank banks/phat-m31.zarr --bank banks/phat-m31-b.zarr \
         --bank banks/phat-m31-c.zarr --bank banks/phat-m31-d.zarr
@@ -77,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=50, help="maximum number of epochs (default 50)")
     p.add_argument("--stop-after", type=int, default=6, help="early stopping patience in epochs (default 6)")
+    p.add_argument("--refine", type=float, nargs="*", default=[3e-4, 1e-4],
+                   help="learning rates of the refinement stages after the first early stop (default 3e-4 1e-4)")
     p.add_argument("--x-pool", type=int, default=2,
                    help="average-pool the images by this factor before the network (train(x_pool=...))")
     p.add_argument("--n-held-out", type=int, default=2000)
@@ -114,9 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     net = PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, features=48, hidden=(96, 48), dropout=0.1)
     t0 = time.perf_counter()
     post = train(theta, x, prior=sim.prior, embedding_net=net, spec=sim.spec, max_num_epochs=args.epochs,
-                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=1e-3, x_pool=args.x_pool, seed=0,
-                 out=out,
-                 verbose=True)
+                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=1e-3, x_pool=args.x_pool,
+                 refine_learning_rates=args.refine, seed=0, out=out, verbose=True)
     train_seconds = time.perf_counter() - t0
     del theta, x
     size_mb = out.stat().st_size / 2**20
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"checkpoint too large: {size_mb:.1f} MB > 10 MB")
     report = {"spec": args.spec, "prior": args.prior, "n_train": post.history["n_simulations"],
               "bank_seconds_this_run": sim_seconds, "train_seconds": train_seconds, "checkpoint_mb": size_mb,
-              "x_pool": args.x_pool, "epochs": post.history.get("epochs_trained"),
+              "x_pool": args.x_pool, "refine_learning_rates": args.refine,
+              "epochs": post.history.get("epochs_trained"), "stage_end_epochs": post.history.get("stage_end_epochs"),
               "best_validation_loss": post.history.get("best_validation_loss"),
               "validation_loss": post.history.get("validation_loss")}
     if not args.skip_calibration:

@@ -98,6 +98,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     post = train(theta, x, prior=prior, embedding_net=emb, spec=spec, density_estimator=args.density_estimator,
                  max_num_epochs=args.max_epochs, stop_after_epochs=args.stop_after_epochs,
                  batch_size=args.batch_size, learning_rate=args.learning_rate, x_pool=args.x_pool,
+                 refine_learning_rates=args.refine_lr,
                  seed=args.seed, device=args.device, out=args.out, verbose=args.verbose)
     h = post.history
     print(f"trained {post.config.density_estimator} on {h['n_simulations']} simulations: {h['epochs_trained']} epochs, "
@@ -179,6 +180,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--x-pool", type=int, default=1, help="average-pool the images by this factor first (memory)")
+    p.add_argument("--refine-lr", type=float, nargs="*", default=[], metavar="LR",
+                   help="learning rates of extra stages, each resumed after early stopping (e.g. 3e-4 1e-4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--verbose", action="store_true")

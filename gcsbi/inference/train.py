@@ -11,6 +11,7 @@ import contextlib
 import io
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class TrainConfig:
     learning_rate: float = 5e-4
     validation_fraction: float = 0.1
     clip_max_norm: float | None = 5.0
+    refine_learning_rates: tuple[float, ...] = ()
     seed: int = 0
     device: str = "cpu"
     n_reference: int = 500
@@ -60,8 +62,10 @@ class TrainConfig:
                      "x_pool"):
             if int(getattr(self, name)) < 1:
                 raise GcsbiValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise GcsbiValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        object.__setattr__(self, "refine_learning_rates", tuple(float(r) for r in self.refine_learning_rates))
+        for lr in (self.learning_rate, *self.refine_learning_rates):
+            if not (lr > 0 and math.isfinite(lr)):
+                raise GcsbiValueError(f"learning rates must be positive, got {lr}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -276,11 +280,31 @@ def _check_data(theta: Any, x: Any, prior: Any) -> tuple[torch.Tensor, torch.Ten
     return theta[ok], x[ok], n_bad
 
 
+def _train_in_stages(npe: Any, config: TrainConfig) -> nn.Module:
+    """sbi ``NPE.train`` at ``learning_rate``, then resumed at each ``refine_learning_rates`` entry.
+
+    Resuming keeps sbi's train/validation split, optimizer state and best validation loss; the
+    patience counter and the optimizer's rate are reset here (sbi 0.27 attributes, pinned).
+    """
+    kw = dict(training_batch_size=config.batch_size, validation_fraction=config.validation_fraction,
+              stop_after_epochs=config.stop_after_epochs, clip_max_norm=config.clip_max_norm)
+    estimator = npe.train(learning_rate=config.learning_rate, max_num_epochs=config.max_num_epochs, **kw)
+    for lr in config.refine_learning_rates:
+        for group in npe.optimizer.param_groups:
+            group["lr"] = lr
+        npe._epochs_since_last_improvement = 0
+        npe._val_loss = npe._best_val_loss  # the weights are the best ones again
+        estimator = npe.train(learning_rate=lr, max_num_epochs=npe.epoch + config.max_num_epochs,
+                              resume_training=True, **kw)
+    return estimator
+
+
 def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dict[str, Any],
           density_estimator: str = "nsf", max_num_epochs: int = 200, stop_after_epochs: int = 20,
           batch_size: int = 200, learning_rate: float = 5e-4, validation_fraction: float = 0.1,
           hidden_features: int = 50, num_transforms: int = 5, z_score_x: str = "independent",
-          x_pool: int = 1, seed: int = 0, device: str = "cpu", out: str | Path | None = None,
+          x_pool: int = 1, refine_learning_rates: Sequence[float] = (), seed: int = 0, device: str = "cpu",
+          out: str | Path | None = None,
           init_embedding: bool = True, verbose: bool = False) -> TrainedPosterior:
     """Train NPE (sbi ``NPE``, default NSF flow) on (theta, x) with ``embedding_net``.
 
@@ -294,6 +318,9 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
             here and at every later use of the posterior (stored in the checkpoint). It is the
             memory-frugal version of an embedding's own input pooling: sbi holds about four copies
             of the training x, so 16000 unpooled 6x128x128 images need ~25 GB, pooled 2x ~6 GB.
+        refine_learning_rates: a step learning-rate schedule: after early stopping at
+            ``learning_rate``, training resumes from the best weights at each of these (smaller)
+            rates in turn, on the same train/validation split, until early stopping again.
         seed: seeds weights init, the train/validation split and batches (same seed -> same weights).
         init_embedding: re-initialise ``embedding_net``'s parameters from ``seed`` (every submodule's
             ``reset_parameters``), so the result does not depend on how the net was created; set
@@ -305,6 +332,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
 
     config = TrainConfig(density_estimator=density_estimator, hidden_features=int(hidden_features),
                          num_transforms=int(num_transforms), z_score_x=z_score_x, x_pool=int(x_pool),
+                         refine_learning_rates=tuple(refine_learning_rates),
                          max_num_epochs=int(max_num_epochs), stop_after_epochs=int(stop_after_epochs),
                          batch_size=int(batch_size), learning_rate=float(learning_rate),
                          validation_fraction=float(validation_fraction), seed=int(seed), device=str(device))
@@ -332,10 +360,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
         sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
         try:
             with sink:
-                estimator = npe.train(training_batch_size=config.batch_size, learning_rate=config.learning_rate,
-                                      validation_fraction=config.validation_fraction,
-                                      stop_after_epochs=config.stop_after_epochs,
-                                      max_num_epochs=config.max_num_epochs, clip_max_norm=config.clip_max_norm)
+                estimator = _train_in_stages(npe, config)
         except (RuntimeError, ValueError) as exc:
             raise GcsbiRuntimeError(f"NPE training failed: {exc}") from exc
     summary = {k: [float(v) for v in vals] for k, vals in npe._summary.items()}
@@ -343,6 +368,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
     ref_idx = torch.cat([npe.val_indices, npe.train_indices])[: config.n_reference]
     history = {
         "epochs_trained": int(summary["epochs_trained"][-1]),
+        "stage_end_epochs": [int(e) for e in summary["epochs_trained"]],  # one per learning rate
         "best_validation_loss": float(summary["best_validation_loss"][-1]),
         "training_loss": summary.get("training_loss", []),
         "validation_loss": summary.get("validation_loss", []),

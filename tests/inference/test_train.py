@@ -92,3 +92,18 @@ def test_x_pool_pools_before_the_estimator_and_survives_a_checkpoint(tiny_data, 
         TrainConfig(x_pool=0)
     with pytest.raises(GcsbiValueError, match="x_pool"):
         pool_images(torch.zeros(2, 3, 1, 1), 2)
+
+
+def test_refine_learning_rates_resume_on_the_same_split(tiny_data):
+    sim, theta, x = tiny_data
+    plain = _tiny(sim, theta, x, seed=0)
+    staged = _tiny(sim, theta, x, seed=0, refine_learning_rates=[1e-4, 3e-5])
+    h = staged.history
+    assert len(h["stage_end_epochs"]) == 3 and h["stage_end_epochs"] == sorted(h["stage_end_epochs"])
+    assert h["stage_end_epochs"][0] == plain.history["epochs_trained"]        # same first stage
+    assert h["epochs_trained"] > plain.history["epochs_trained"]              # then more epochs
+    assert len(h["validation_loss"]) == h["epochs_trained"]
+    assert h["best_validation_loss"] <= plain.history["best_validation_loss"] + 1e-6
+    assert staged.config.refine_learning_rates == (1e-4, 3e-5)
+    with pytest.raises(GcsbiValueError, match="learning rates"):
+        TrainConfig(refine_learning_rates=(1e-4, -1.0))
