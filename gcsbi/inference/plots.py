@@ -114,8 +114,9 @@ def plot_coverage(report: dict[str, Any], *, path: str | Path | None = None) -> 
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
     lv = np.asarray(report["levels"])
     ax.plot([0, 1], [0, 1], color="k", lw=0.8, ls="--")
-    for name, p in report["parameters"].items():
-        ax.plot(lv, p["coverage"], marker="o", ms=3, label=name)
+    colours = plt.get_cmap("tab20")  # distinct colours for up to 20 parameters
+    for i, (name, p) in enumerate(report["parameters"].items()):
+        ax.plot(lv, p["coverage"], marker="o", ms=3, color=colours(i % 20), label=name)
     ax.plot(report["tarp_alpha"], report["tarp_ecp"], color="k", lw=1.2, label="TARP (joint)")
     ax.set_xlabel("credibility level")
     ax.set_ylabel("expected coverage")
