@@ -112,9 +112,10 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
 
     Returns a JSON-able report: ``max_expected_coverage_deviation`` (max over parameters and levels
     of |coverage - level|) next to ``max_deviation_if_calibrated`` (its median and 95th percentile
-    for an exactly calibrated posterior with the same n, parameters and levels), per-parameter ``coverage``/``coverage_deviation``/``verdict``/
-    ``sbc_ks_pvalue``/``median_abs_error``/``rms_error``/``bias``, TARP ``tarp_atc``/
-    ``tarp_ks_pvalue`` and, with ``c2st``, sbi's classifier tests (slow: a few seconds per parameter). With ``out``, writes
+    for an exactly calibrated posterior with the same n, parameters and levels), per-parameter
+    ``coverage``/``coverage_deviation``/``verdict``/``sbc_ks_pvalue``/``median_abs_error``/
+    ``rms_error``/``bias``, TARP ``tarp_atc``/``tarp_ks_pvalue`` and, with ``c2st``, sbi's
+    classifier tests (slow: a few seconds per parameter). With ``out``, writes
     ``calibration.json``, ``ecdf_pit.png`` and ``coverage.png`` there.
 
     ``held_out=(theta, x)`` uses these simulations instead of simulating ``n_held_out`` new ones

@@ -29,6 +29,9 @@ from .train import TrainConfig, TrainedPosterior, build_estimator, pool_images, 
 
 __all__ = ["save_posterior", "load_posterior", "shipped_posteriors", "spec_differences", "FORMAT", "FORMAT_VERSION"]
 
+FORMAT = "gcsbi-posterior"
+FORMAT_VERSION = 1
+
 #: Folder of the posteriors shipped inside the package (``<spec>_<prior>.pt``).
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "posteriors"
 
@@ -47,9 +50,6 @@ def _resolve(path: str | Path) -> Path:
         return SHIPPED_DIR / f"{given}.pt"
     raise GcsbiFileError(f"posterior checkpoint not found: {path!s} (not a file, nor a shipped posterior: "
                          f"{shipped_posteriors()})")
-
-FORMAT = "gcsbi-posterior"
-FORMAT_VERSION = 1
 
 
 def _prior_to_dict(prior: Any) -> dict[str, Any]:
