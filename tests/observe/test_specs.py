@@ -17,13 +17,13 @@ def _shipped_doc(name: str = "hst-phat") -> str:
 
 def test_shipped_specs_present_and_valid():
     names = list_simulator_specs()
-    assert {"hst-phat", "jwst-nircam"} <= set(names)
+    assert {"hst-phat", "hst-mw", "jwst-nircam"} <= set(names)
     for n in names:
         s = load_simulator_spec(n)
         assert isinstance(s, SimulatorSpec)
         assert s.name == n
         assert all(f in KNOWN_FILTERS for f in s.filters)
-        assert s.observation.size == (128, 128)
+        assert min(s.observation.size) >= 16  # the embedding nets' minimum
         hash(s)  # usable as a cache key
 
 
@@ -35,6 +35,18 @@ def test_hst_phat_contents():
     assert s.instrument.band("F814W").camera == "ACS/WFC"
     assert s.psf.diameter_m == pytest.approx(2.4) and s.psf.obscuration == pytest.approx(0.33)
     assert load_simulator_spec("jwst-nircam").instrument.pixel_scale_arcsec == pytest.approx(0.06)
+    assert s.observation.size == (128, 128)
+
+
+def test_hst_mw_is_the_pidoc_field_in_the_hst_phat_bands():
+    mw, phat = load_simulator_spec("hst-mw"), load_simulator_spec("hst-phat")
+    assert mw.observation.size == (160, 160) and mw.instrument.pixel_scale_arcsec == pytest.approx(0.25)
+    assert mw.filters == phat.filters
+    for f in mw.filters:  # 5x5-binned 0.05" pixels: sky x 25, read noise x 5, same zero points
+        a, b = mw.instrument.band(f), phat.instrument.band(f)
+        assert a.zeropoint_vega == b.zeropoint_vega
+        assert a.sky_e_per_s == pytest.approx(25 * b.sky_e_per_s, rel=0.01)
+        assert a.read_noise_e == pytest.approx(5 * b.read_noise_e)
 
 
 def test_load_by_path_and_snapshot_passthrough(tmp_path: Path):
