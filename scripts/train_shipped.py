@@ -5,7 +5,7 @@ Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --he
    (``--n`` simulations each, seeds ``--seed``, ``--seed`` + 1, ...; kill and rerun at will,
    finished chunks are kept);
 2. NPE (sbi, NSF flow) with a CPU-sized pi-DOC embedding (width 8) on images average-pooled
-   2x (``x_pool``: 16000 pooled 128x128 training images fit in ~12 GB);
+   2x (``x_pool``: 16000 pooled 128x128 training images fit on a 24 GB machine);
 3. calibration on ``--n-held-out`` fresh simulations (SBC, TARP, expected coverage, errors),
    written to ``bench/results/calibration_<spec>_<prior>/`` with its plots, and the errors on
    the held-out mocks inside ``--window NAME:LO:HI`` (e.g. ``distance_kpc:10:30``).
