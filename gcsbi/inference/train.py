@@ -193,8 +193,7 @@ class TrainedPosterior:
 
     def condition(self, x: Any) -> torch.Tensor:
         """The density estimator's input for observations x (B, *x_shape): float32, pooled by ``x_pool``."""
-        x = torch.as_tensor(x, dtype=torch.float32)
-        return pool_images(x, self.config.x_pool) if self.config.x_pool > 1 else x
+        return pool_images(torch.as_tensor(x, dtype=torch.float32), self.config.x_pool)
 
     def sample(self, num_samples: int, x: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
         """``num_samples`` draws (num_samples, D) given one observation ``x`` (C, H, W); seeded."""
