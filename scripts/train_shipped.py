@@ -30,7 +30,7 @@ import torch
 
 from gcsbi.bank import SimulationBank
 from gcsbi.inference import calibrate, train
-from gcsbi.inference.train import simulate
+from gcsbi.inference.train import pool_images, simulate
 from gcsbi.nets import PiDocEmbedding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,14 +43,16 @@ GROUPS = {"flux": [0, 1, 2], "colour": [3, 4], "cmd": [5]}
 ERROR_KEYS = ("median_abs_error", "rms_error", "bias", "posterior_sd_mean", "median_abs_error_over_prior_width")
 
 
-def _load_all(banks: list[SimulationBank]) -> tuple[torch.Tensor, torch.Tensor]:
-    """All usable rows of ``banks`` in one preallocated pair (no concatenation copy)."""
+def _load_all(banks: list[SimulationBank], pool: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """All usable rows of ``banks`` in one preallocated pair, images pooled by ``pool`` bank by bank."""
     sizes = [int(b.row_mask(only_done=True).sum()) for b in banks]
+    c, h, w = banks[0].output_shape
     theta = torch.empty((sum(sizes), len(banks[0].param_names)), dtype=torch.float32)
-    x = torch.empty((sum(sizes), *banks[0].output_shape), dtype=torch.float32)
+    x = torch.empty((sum(sizes), c, h // pool, w // pool), dtype=torch.float32)
     k = 0
     for bank, size in zip(banks, sizes):
-        theta[k:k + size], x[k:k + size] = bank.load()
+        t, xb = bank.load()
+        theta[k:k + size], x[k:k + size] = t, pool_images(torch.as_tensor(xb), pool)
         k += size
     return theta, x
 
@@ -79,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=50, help="maximum number of epochs (default 50)")
     p.add_argument("--stop-after", type=int, default=6, help="early stopping patience in epochs (default 6)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of the first stage (default 1e-3)")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout probability while training (default: the embedding's 0.1)")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="fine-tune this posterior (its weights and architecture) instead of training anew")
     p.add_argument("--refine", type=float, nargs="*", default=[3e-4, 1e-4],
                    help="learning rates of the refinement stages after the first early stop (default 3e-4 1e-4)")
     p.add_argument("--x-pool", type=int, default=2,
@@ -109,17 +116,19 @@ def main(argv: list[str] | None = None) -> int:
         bank.generate(workers=args.workers)
         sim_seconds += time.perf_counter() - t0
         banks.append(bank)
-    theta, x = _load_all(banks)
+    theta, x = _load_all(banks, args.x_pool)
     sim = banks[0].simulator()
     if any(b.simulator().spec != sim.spec for b in banks[1:]):
         raise SystemExit("the banks were made with different simulators or priors")
     print(f"banks: {len(theta)} simulations of shape {tuple(x.shape[1:])}")
 
-    net = PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, features=48, hidden=(96, 48), dropout=0.1)
+    net = None if args.init_from else PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, features=48,
+                                                     hidden=(96, 48), dropout=0.1)
     t0 = time.perf_counter()
     post = train(theta, x, prior=sim.prior, embedding_net=net, spec=sim.spec, max_num_epochs=args.epochs,
-                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=1e-3, x_pool=args.x_pool,
-                 refine_learning_rates=args.refine, seed=0, out=out, verbose=True)
+                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=args.lr, x_pool=args.x_pool,
+                 pooled_from=banks[0].output_shape, refine_learning_rates=args.refine, dropout=args.dropout,
+                 init_from=args.init_from, seed=0, out=out, verbose=True)
     train_seconds = time.perf_counter() - t0
     del theta, x
     size_mb = out.stat().st_size / 2**20
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"checkpoint too large: {size_mb:.1f} MB > 10 MB")
     report = {"spec": args.spec, "prior": args.prior, "n_train": post.history["n_simulations"],
               "bank_seconds_this_run": sim_seconds, "train_seconds": train_seconds, "checkpoint_mb": size_mb,
-              "x_pool": args.x_pool, "refine_learning_rates": args.refine,
+              "x_pool": args.x_pool, "learning_rate": args.lr, "refine_learning_rates": args.refine,
+              "dropout": args.dropout, "init_from": args.init_from, "parent": post.history.get("init_from"),
               "epochs": post.history.get("epochs_trained"), "stage_end_epochs": post.history.get("stage_end_epochs"),
               "best_validation_loss": post.history.get("best_validation_loss"),
               "validation_loss": post.history.get("validation_loss")}

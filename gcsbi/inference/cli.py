@@ -94,11 +94,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         sim = resolve_simulator(args.spec, prior=args.prior, kwargs=_kw(args.sim_kwargs))
         theta, x = simulate(sim, args.simulations, seed=args.seed, stream="train")
         prior, spec = sim.prior, sim.spec
-    emb = resolve_embedding(args.embedding, in_channels=int(x.shape[1]), features=args.features)
+    emb = None if args.init_from else resolve_embedding(args.embedding, in_channels=int(x.shape[1]),
+                                                        features=args.features)
     post = train(theta, x, prior=prior, embedding_net=emb, spec=spec, density_estimator=args.density_estimator,
                  max_num_epochs=args.max_epochs, stop_after_epochs=args.stop_after_epochs,
                  batch_size=args.batch_size, learning_rate=args.learning_rate, x_pool=args.x_pool,
-                 refine_learning_rates=args.refine_lr,
+                 refine_learning_rates=args.refine_lr, dropout=args.dropout, init_from=args.init_from,
                  seed=args.seed, device=args.device, out=args.out, verbose=args.verbose)
     h = post.history
     print(f"trained {post.config.density_estimator} on {h['n_simulations']} simulations: {h['epochs_trained']} epochs, "
@@ -182,6 +183,10 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--x-pool", type=int, default=1, help="average-pool the images by this factor first (memory)")
     p.add_argument("--refine-lr", type=float, nargs="*", default=[], metavar="LR",
                    help="learning rates of extra stages, each resumed after early stopping (e.g. 3e-4 1e-4)")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout probability of every dropout layer while training (default: the net's own)")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="fine-tune this posterior (path or shipped name): its weights and architecture")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--verbose", action="store_true")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import GcsbiRuntimeError, GcsbiValueError
+from ..errors import GcsbiRuntimeError, GcsbiValueError, SpecError
 from .embedding import embedding_recipe
 
 __all__ = ["TrainConfig", "TrainedPosterior", "train", "simulate", "build_estimator",
@@ -49,6 +49,7 @@ class TrainConfig:
     validation_fraction: float = 0.1
     clip_max_norm: float | None = 5.0
     refine_learning_rates: tuple[float, ...] = ()
+    dropout: float | None = None
     seed: int = 0
     device: str = "cpu"
     n_reference: int = 500
@@ -63,6 +64,8 @@ class TrainConfig:
             if int(getattr(self, name)) < 1:
                 raise GcsbiValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         object.__setattr__(self, "refine_learning_rates", tuple(float(r) for r in self.refine_learning_rates))
+        if self.dropout is not None and not 0.0 <= float(self.dropout) < 1.0:
+            raise GcsbiValueError(f"dropout must be in [0, 1) or None, got {self.dropout}")
         for lr in (self.learning_rate, *self.refine_learning_rates):
             if not (lr > 0 and math.isfinite(lr)):
                 raise GcsbiValueError(f"learning rates must be positive, got {lr}")
@@ -235,8 +238,10 @@ class TrainedPosterior:
 
     def embed(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         """Embedding-net features (with sbi's input z-scoring) of x (B, C, H, W) -> (B, F)."""
+        return self._embed_conditioned(self.condition(x), batch_size=batch_size)
+
+    def _embed_conditioned(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         net = self.estimator.embedding_net
-        x = self.condition(x)
         out = []
         with torch.no_grad():
             for s in range(0, len(x), batch_size):
@@ -279,6 +284,30 @@ def _check_data(theta: Any, x: Any, prior: Any) -> tuple[torch.Tensor, torch.Ten
     return theta[ok], x[ok], n_bad
 
 
+def _parent(init_from: Any, spec: dict[str, Any]) -> TrainedPosterior | None:
+    """The posterior to fine-tune (loaded if a path or name), checked against ``spec``."""
+    if init_from is None:
+        return None
+    from .checkpoint import load_posterior, spec_differences
+
+    parent = init_from if isinstance(init_from, TrainedPosterior) else load_posterior(init_from)
+    diff = spec_differences(parent.spec, dict(spec))
+    if diff:
+        raise SpecError(f"init_from was trained for a different simulator/prior spec; differing keys: {', '.join(diff)}")
+    return parent
+
+
+def _unpooled_shape(x: torch.Tensor, k: int, pooled_from: Sequence[int] | None) -> tuple[int, ...]:
+    """The observation shape the posterior expects: x's, or ``pooled_from`` if x was pooled already."""
+    if pooled_from is None:
+        return tuple(int(s) for s in x.shape[1:])
+    shape = tuple(int(s) for s in pooled_from)
+    if len(shape) != 3 or tuple(x.shape[1:]) != (shape[0], shape[1] // k, shape[2] // k):
+        raise GcsbiValueError(f"x of shape {tuple(x.shape[1:])} is not images of shape {shape} pooled by "
+                              f"x_pool={k}")
+    return shape
+
+
 def _train_in_stages(npe: Any, config: TrainConfig) -> nn.Module:
     """sbi ``NPE.train`` at ``learning_rate``, then resumed at each ``refine_learning_rates`` entry.
 
@@ -298,12 +327,13 @@ def _train_in_stages(npe: Any, config: TrainConfig) -> nn.Module:
     return estimator
 
 
-def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dict[str, Any],
+def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = None, spec: dict[str, Any],
           density_estimator: str = "nsf", max_num_epochs: int = 200, stop_after_epochs: int = 20,
           batch_size: int = 200, learning_rate: float = 5e-4, validation_fraction: float = 0.1,
           hidden_features: int = 50, num_transforms: int = 5, z_score_x: str = "independent",
-          x_pool: int = 1, refine_learning_rates: Sequence[float] = (), seed: int = 0, device: str = "cpu",
-          out: str | Path | None = None,
+          x_pool: int = 1, refine_learning_rates: Sequence[float] = (), dropout: float | None = None,
+          init_from: TrainedPosterior | str | Path | None = None, pooled_from: Sequence[int] | None = None,
+          seed: int = 0, device: str = "cpu", out: str | Path | None = None,
           init_embedding: bool = True, verbose: bool = False) -> TrainedPosterior:
     """Train NPE (sbi ``NPE``, default NSF flow) on (theta, x) with ``embedding_net``.
 
@@ -320,6 +350,17 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
         refine_learning_rates: a step learning-rate schedule: after early stopping at
             ``learning_rate``, training resumes from the best weights at each of these (smaller)
             rates in turn, on the same train/validation split, until early stopping again.
+        dropout: if given, every dropout layer of the estimator uses this probability while training
+            here (recorded in the config). Dropout in the embedding makes the flow learn
+            q(theta | features with dropout noise), which is wider than q(theta | features): with
+            dropout 0.1 throughout, the shipped M31 posterior was conservative for log mass and the
+            background level; fine-tuning with ``dropout=0`` removed that (closing note, issue 4).
+        init_from: a posterior (or checkpoint path/name) to start from: its weights, z-scoring,
+            architecture (``density_estimator``, ``hidden_features``, ``num_transforms``,
+            ``z_score_x``, ``x_pool`` and embedding; the arguments given here are ignored) and spec
+            (must equal ``spec``). ``history["init_from"]`` records its training history.
+        pooled_from: x was already reduced by ``pool_images(x, x_pool)`` from images of this shape
+            (C, H, W), e.g. bank by bank to save memory; the checkpoint expects (C, H, W) images.
         seed: seeds weights init, the train/validation split and batches (same seed -> same weights).
         init_embedding: re-initialise ``embedding_net``'s parameters from ``seed`` (every submodule's
             ``reset_parameters``), so the result does not depend on how the net was created; set
@@ -329,15 +370,26 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
     """
     from sbi.inference import NPE
 
+    parent = _parent(init_from, spec)
+    if parent is not None:
+        arch = parent.config
+        density_estimator, hidden_features, num_transforms = (arch.density_estimator, arch.hidden_features,
+                                                              arch.num_transforms)
+        z_score_x, x_pool, init_embedding = arch.z_score_x, arch.x_pool, False
+        if embedding_net is None:
+            from .embedding import build_embedding
+
+            embedding_net = build_embedding(parent.embedding_recipe)
     config = TrainConfig(density_estimator=density_estimator, hidden_features=int(hidden_features),
                          num_transforms=int(num_transforms), z_score_x=z_score_x, x_pool=int(x_pool),
-                         refine_learning_rates=tuple(refine_learning_rates),
+                         refine_learning_rates=tuple(refine_learning_rates), dropout=dropout,
                          max_num_epochs=int(max_num_epochs), stop_after_epochs=int(stop_after_epochs),
                          batch_size=int(batch_size), learning_rate=float(learning_rate),
                          validation_fraction=float(validation_fraction), seed=int(seed), device=str(device))
     if not isinstance(embedding_net, nn.Module):
         raise GcsbiValueError(f"embedding_net must be a torch.nn.Module, got {type(embedding_net).__name__}")
     theta, x, n_bad = _check_data(theta, x, prior)
+    x_shape = _unpooled_shape(x, config.x_pool, pooled_from)
     n_val = len(x) - int((1 - config.validation_fraction) * len(x))
     if n_val < 2 or len(x) - n_val < 2:
         raise GcsbiValueError(f"need more simulations: {len(x)} give {n_val} validation rows")
@@ -351,11 +403,18 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
                     module.reset_parameters()
 
         def builder(batch_theta: torch.Tensor, batch_x: torch.Tensor) -> nn.Module:
-            return build_estimator(config, embedding_net, batch_theta, batch_x)
+            estimator = build_estimator(config, embedding_net, batch_theta, batch_x)
+            if parent is not None:
+                estimator.load_state_dict(parent.estimator.state_dict(), strict=True)
+            if config.dropout is not None:
+                for module in estimator.modules():
+                    if isinstance(module, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)):
+                        module.p = float(config.dropout)
+            return estimator
 
         npe = NPE(prior=prior, density_estimator=builder, device=config.device, tracker=tracker,
                   show_progress_bars=bool(verbose))
-        npe.append_simulations(theta, pool_images(x, config.x_pool))
+        npe.append_simulations(theta, x if pooled_from is not None else pool_images(x, config.x_pool))
         sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
         try:
             with sink:
@@ -374,10 +433,13 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module, spec: dic
         "n_simulations": int(len(x)), "n_validation": int(n_val), "n_invalid_dropped": n_bad,
         "wall_time_s": round(time.perf_counter() - t0, 3),
     }
+    if parent is not None:
+        history["init_from"] = {k: parent.history.get(k) for k in
+                                ("n_simulations", "epochs_trained", "best_validation_loss", "init_from")}
     result = TrainedPosterior(estimator=estimator, prior=prior, spec=dict(spec), config=config, history=history,
-                              x_shape=tuple(x.shape[1:]), embedding_recipe=recipe,
-                              reference_embeddings=torch.empty(0))
-    result.reference_embeddings = result.embed(x[ref_idx]).to(torch.float32)
+                              x_shape=x_shape, embedding_recipe=recipe, reference_embeddings=torch.empty(0))
+    ref_x = x[ref_idx] if pooled_from is not None else result.condition(x[ref_idx])
+    result.reference_embeddings = result._embed_conditioned(ref_x).to(torch.float32)
     if out is not None:
         result.save(out)
     return result

@@ -5,18 +5,18 @@ import warnings
 import pytest
 import torch
 
-from gcsbi.errors import GcsbiValueError
+from gcsbi.errors import GcsbiValueError, SpecError
 from gcsbi.inference import SmallCNN, TrainConfig, simulate, train
 from gcsbi.testing import ToyImageSimulator
 
 
 def _tiny(sim, theta, x, seed, emb=None, **kw):
     emb = emb if emb is not None else SmallCNN(3, features=4, channels=2)
+    kw = {"hidden_features": 8, "num_transforms": 1, **kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return train(theta, x, prior=sim.prior, embedding_net=emb, spec=sim.spec,
-                     hidden_features=8, num_transforms=1, max_num_epochs=2, stop_after_epochs=2, batch_size=32,
-                     seed=seed, **kw)
+                     max_num_epochs=2, stop_after_epochs=2, batch_size=32, seed=seed, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +107,41 @@ def test_refine_learning_rates_resume_on_the_same_split(tiny_data):
     assert staged.config.refine_learning_rates == (1e-4, 3e-5)
     with pytest.raises(GcsbiValueError, match="learning rates"):
         TrainConfig(refine_learning_rates=(1e-4, -1.0))
+
+
+def test_init_from_fine_tunes_the_parent_and_dropout_is_overridden(tiny_data):
+    sim, theta, x = tiny_data
+    parent = _tiny(sim, theta, x, seed=0, x_pool=2)
+    before = {k: v.clone() for k, v in parent.estimator.state_dict().items()}
+    # a vanishing learning rate keeps the parent's weights: proof that training starts from them
+    child = _tiny(sim, theta, x, seed=1, init_from=parent, learning_rate=1e-12, num_transforms=3, x_pool=1)
+    assert child.config.num_transforms == parent.config.num_transforms and child.config.x_pool == 2
+    assert child.history["init_from"]["epochs_trained"] == parent.history["epochs_trained"]
+    for k, v in child.estimator.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=1e-6, rtol=0)
+        torch.testing.assert_close(parent.estimator.state_dict()[k], before[k], atol=0, rtol=0)  # parent untouched
+    with pytest.raises(SpecError, match="different simulator"):
+        train(theta, x, prior=sim.prior, spec={**sim.spec, "size": 99}, init_from=parent)
+    emb = torch.nn.Sequential(SmallCNN(3, features=4, channels=2), torch.nn.Dropout(0.5))
+    nodrop = _tiny(sim, theta, x, seed=0, emb=emb, dropout=0.0)
+    drops = [m for m in nodrop.estimator.modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops and all(m.p == 0.0 for m in drops) and nodrop.config.dropout == 0.0
+    with pytest.raises(GcsbiValueError, match="dropout"):
+        TrainConfig(dropout=1.5)
+
+
+def test_pooled_from_equals_pooling_inside_train(tiny_data):
+    from gcsbi.inference.train import pool_images, seeded
+
+    sim, theta, x = tiny_data
+    inside = _tiny(sim, theta, x, seed=0, x_pool=2)
+    outside = _tiny(sim, theta, pool_images(x, 2), seed=0, x_pool=2, pooled_from=tuple(x.shape[1:]))
+    assert outside.x_shape == inside.x_shape == tuple(x.shape[1:])
+    torch.testing.assert_close(outside.reference_embeddings, inside.reference_embeddings)
+    lp = []
+    for p in (inside, outside):
+        with seeded(4):
+            lp.append(p.log_prob(theta[:5], x[:1]))
+    torch.testing.assert_close(*lp)
+    with pytest.raises(GcsbiValueError, match="pooled by"):
+        _tiny(sim, theta, x, seed=0, x_pool=2, pooled_from=tuple(x.shape[1:]))
