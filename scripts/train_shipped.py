@@ -57,14 +57,14 @@ def _load_all(banks: list[SimulationBank], pool: int = 1) -> tuple[torch.Tensor,
     return theta, x
 
 
-def _held_out(sim, n: int, cache: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``n`` held-out simulations (calibration seed stream, seed 11), optionally cached on disk."""
-    key = {"spec": sim.spec, "n": int(n), "seed": 11}
+def _held_out(sim, n: int, cache: str | None, seed: int = 11) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n`` held-out simulations (calibration seed stream), optionally cached on disk."""
+    key = {"spec": sim.spec, "n": int(n), "seed": int(seed)}
     if cache and Path(cache).exists():
         saved = torch.load(cache, weights_only=False)
         if saved.get("key") == key:
             return saved["theta"], saved["x"]
-    theta, x = simulate(sim, n, seed=11, stream="calibration")
+    theta, x = simulate(sim, n, seed=int(seed), stream="calibration")
     if cache:
         torch.save({"key": key, "theta": theta, "x": x}, cache)
     return theta, x
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--x-pool", type=int, default=2,
                    help="average-pool the images by this factor before the network (train(x_pool=...))")
     p.add_argument("--n-held-out", type=int, default=2000)
+    p.add_argument("--held-out-seed", type=int, default=11,
+                   help="seed of the held-out set (calibration stream; default 11)")
     p.add_argument("--held-out-cache", default=None, metavar="PATH",
                    help="keep the held-out simulations in this .pt file and reuse them when it matches")
     p.add_argument("--window", default=None, metavar="NAME:LO:HI",
@@ -144,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
               "validation_loss": post.history.get("validation_loss")}
     if not args.skip_calibration:
         t0 = time.perf_counter()
-        held_out = _held_out(sim, args.n_held_out, args.held_out_cache)
-        kw = dict(num_posterior_samples=500, seed=11, c2st=False)
+        held_out = _held_out(sim, args.n_held_out, args.held_out_cache, args.held_out_seed)
+        kw = dict(num_posterior_samples=500, seed=args.held_out_seed, c2st=False)
         report["calibration"] = calibrate(post, sim, held_out=held_out, out=results / f"calibration_{tag}", **kw)
         if args.window:
             name, lo, hi = args.window.split(":")

@@ -64,3 +64,17 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["train", str(tmp_path / "no-such-bank.zarr"), "--out", str(tmp_path / "a.pt")]) == 1
     assert main(["infer", str(tmp_path / "missing.pt"), "x.npy"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_train_init_from_with_dropout(cli_ckpt, tmp_path):
+    from gcsbi.inference import load_posterior
+
+    out = tmp_path / "fine.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["train", "--simulations", "100", "--spec", "toy", "--seed", "5", "--max-epochs", "1",
+                   "--batch-size", "64", "--init-from", str(cli_ckpt), "--dropout", "0", "--out", str(out)])
+    assert rc == 0
+    fine = load_posterior(out)
+    assert fine.config.dropout == 0.0 and fine.config.x_pool == 2  # architecture from the parent
+    assert fine.history["init_from"]["n_simulations"] == 300
