@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = banks[0].simulator()
     if any(b.simulator().spec != sim.spec for b in banks[1:]):
         raise SystemExit("the banks were made with different simulators or priors")
-    print(f"banks: {len(theta)} simulations of shape {tuple(x.shape[1:])}")
+    print(f"banks: {len(theta)} simulations of shape {banks[0].output_shape}, pooled to {tuple(x.shape[1:])}")
 
     net = None if args.init_from else PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, features=48,
                                                      hidden=(96, 48), dropout=0.1)
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"spec": args.spec, "prior": args.prior, "n_train": post.history["n_simulations"],
               "bank_seconds_this_run": sim_seconds, "train_seconds": train_seconds, "checkpoint_mb": size_mb,
               "x_pool": args.x_pool, "learning_rate": args.lr, "refine_learning_rates": args.refine,
-              "dropout": args.dropout, "init_from": args.init_from, "parent": post.history.get("init_from"),
+              "dropout": args.dropout, "z_score_x": post.config.z_score_x, "init_from": args.init_from,
+              "parent": post.history.get("init_from"),
               "epochs": post.history.get("epochs_trained"), "stage_end_epochs": post.history.get("stage_end_epochs"),
               "best_validation_loss": post.history.get("best_validation_loss"),
               "validation_loss": post.history.get("validation_loss")}

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import GcsbiValueError
 
-__all__ = ["SmallCNN", "embedding_recipe", "build_embedding"]
+__all__ = ["SmallCNN", "ChannelStandardize", "embedding_recipe", "build_embedding"]
 
 # Only classes under these packages are imported automatically from a checkpoint (a
 # checkpoint must not be able to make us import and call arbitrary code).
@@ -41,6 +41,31 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class ChannelStandardize(nn.Module):
+    """(x - mean_c) / std_c with one mean and std per channel (dim 1) of the training x.
+
+    The per-pixel z-scoring sbi does by default (``z_score_x="independent"``) divides each pixel
+    by its own standard deviation; in a sparse channel such as a pixel-CMD histogram, bins that
+    are almost always empty get a tiny std, and the rare image that fills them arrives at the
+    network with values of ~10^3 (measured on the hst-phat pixel-CMD channel).
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone())
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone())
+
+    @classmethod
+    def from_data(cls, x: torch.Tensor) -> ChannelStandardize:
+        xc = torch.as_tensor(x, dtype=torch.float32).transpose(0, 1).reshape(x.shape[1], -1)
+        std = xc.std(1)
+        return cls(xc.mean(1), torch.where(std > 1e-8, std, torch.ones_like(std)))  # constant channels: shift only
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return (x - self.mean.reshape(shape)) / self.std.reshape(shape)
 
 
 def embedding_recipe(net: nn.Module) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import GcsbiRuntimeError, GcsbiValueError, SpecError
-from .embedding import embedding_recipe
+from .embedding import ChannelStandardize, embedding_recipe
 
 __all__ = ["TrainConfig", "TrainedPosterior", "train", "simulate", "build_estimator",
            "seeded", "SEED_STREAMS"]
@@ -30,6 +30,8 @@ __all__ = ["TrainConfig", "TrainedPosterior", "train", "simulate", "build_estima
 SEED_STREAMS: dict[str, int] = {"train": 0, "calibration": 1, "ppc": 2, "inference": 3}
 
 _ESTIMATORS = ("nsf", "maf", "mdn", "made", "maf_rqs", "zuko_nsf", "zuko_maf")
+#: x standardisation: "channel" (one mean/std per channel, gcsbi's default for images) or sbi's own.
+_Z_SCORE_X = ("channel", "independent", "structured", "none")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class TrainConfig:
     hidden_features: int = 50
     num_transforms: int = 5
     num_bins: int = 10
-    z_score_x: str = "independent"
+    z_score_x: str = "channel"
     x_pool: int = 1
     max_num_epochs: int = 200
     stop_after_epochs: int = 20
@@ -57,6 +59,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.density_estimator not in _ESTIMATORS:
             raise GcsbiValueError(f"density_estimator must be one of {_ESTIMATORS}, got {self.density_estimator!r}")
+        if self.z_score_x not in _Z_SCORE_X:
+            raise GcsbiValueError(f"z_score_x must be one of {_Z_SCORE_X}, got {self.z_score_x!r}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise GcsbiValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         for name in ("max_num_epochs", "stop_after_epochs", "batch_size", "hidden_features", "num_transforms",
@@ -154,7 +158,10 @@ def build_estimator(config: TrainConfig, embedding_net: nn.Module, theta: torch.
     """Build the (untrained) sbi density estimator; ``theta``/``x`` set shapes and z-scoring."""
     from sbi.neural_nets import posterior_nn
 
-    builder = posterior_nn(config.density_estimator, z_score_theta="independent", z_score_x=config.z_score_x,
+    z_score_x = config.z_score_x
+    if z_score_x == "channel":
+        embedding_net, z_score_x = nn.Sequential(ChannelStandardize.from_data(x), embedding_net), "none"
+    builder = posterior_nn(config.density_estimator, z_score_theta="independent", z_score_x=z_score_x,
                            hidden_features=config.hidden_features, num_transforms=config.num_transforms,
                            num_bins=config.num_bins, embedding_net=embedding_net)
     return builder(theta, x)
@@ -330,7 +337,7 @@ def _train_in_stages(npe: Any, config: TrainConfig) -> nn.Module:
 def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = None, spec: dict[str, Any],
           density_estimator: str = "nsf", max_num_epochs: int = 200, stop_after_epochs: int = 20,
           batch_size: int = 200, learning_rate: float = 5e-4, validation_fraction: float = 0.1,
-          hidden_features: int = 50, num_transforms: int = 5, z_score_x: str = "independent",
+          hidden_features: int = 50, num_transforms: int = 5, z_score_x: str = "channel",
           x_pool: int = 1, refine_learning_rates: Sequence[float] = (), dropout: float | None = None,
           init_from: TrainedPosterior | str | Path | None = None, pooled_from: Sequence[int] | None = None,
           seed: int = 0, device: str = "cpu", out: str | Path | None = None,
@@ -350,6 +357,9 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
         refine_learning_rates: a step learning-rate schedule: after early stopping at
             ``learning_rate``, training resumes from the best weights at each of these (smaller)
             rates in turn, on the same train/validation split, until early stopping again.
+        z_score_x: "channel" (default): x is standardised with one mean and std per channel of
+            the training x (:class:`ChannelStandardize`); or sbi's "independent" (per pixel),
+            "structured" or "none".
         dropout: if given, every dropout layer of the estimator uses this probability while training
             here (recorded in the config). Dropout in the embedding makes the flow learn
             q(theta | features with dropout noise), which is wider than q(theta | features): with

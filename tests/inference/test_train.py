@@ -145,3 +145,22 @@ def test_pooled_from_equals_pooling_inside_train(tiny_data):
     torch.testing.assert_close(*lp)
     with pytest.raises(GcsbiValueError, match="pooled by"):
         _tiny(sim, theta, x, seed=0, x_pool=2, pooled_from=tuple(x.shape[1:]))
+
+
+def test_channel_standardize_is_per_channel_and_bounded_on_sparse_channels():
+    from gcsbi.inference.embedding import ChannelStandardize
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 2, 8, 8, generator=gen) * torch.tensor([3.0, 1.0])[None, :, None, None] + 5.0
+    x[:, 1] = 0.0
+    x[0, 1, 0, 0] = 1.0                      # one rare count in an otherwise empty histogram bin
+    x[:, 1, 4, 4] = 2.0                      # a constant pixel
+    z = ChannelStandardize.from_data(x)(x)
+    torch.testing.assert_close(z[:, 0].mean(), torch.tensor(0.0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z[:, 0].std(), torch.tensor(1.0), atol=1e-3, rtol=0)
+    assert z[:, 1].abs().max() < 200         # per-pixel z-scoring would give (1 - 1/400) / std ~ 20
+    per_pixel = (x - x.mean(0)) / x.std(0).clamp_min(1e-14)
+    assert per_pixel[0, 1, 0, 0] > 19 and z[0, 1, 0, 0] < per_pixel[0, 1, 0, 0]
+    assert torch.isfinite(ChannelStandardize.from_data(torch.ones(5, 3))(torch.ones(5, 3))).all()
+    with pytest.raises(GcsbiValueError, match="z_score_x"):
+        TrainConfig(z_score_x="pixel")
