@@ -59,9 +59,10 @@ class ChannelStandardize(nn.Module):
 
     @classmethod
     def from_data(cls, x: torch.Tensor) -> ChannelStandardize:
-        xc = torch.as_tensor(x, dtype=torch.float32).transpose(0, 1).reshape(x.shape[1], -1)
-        std = xc.std(1)
-        return cls(xc.mean(1), torch.where(std > 1e-8, std, torch.ones_like(std)))  # constant channels: shift only
+        x = torch.as_tensor(x, dtype=torch.float32)
+        dims = (0, *range(2, x.ndim))  # every dim but the channel one; no copy of a many-GB x
+        std = x.std(dim=dims)
+        return cls(x.mean(dim=dims), torch.where(std > 1e-8, std, torch.ones_like(std)))  # constant: shift only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (1, -1) + (1,) * (x.ndim - 2)
