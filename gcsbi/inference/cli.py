@@ -97,6 +97,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     emb = None if args.init_from else resolve_embedding(args.embedding, in_channels=int(x.shape[1]),
                                                         features=args.features)
     post = train(theta, x, prior=prior, embedding_net=emb, spec=spec, density_estimator=args.density_estimator,
+                 hidden_features=args.hidden_features, num_transforms=args.num_transforms, num_bins=args.num_bins,
                  max_num_epochs=args.max_epochs, stop_after_epochs=args.stop_after_epochs,
                  batch_size=args.batch_size, learning_rate=args.learning_rate, x_pool=args.x_pool,
                  refine_learning_rates=args.refine_lr, dropout=args.dropout, init_from=args.init_from,
@@ -176,6 +177,9 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--embedding", default="pidoc", help="pidoc (default) | small-cnn | module:Class")
     p.add_argument("--features", type=int, default=64, help="embedding output size")
     p.add_argument("--density-estimator", default="nsf")
+    p.add_argument("--hidden-features", type=int, default=50, help="width of the flow's conditioner nets")
+    p.add_argument("--num-transforms", type=int, default=5, help="number of flow transforms")
+    p.add_argument("--num-bins", type=int, default=10, help="spline bins per transform (nsf)")
     p.add_argument("--max-epochs", type=int, default=200)
     p.add_argument("--stop-after-epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=200)

@@ -64,7 +64,7 @@ class TrainConfig:
         if not 0.0 < self.validation_fraction < 1.0:
             raise GcsbiValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         for name in ("max_num_epochs", "stop_after_epochs", "batch_size", "hidden_features", "num_transforms",
-                     "x_pool"):
+                     "num_bins", "x_pool"):
             if int(getattr(self, name)) < 1:
                 raise GcsbiValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         object.__setattr__(self, "refine_learning_rates", tuple(float(r) for r in self.refine_learning_rates))
@@ -337,7 +337,7 @@ def _train_in_stages(npe: Any, config: TrainConfig) -> nn.Module:
 def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = None, spec: dict[str, Any],
           density_estimator: str = "nsf", max_num_epochs: int = 200, stop_after_epochs: int = 20,
           batch_size: int = 200, learning_rate: float = 5e-4, validation_fraction: float = 0.1,
-          hidden_features: int = 50, num_transforms: int = 5, z_score_x: str = "channel",
+          hidden_features: int = 50, num_transforms: int = 5, num_bins: int = 10, z_score_x: str = "channel",
           x_pool: int = 1, refine_learning_rates: Sequence[float] = (), dropout: float | None = None,
           init_from: TrainedPosterior | str | Path | None = None, pooled_from: Sequence[int] | None = None,
           seed: int = 0, device: str = "cpu", out: str | Path | None = None,
@@ -350,6 +350,8 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
             stored in the checkpoint and checked on load.
         embedding_net: any ``nn.Module`` (B, C, H, W) -> (B, F); give it a ``config`` dict of
             constructor kwargs so checkpoints can rebuild it.
+        density_estimator, hidden_features, num_transforms, num_bins: the flow (sbi ``posterior_nn``):
+            its kind, conditioner width, number of transforms and spline bins per transform (nsf).
         x_pool: average-pool the images by this factor before z-scoring and the embedding net,
             here and at every later use of the posterior (stored in the checkpoint). It is the
             memory-frugal version of an embedding's own input pooling: sbi holds about four copies
@@ -366,7 +368,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
             dropout-0.1 M31 posterior fine-tuned with ``dropout=0`` went from +0.045 to +0.017 mean
             coverage deviation in log mass (closing note of issue 4).
         init_from: a posterior (or checkpoint path/name) to start from: its weights, z-scoring,
-            architecture (``density_estimator``, ``hidden_features``, ``num_transforms``,
+            architecture (``density_estimator``, ``hidden_features``, ``num_transforms``, ``num_bins``,
             ``z_score_x``, ``x_pool`` and embedding; the arguments given here are ignored) and spec
             (must equal ``spec``). ``history["init_from"]`` records its training history.
         pooled_from: x was already reduced by ``pool_images(x, x_pool)`` from images of this shape
@@ -383,15 +385,16 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
     parent = _parent(init_from, spec)
     if parent is not None:
         arch = parent.config
-        density_estimator, hidden_features, num_transforms = (arch.density_estimator, arch.hidden_features,
-                                                              arch.num_transforms)
+        density_estimator, hidden_features, num_transforms, num_bins = (
+            arch.density_estimator, arch.hidden_features, arch.num_transforms, arch.num_bins)
         z_score_x, x_pool, init_embedding = arch.z_score_x, arch.x_pool, False
         if embedding_net is None:
             from .embedding import build_embedding
 
             embedding_net = build_embedding(parent.embedding_recipe)
     config = TrainConfig(density_estimator=density_estimator, hidden_features=int(hidden_features),
-                         num_transforms=int(num_transforms), z_score_x=z_score_x, x_pool=int(x_pool),
+                         num_transforms=int(num_transforms), num_bins=int(num_bins), z_score_x=z_score_x,
+                         x_pool=int(x_pool),
                          refine_learning_rates=tuple(refine_learning_rates), dropout=dropout,
                          max_num_epochs=int(max_num_epochs), stop_after_epochs=int(stop_after_epochs),
                          batch_size=int(batch_size), learning_rate=float(learning_rate),

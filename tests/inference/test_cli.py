@@ -18,12 +18,14 @@ def cli_ckpt(tmp_path_factory):
         warnings.simplefilter("ignore")
         rc = main(["train", "--simulations", "300", "--spec", "toy", "--embedding", "small-cnn", "--features", "8",
                    "--max-epochs", "2", "--stop-after-epochs", "2", "--batch-size", "64", "--x-pool", "2",
-                   "--refine-lr", "1e-4", "--out", str(out)])
+                   "--refine-lr", "1e-4", "--num-bins", "6", "--hidden-features", "12", "--num-transforms", "2",
+                   "--out", str(out)])
     assert rc == 0
     from gcsbi.inference import load_posterior
 
     config = load_posterior(out).config
     assert config.x_pool == 2 and config.refine_learning_rates == (1e-4,)
+    assert (config.num_bins, config.hidden_features, config.num_transforms) == (6, 12, 2)
     return out
 
 

@@ -111,11 +111,13 @@ def test_refine_learning_rates_resume_on_the_same_split(tiny_data):
 
 def test_init_from_fine_tunes_the_parent_and_dropout_is_overridden(tiny_data):
     sim, theta, x = tiny_data
-    parent = _tiny(sim, theta, x, seed=0, x_pool=2)
+    parent = _tiny(sim, theta, x, seed=0, x_pool=2, num_bins=4)
     before = {k: v.clone() for k, v in parent.estimator.state_dict().items()}
     # a vanishing learning rate keeps the parent's weights: proof that training starts from them
-    child = _tiny(sim, theta, x, seed=1, init_from=parent, learning_rate=1e-12, num_transforms=3, x_pool=1)
+    child = _tiny(sim, theta, x, seed=1, init_from=parent, learning_rate=1e-12, num_transforms=3, x_pool=1,
+                  num_bins=9)
     assert child.config.num_transforms == parent.config.num_transforms and child.config.x_pool == 2
+    assert child.config.num_bins == 4
     assert child.history["init_from"]["epochs_trained"] == parent.history["epochs_trained"]
     for k, v in child.estimator.state_dict().items():
         torch.testing.assert_close(v, before[k], atol=1e-6, rtol=0)
