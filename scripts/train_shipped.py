@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="dropout probability while training (default: the embedding's 0.1)")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune this posterior (its weights and architecture) instead of training anew")
+    p.add_argument("--flow-only", action="store_true",
+                   help="with --init-from: keep its embedding fixed and train its flow only, on banks the "
+                        "embedding never saw (train(train_embedding=False))")
     p.add_argument("--refine", type=float, nargs="*", default=[3e-4, 1e-4],
                    help="learning rates of the refinement stages after the first early stop (default 3e-4 1e-4)")
     p.add_argument("--x-pool", type=int, default=2,
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     post = train(theta, x, prior=sim.prior, embedding_net=net, spec=sim.spec, max_num_epochs=args.epochs,
                  stop_after_epochs=args.stop_after, batch_size=128, learning_rate=args.lr, x_pool=args.x_pool,
                  pooled_from=banks[0].output_shape, refine_learning_rates=args.refine, dropout=args.dropout,
-                 init_from=args.init_from, seed=0, out=out, verbose=True)
+                 init_from=args.init_from, train_embedding=not args.flow_only, seed=0, out=out, verbose=True)
     train_seconds = time.perf_counter() - t0
     del theta, x
     size_mb = out.stat().st_size / 2**20

@@ -101,6 +101,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  max_num_epochs=args.max_epochs, stop_after_epochs=args.stop_after_epochs,
                  batch_size=args.batch_size, learning_rate=args.learning_rate, x_pool=args.x_pool,
                  refine_learning_rates=args.refine_lr, dropout=args.dropout, init_from=args.init_from,
+                 train_embedding=not args.flow_only,
                  seed=args.seed, device=args.device, out=args.out, verbose=args.verbose)
     h = post.history
     print(f"trained {post.config.density_estimator} on {h['n_simulations']} simulations: {h['epochs_trained']} epochs, "
@@ -191,6 +192,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="dropout probability of every dropout layer while training (default: the net's own)")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune this posterior (path or shipped name): its weights and architecture")
+    p.add_argument("--flow-only", action="store_true",
+                   help="with --init-from: keep its embedding fixed and train the flow only (on fresh simulations)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--verbose", action="store_true")

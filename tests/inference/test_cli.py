@@ -80,3 +80,20 @@ def test_train_init_from_with_dropout(cli_ckpt, tmp_path):
     fine = load_posterior(out)
     assert fine.config.dropout == 0.0 and fine.config.x_pool == 2  # architecture from the parent
     assert fine.history["init_from"]["n_simulations"] == 300
+
+
+def test_train_flow_only(cli_ckpt, tmp_path):
+    from gcsbi.inference import load_posterior
+
+    out = tmp_path / "head.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["train", "--simulations", "100", "--spec", "toy", "--seed", "6", "--max-epochs", "1",
+                   "--batch-size", "64", "--init-from", str(cli_ckpt), "--flow-only", "--out", str(out)])
+    assert rc == 0
+    head, parent = load_posterior(out), load_posterior(cli_ckpt)
+    assert head.config.train_embedding is False and parent.config.train_embedding is True
+    emb = {k: v for k, v in parent.estimator.state_dict().items() if "_embedding_net" in k}
+    for k, v in head.estimator.state_dict().items():
+        if k in emb:
+            assert v.equal(emb[k]), k

@@ -166,3 +166,40 @@ def test_channel_standardize_is_per_channel_and_bounded_on_sparse_channels():
     assert torch.isfinite(ChannelStandardize.from_data(torch.ones(5, 3))(torch.ones(5, 3))).all()
     with pytest.raises(GcsbiValueError, match="z_score_x"):
         TrainConfig(z_score_x="pixel")
+
+
+@pytest.mark.parametrize("density_estimator", ["nsf", "zuko_nsf"])
+def test_train_embedding_false_trains_the_flow_only(tiny_data, tmp_path, density_estimator):
+    from gcsbi.inference import load_posterior
+    from gcsbi.inference.train import seeded
+
+    sim, theta, x = tiny_data
+    parent = _tiny(sim, theta, x, seed=0, x_pool=2, density_estimator=density_estimator)
+    before = {k: v.clone() for k, v in parent.estimator.state_dict().items()}
+    child = _tiny(sim, theta[:80], x[:80], seed=1, init_from=parent, train_embedding=False, learning_rate=1e-2)
+    assert child.config.train_embedding is False and child.config.density_estimator == density_estimator
+    after = child.estimator.state_dict()
+    assert set(after) == set(before)
+    emb = [k for k in before if "_embedding_net" in k]
+    flow = [k for k in before if k not in emb and before[k].is_floating_point()]
+    assert emb and flow
+    for k in emb:  # the embedding (input standardisation, weights, batch-norm statistics) is kept exactly
+        torch.testing.assert_close(after[k], before[k], atol=0, rtol=0)
+    assert any(not torch.equal(after[k], before[k]) for k in flow)  # the flow was trained
+    for k, v in parent.estimator.state_dict().items():
+        torch.testing.assert_close(v, before[k], atol=0, rtol=0)  # parent untouched
+    feats = parent.embed(x[:80])
+    torch.testing.assert_close(child.embed(x[:80]), feats, atol=0, rtol=0)
+    assert len(child.reference_embeddings) == 80  # rows of the (fixed) embedded training x
+    assert (child.reference_embeddings[:, None] - feats[None]).abs().amax(-1).min(1).values.max() < 1e-6
+    # the result is an ordinary posterior on images, and survives a checkpoint
+    loaded = load_posterior(child.save(tmp_path / "child.pt"))
+    assert loaded.config.train_embedding is False
+    lp = []
+    for p in (child, loaded):
+        with seeded(2):
+            lp.append(p.log_prob(theta[:4], x[:1]))
+    torch.testing.assert_close(*lp)
+    assert torch.isfinite(lp[0]).all()
+    with pytest.raises(GcsbiValueError, match="init_from"):
+        _tiny(sim, theta, x, seed=0, train_embedding=False)
