@@ -10,12 +10,18 @@ Steps (each resumable / reproducible; run ``python scripts/train_shipped.py --he
    written to ``bench/results/calibration_<spec>_<prior>/`` with its plots, and the errors on
    the held-out mocks inside ``--window NAME:LO:HI`` (e.g. ``distance_kpc:10:30``).
 Training runs at ``--lr`` (1e-3) until early stopping, then resumes at each ``--refine`` rate
-(a step schedule); ``--init-from`` fine-tunes an existing posterior instead. The checkpoint must
-stay under 10 MB (checked). The shipped posteriors were made with::
+(a step schedule); ``--init-from`` fine-tunes an existing posterior instead, and with
+``--flow-only`` keeps its embedding fixed and trains only its flow, on banks the embedding never
+saw. The checkpoint must stay under 10 MB (checked). The shipped M31 posterior was made in two
+steps: the embedding and flow jointly on 24000 simulations (banks seeds 2026-2031), then the flow
+alone on 16000 fresh ones (seeds 2032-2035)::
 
     python scripts/train_shipped.py --bank banks/phat-m31.zarr --bank banks/phat-m31-b.zarr \
         --bank banks/phat-m31-c.zarr --bank banks/phat-m31-d.zarr --bank banks/phat-m31-e.zarr \
-        --bank banks/phat-m31-f.zarr --dropout 0 --refine 3e-4 1e-4    # seeds 2026-2031
+        --bank banks/phat-m31-f.zarr --dropout 0 --refine 3e-4 1e-4 --out joint.pt
+    python scripts/train_shipped.py --bank banks/phat-m31-g.zarr --bank banks/phat-m31-h.zarr \
+        --bank banks/phat-m31-i.zarr --bank banks/phat-m31-j.zarr --seed 2032 \
+        --init-from joint.pt --flow-only --lr 3e-4 --refine 1e-4 3e-5 --stop-after 10 --epochs 300
 
 The Milky Way posterior (banks seeds 3026/3027) was made by an earlier version of this script:
 40-epoch cap, no refinement, dropout 0.1 and per-pixel z-scoring (its checkpoint's config records
