@@ -23,9 +23,11 @@ alone on 16000 fresh ones (seeds 2032-2035)::
         --bank banks/phat-m31-i.zarr --bank banks/phat-m31-j.zarr --seed 2032 \
         --init-from joint.pt --flow-only --lr 3e-4 --refine 1e-4 3e-5 --stop-after 10 --epochs 300
 
-The Milky Way posterior (banks seeds 3026/3027) was made by an earlier version of this script:
-40-epoch cap, no refinement, dropout 0.1 and per-pixel z-scoring (its checkpoint's config records
-them). Today's defaults do not reproduce it; retraining it with the M31 recipe is pending.
+The Milky Way posterior's joint step (banks seeds 3026/3027) was made by an earlier version of
+this script: 40-epoch cap, no refinement, dropout 0.1 and per-pixel z-scoring (recorded in
+``bench/results/train_hst-mw_milky-way-gc_joint.json``; today's defaults do not reproduce it).
+Its flow was then refitted alone like the M31 one, on banks seeds 3028/3029 (``--spec hst-mw
+--prior milky-way-gc --seed 3028 --init-from joint.pt --flow-only ...``).
 """
 
 from __future__ import annotations
