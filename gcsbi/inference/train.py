@@ -449,7 +449,15 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
                 if callable(getattr(module, "reset_parameters", None)):
                     module.reset_parameters()
 
+        x_in = x if pooled_from is not None else pool_images(x, config.x_pool)
+        head = None
+        if not config.train_embedding:  # the flow alone, on features of the parent's fixed embedding
+            x_in = parent._embed_conditioned(x_in).to(torch.float32)
+            head = _with_embedding(parent.estimator, nn.Identity(), condition_shape=x_in.shape[1:])
+
         def builder(batch_theta: torch.Tensor, batch_x: torch.Tensor) -> nn.Module:
+            if head is not None:
+                return head
             estimator = build_estimator(config, embedding_net, batch_theta, batch_x)
             if parent is not None:
                 estimator.load_state_dict(parent.estimator.state_dict(), strict=True)
@@ -458,14 +466,6 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
                     if isinstance(module, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)):
                         module.p = float(config.dropout)
             return estimator
-
-        x_in = x if pooled_from is not None else pool_images(x, config.x_pool)
-        if not config.train_embedding:  # the flow alone, on features of the parent's fixed embedding
-            x_in = parent._embed_conditioned(x_in).to(torch.float32)
-            head = _with_embedding(parent.estimator, nn.Identity(), condition_shape=x_in.shape[1:])
-
-            def builder(batch_theta: torch.Tensor, batch_x: torch.Tensor) -> nn.Module:
-                return head
 
         npe = NPE(prior=prior, density_estimator=builder, device=config.device, tracker=tracker,
                   show_progress_bars=bool(verbose))
@@ -476,7 +476,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
                 estimator = _train_in_stages(npe, config)
         except (RuntimeError, ValueError) as exc:
             raise GcsbiRuntimeError(f"NPE training failed: {exc}") from exc
-        if not config.train_embedding:
+        if head is not None:
             estimator = _with_embedding(estimator, parent.estimator.embedding_net,
                                         condition_shape=parent.estimator.condition_shape)
     summary = {k: [float(v) for v in vals] for k, vals in npe._summary.items()}
@@ -496,11 +496,8 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
                                 ("n_simulations", "epochs_trained", "best_validation_loss", "init_from")}
     result = TrainedPosterior(estimator=estimator, prior=prior, spec=dict(spec), config=config, history=history,
                               x_shape=x_shape, embedding_recipe=recipe, reference_embeddings=torch.empty(0))
-    if config.train_embedding:
-        ref_x = x[ref_idx] if pooled_from is not None else result.condition(x[ref_idx])
-        result.reference_embeddings = result._embed_conditioned(ref_x).to(torch.float32)
-    else:
-        result.reference_embeddings = x_in[ref_idx].clone()
+    ref = x_in[ref_idx]  # pooled images, or features when the embedding was kept fixed
+    result.reference_embeddings = (result._embed_conditioned(ref) if head is None else ref.clone()).to(torch.float32)
     if out is not None:
         result.save(out)
     return result
