@@ -26,17 +26,22 @@ Workers never receive a pickled simulator: they rebuild it from ``simulator_fact
 (``"module:function"``) and JSON ``factory_kwargs`` and write their chunks straight into the
 store. With Dask (``generate(scheduler="tcp://host:8786")``) every worker must therefore be
 able to import gcsbi and to see ``path`` on a shared filesystem (NFS, Lustre, ...); object
-stores are not supported. Do not run two ``generate`` calls on one bank at the same time.
+stores are not supported.
+
+Safety: the stored factory is untrusted input (anyone can edit ``zarr.json``), so only gcsbi's
+own simulator factories run unless the caller trusts another one (:mod:`gcsbi.bank_factory`).
+Opening, reading and ``info`` never import or run it. One ``generate`` at a time: a second one
+on the same bank fails at once (:mod:`gcsbi.bank_lock`). Local workers die with the process
+that started them and ignore Ctrl-C, which the parent handles (:mod:`gcsbi.bank_workers`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import importlib
 import json
 import math
 import shutil
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +50,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError
+from .bank_chunks import _compute_and_write, _fmt, chunk_seeds
+from .bank_factory import build_simulator, check_trusted, one_line
+from .bank_lock import bank_lock
+from .bank_workers import run_dask, run_pool
+from .errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError  # noqa: F401 (re-exported)
 
 __all__ = ["BankConfig", "SimulationBank", "BankDataset", "chunk_seeds", "build_simulator"]
 
@@ -53,8 +62,6 @@ FORMAT_VERSION = 1
 _ATTR = "gcsbi_bank"
 _ARRAYS = ("theta", "x", "failed", "message", "done")
 _MAX_LOG = 1000
-_MAX_MESSAGE = 500
-_SEED_MASK = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -89,165 +96,40 @@ class BankConfig:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BankConfig:
+        """Parse stored attributes, checking every type (a bank file is untrusted input)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         missing = fields - set(d) - {"format_version"}
         if missing:
             raise GcsbiFileError(f"bank config is missing keys {sorted(missing)}")
         kw = {k: d[k] for k in fields if k in d}
+
+        def bad(key: str, what: str) -> GcsbiFileError:
+            return GcsbiFileError(f"bank config {key!r} must be {what}, got {one_line(repr(kw[key]), 80)}")
+
+        def is_int(v: Any, minimum: int) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+        for key in ("simulator_factory", "gcsbi_version"):
+            if not isinstance(kw[key], str):
+                raise bad(key, "a string")
+        for key in ("factory_kwargs", "prior", "simulator_spec"):
+            if not isinstance(kw[key], dict):
+                raise bad(key, "a JSON object")
+        for key, minimum in (("n", 1), ("chunk_size", 1), ("seed", 0)):
+            if not is_int(kw[key], minimum):
+                raise bad(key, f"an integer >= {minimum}")
+        if not (isinstance(kw["param_names"], list) and all(isinstance(s, str) for s in kw["param_names"])):
+            raise bad("param_names", "a list of strings")
+        if not (isinstance(kw["output_shape"], list) and all(is_int(s, 1) for s in kw["output_shape"])):
+            raise bad("output_shape", "a list of positive integers")
         kw["param_names"] = tuple(kw["param_names"])
-        kw["output_shape"] = tuple(int(s) for s in kw["output_shape"])
+        kw["output_shape"] = tuple(kw["output_shape"])
         return cls(**kw)
 
 
-# ----------------------------------------------------------------------------- seeds, simulator
-
-
-def chunk_seeds(seed: int, chunk: int, row: int | None = None) -> tuple[int, int]:
-    """(theta seed, simulator seed) of a chunk, or of one row of it (row-by-row retries)."""
-    entropy = [int(seed), int(chunk)] + ([] if row is None else [int(row) + 1])
-    a, b = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint64)
-    return int(a) & _SEED_MASK, int(b) & _SEED_MASK
-
-
-def _import_factory(factory: str) -> Any:
-    if not isinstance(factory, str) or factory.count(":") != 1:
-        raise GcsbiValueError(f"simulator_factory must be 'module:function', got {factory!r}")
-    module_name, attr = factory.split(":")
-    try:
-        obj = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise GcsbiValueError(f"cannot import simulator factory {factory!r}: {exc}") from exc
-    if not callable(obj):
-        raise GcsbiValueError(f"simulator factory {factory!r} is not callable")
-    return obj
-
-
-def build_simulator(factory: str, kwargs: dict[str, Any]) -> Any:
-    """Build a simulator from ``"module:function"`` and JSON kwargs; checks the contract."""
-    sim = _import_factory(factory)(**kwargs)
-    missing = [a for a in ("prior", "param_names", "output_shape", "spec") if not hasattr(sim, a)]
-    if missing or not callable(sim):
-        raise GcsbiValueError(f"{factory} did not return a simulator (missing {missing or '__call__'})")
-    return sim
-
-
-_SIM_CACHE: dict[tuple[str, str], Any] = {}
-_SIM_LOCK = threading.Lock()
-_GLOBAL_RNG_LOCK = threading.Lock()
-
-
-def _cached_simulator(cfg: BankConfig) -> Any:
-    key = (cfg.simulator_factory, json.dumps(cfg.factory_kwargs, sort_keys=True))
-    with _SIM_LOCK:
-        if key not in _SIM_CACHE:
-            _SIM_CACHE[key] = build_simulator(cfg.simulator_factory, cfg.factory_kwargs)
-        return _SIM_CACHE[key]
-
-
-def _sample_prior(prior: Any, m: int, seed: int) -> torch.Tensor:
-    """m draws from the prior, reproducible from ``seed`` (thread-safe for box priors)."""
-    low, high = getattr(prior, "low", None), getattr(prior, "high", None)
-    if isinstance(low, torch.Tensor) and isinstance(high, torch.Tensor) and low.ndim == 1:
-        g = torch.Generator().manual_seed(seed)
-        u = torch.rand((m, low.shape[0]), generator=g, dtype=torch.float32)
-        return low.float().cpu() + (high - low).float().cpu() * u
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):  # generic prior: global RNG
-        torch.manual_seed(seed)
-        return torch.as_tensor(prior.sample((m,)), dtype=torch.float32).reshape(m, -1)
-
-
-# ----------------------------------------------------------------------------- one chunk
-
-
-@dataclass(frozen=True)
-class _ChunkResult:
-    chunk: int
-    n_failed: int
-    messages: tuple[tuple[int, str], ...]  # (global row, message) of failed rows
-
-
-def _fmt(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE]
-
-
-class _ContractError(GcsbiRuntimeError):
-    """The simulator broke its contract (output shape): abort instead of logging a row."""
-
-
-def _checked_output(out: Any, m: int, shape: tuple[int, ...], factory: str) -> np.ndarray:
-    arr = np.asarray(torch.as_tensor(out).detach().cpu(), dtype=np.float32)
-    if arr.shape != (m, *shape):  # a contract violation, not a per-row failure: fail loudly
-        raise _ContractError(f"simulator {factory} returned shape {arr.shape}, expected {(m, *shape)}")
-    return arr
-
-
-def _simulate_chunk(sim: Any, cfg: BankConfig, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    lo, hi = cfg.chunk_bounds(chunk)
-    m = hi - lo
-    theta_seed, sim_seed = chunk_seeds(cfg.seed, chunk)
-    theta = _sample_prior(sim.prior, m, theta_seed)
-    x = np.zeros((m, *cfg.output_shape), dtype=np.float32)
-    messages = [""] * m
-    try:
-        x[:] = _checked_output(sim(theta, seed=sim_seed), m, cfg.output_shape, cfg.simulator_factory)
-    except _ContractError:
-        raise
-    except Exception:  # the batch failed: retry row by row to find the culprits
-        for j in range(m):
-            try:
-                out = sim(theta[j : j + 1], seed=chunk_seeds(cfg.seed, chunk, j)[1])
-                x[j] = _checked_output(out, 1, cfg.output_shape, cfg.simulator_factory)[0]
-            except _ContractError:
-                raise
-            except Exception as exc:
-                messages[j] = _fmt(exc)
-    bad = ~np.isfinite(x.reshape(m, -1)).all(axis=1)
-    for j in np.flatnonzero(bad):
-        if not messages[j]:
-            messages[j] = f"non-finite output: {int((~np.isfinite(x[j])).sum())} NaN/inf values"
-    failed = np.array([bool(s) for s in messages], dtype=np.uint8)
-    x[failed.astype(bool)] = 0.0  # never store NaN/inf as data
-    return theta.numpy(), x, failed, messages
-
-
-def _compute_and_write(path: str, chunk: int) -> _ChunkResult:
-    """Compute one chunk and write it into the store at ``path`` (runs in any process)."""
-    group = _open_group(path, mode="r+")
-    cfg = _read_config(group, path)
-    theta, x, failed, messages = _simulate_chunk(_cached_simulator(cfg), cfg, chunk)
-    lo, hi = cfg.chunk_bounds(chunk)
-    group["theta"][lo:hi] = theta
-    group["x"][lo:hi] = x
-    group["failed"][lo:hi] = failed
-    group["message"][lo:hi] = np.array(messages, dtype=str)
-    group["done"][chunk] = True  # last: a chunk is only done once all its data is on disk
-    log = tuple((lo + j, s) for j, s in enumerate(messages) if s)
-    return _ChunkResult(chunk, int(failed.sum()), log)
-
-
-def _mp_context() -> Any:
-    """forkserver (workers fork from a server that already imported gcsbi.bank) or spawn.
-
-    Never plain fork: torch and zarr's event-loop thread do not survive it.
-    """
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["gcsbi.bank"])
-        return ctx
-    return mp.get_context("spawn")
-
-
-def _pool_init() -> None:
-    torch.set_num_threads(1)
-
-
-def _dask_task(path: str, chunk: int) -> _ChunkResult:
-    _pool_init()
-    return _compute_and_write(path, chunk)
+def _why(exc: BaseException) -> str:
+    """An exception for an error message (one line)."""
+    return one_line(_fmt(exc))
 
 
 # ----------------------------------------------------------------------------- store helpers
@@ -262,7 +144,7 @@ def _open_group(path: str | Path, *, mode: str) -> Any:
     try:
         return zarr.open_group(str(p), mode=mode)
     except Exception as exc:
-        raise GcsbiFileError(f"{p} is not a readable Zarr v3 simulation bank: {_fmt(exc)}") from exc
+        raise GcsbiFileError(f"{p} is not a readable Zarr v3 simulation bank: {_why(exc)}") from exc
 
 
 def _read_config(group: Any, path: str | Path) -> BankConfig:
@@ -278,7 +160,7 @@ def _read_config(group: Any, path: str | Path) -> BankConfig:
         try:
             arr = group[name]
         except Exception as exc:
-            raise GcsbiFileError(f"{path}: bank array '{name}' is missing or unreadable ({_fmt(exc)})") from exc
+            raise GcsbiFileError(f"{path}: bank array '{name}' is missing or unreadable ({_why(exc)})") from exc
         if tuple(arr.shape) != shape:
             raise GcsbiFileError(f"{path}: bank array '{name}' has shape {tuple(arr.shape)}, expected {shape}")
     return cfg
@@ -307,16 +189,51 @@ class SimulationBank:
     :meth:`generate` (resumable) and :meth:`load` / :meth:`dataset`.
     """
 
-    def __init__(self, path: str | Path, *, _group: Any = None) -> None:
+    def __init__(self, path: str | Path, *, trust_factory: bool = False, _group: Any = None) -> None:
         self.path = Path(path)
         self._group = _group if _group is not None else _open_group(self.path, mode="r+")
         self.config = _read_config(self._group, self.path)
+        self._trust_factory = bool(trust_factory)
+        self._lock_depth = 0
+
+    @property
+    def repair_hint(self) -> str:
+        """The command that recomputes damaged chunks of this bank (for error messages)."""
+        return f"run `gcsbi bank repair {self.path}` (Python: bank.repair())"
+
+    def _trusted(self, trust_factory: bool = False) -> bool:
+        """Whether this bank's factory may run; raises GcsbiValueError (how to trust it) if not."""
+        trusted = self._trust_factory or bool(trust_factory)
+        check_trusted(self.config.simulator_factory, trusted=trusted)
+        return trusted
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Any:
+        """Hold the bank's writer lock (re-entrant within this object; see gcsbi.bank_lock)."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        with bank_lock(self.path):
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def create(cls, path: str | Path, *, simulator_factory: str, factory_kwargs: dict[str, Any] | None = None,
-               n: int, chunk_size: int, seed: int, overwrite: bool = False) -> SimulationBank:
-        """Create an empty bank (nothing simulated yet; call :meth:`generate`)."""
+               n: int, chunk_size: int, seed: int, overwrite: bool = False,
+               trust_factory: bool = False) -> SimulationBank:
+        """Create an empty bank (nothing simulated yet; call :meth:`generate`).
+
+        ``trust_factory=True`` allows a factory that is not one of gcsbi's own (see
+        :mod:`gcsbi.bank_factory`); the returned object keeps that trust for :meth:`generate`.
+        """
         import zarr
         from zarr.codecs import Crc32cCodec, ZstdCodec
 
@@ -327,11 +244,14 @@ class SimulationBank:
         chunk_size = _positive_int(chunk_size, "chunk_size")
         seed = _positive_int(seed, "seed", minimum=0)
         kwargs = _check_json(dict(factory_kwargs or {}), "factory_kwargs")
-        if path.exists():
-            if not overwrite:
-                raise GcsbiFileError(f"{path} already exists; pass overwrite=True or open it with SimulationBank.open")
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        sim = build_simulator(simulator_factory, kwargs)
+        if path.exists() and not overwrite:
+            raise GcsbiFileError(f"{path} already exists; pass overwrite=True or open it with SimulationBank.open")
+        sim = build_simulator(simulator_factory, kwargs, trusted=trust_factory)  # before deleting anything
+        if path.is_dir():
+            with bank_lock(path):  # never delete a bank that another process is generating
+                shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
         names = tuple(str(s) for s in sim.param_names)
         shape = tuple(int(s) for s in sim.output_shape)
         prior = {"name": getattr(sim.prior, "name", type(sim.prior).__name__),
@@ -351,13 +271,18 @@ class SimulationBank:
             group.create_array("done", shape=(cfg.n_chunks,), dtype="bool", chunks=(1,), fill_value=False, **codecs)
             group.attrs.update({_ATTR: cfg.to_json(), "failures": [], "n_failed": 0})
         except Exception as exc:
-            raise GcsbiFileError(f"cannot create simulation bank at {path}: {_fmt(exc)}") from exc
-        return cls(path, _group=group)
+            raise GcsbiFileError(f"cannot create simulation bank at {path}: {_why(exc)}") from exc
+        return cls(path, trust_factory=trust_factory, _group=group)
 
     @classmethod
-    def open(cls, path: str | Path) -> SimulationBank:
-        """Open an existing bank; raises GcsbiFileError when missing or corrupt."""
-        return cls(path)
+    def open(cls, path: str | Path, *, trust_factory: bool = False) -> SimulationBank:
+        """Open an existing bank; raises GcsbiFileError when missing or corrupt.
+
+        Opening and reading never run the stored simulator factory; :meth:`simulator` and
+        :meth:`generate` run it only if it is trusted (``trust_factory=True`` here or there,
+        or see :mod:`gcsbi.bank_factory`).
+        """
+        return cls(path, trust_factory=trust_factory)
 
     # -- state -------------------------------------------------------------------------------
     n = property(lambda self: self.config.n, doc="number of rows")
@@ -389,6 +314,18 @@ class SimulationBank:
         keys = [("theta", (chunk, 0)), ("x", (chunk, *(0,) * len(self.output_shape))), ("failed", (chunk,))]
         return all((self.path / name / "c" / Path(*map(str, idx))).is_file() for name, idx in keys)
 
+    def _failed(self) -> np.ndarray:
+        """The (n,) ``failed`` column; rows of unreadable chunks of it read 255 (= not written)."""
+        try:
+            return self._read("failed", slice(None))
+        except GcsbiFileError:
+            out = np.full(self.n, 255, dtype=np.uint8)
+            for c in range(self.n_chunks):
+                lo, hi = self.config.chunk_bounds(c)
+                with contextlib.suppress(GcsbiFileError):
+                    out[lo:hi] = self._read("failed", slice(lo, hi))
+            return out
+
     def row_mask(self, *, only_done: bool = True, include_failed: bool = False) -> np.ndarray:
         """Boolean (n,) of the rows :meth:`load` returns."""
         done = self.done_chunks()
@@ -396,101 +333,122 @@ class SimulationBank:
             raise GcsbiValueError(f"bank {self.path} is incomplete: {int((~done).sum())} of {self.n_chunks} "
                                   "chunks missing; run generate() or pass only_done=True")
         rows = np.repeat(done, self.config.chunk_size)[: self.n]
-        failed = self._read("failed", slice(None))
-        lost = rows & (failed > 1)  # fill value 255: the file of a finished chunk is gone
+        failed = self._failed()
+        lost = rows & (failed > 1)  # fill value 255: the file of a finished chunk is gone or damaged
         if lost.any():
             chunks = sorted({int(r) // self.config.chunk_size for r in np.flatnonzero(lost)})
             raise GcsbiFileError(f"{self.path}: chunks {chunks[:5]} are marked done but their data is "
-                                 "missing; run generate() to recompute them")
+                                 f"missing or damaged; {self.repair_hint}")
         if not include_failed:
             rows &= failed == 0
         return rows
 
     def failures(self) -> list[dict[str, Any]]:
         """Failed rows of done chunks: ``[{"row", "chunk", "message"}, ...]`` (all of them)."""
-        failed = (self._read("failed", slice(None)) == 1) & np.repeat(self.done_chunks(), self.config.chunk_size)[: self.n]
-        rows = np.flatnonzero(failed)
-        msgs = self._group["message"]
-        return [{"row": int(r), "chunk": int(r // self.config.chunk_size), "message": str(msgs[int(r)])} for r in rows]
+        failed = (self._failed() == 1) & np.repeat(self.done_chunks(), self.config.chunk_size)[: self.n]
+        msgs, out = self._group["message"], []
+        for r in np.flatnonzero(failed):
+            try:
+                message = str(msgs[int(r)])
+            except Exception:  # a damaged message chunk: verify() reports the chunk
+                message = "(message unreadable: damaged chunk)"
+            out.append({"row": int(r), "chunk": int(r // self.config.chunk_size), "message": message})
+        return out
 
     def info(self) -> dict[str, Any]:
         done = self.done_chunks()
-        failed = self._read("failed", slice(None))
+        failed = self._failed()
         rows_done = np.repeat(done, self.config.chunk_size)[: self.n]
         return {"path": str(self.path), **self.config.to_json(), "n_chunks": self.n_chunks,
                 "chunks_done": int(done.sum()), "rows_done": int(rows_done.sum()),
                 "rows_failed": int((rows_done & (failed == 1)).sum())}
 
-    def simulator(self) -> Any:
-        """A fresh simulator built from the stored factory and kwargs."""
-        return build_simulator(self.config.simulator_factory, self.config.factory_kwargs)
+    def simulator(self, *, trust_factory: bool = False) -> Any:
+        """A fresh simulator built from the stored factory and kwargs (only a trusted factory)."""
+        trusted = self._trusted(trust_factory)
+        return build_simulator(self.config.simulator_factory, self.config.factory_kwargs, trusted=trusted)
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, *, workers: int = 1, scheduler: str | None = None, progress: bool = True,
-                 chunks: Iterable[int] | None = None) -> int:
+                 chunks: Iterable[int] | None = None, trust_factory: bool = False) -> int:
         """Compute the missing chunks; returns how many were computed.
 
         ``workers=1`` runs in this process; ``workers>1`` uses a local process pool
-        (forkserver, else spawn; one torch thread per worker);
+        (forkserver, else spawn; one torch thread per worker; see :mod:`gcsbi.bank_workers`);
         ``scheduler="tcp://host:port"`` sends chunks to a running Dask distributed cluster
         (then ``workers`` must stay 1; Dask workers need gcsbi installed and ``path`` on a
         shared filesystem). ``chunks`` restricts work to some chunk indices. Safe to
-        interrupt at any time and to call again.
+        interrupt at any time and to call again. Raises GcsbiRuntimeError at once when
+        another ``generate`` holds the bank, and GcsbiValueError when the stored factory is
+        not trusted (``trust_factory=True`` trusts it).
         """
         workers = _positive_int(workers, "workers")
         if scheduler is not None and workers != 1:
             raise GcsbiValueError("pass either workers (local processes) or scheduler (Dask), not both")
-        done = self.done_chunks()
-        for i in np.flatnonzero(done):  # lost files of a finished chunk: recompute it
-            if not self._chunk_files_present(int(i)):
-                self._group["done"][int(i)] = False
-                done[i] = False
         wanted = range(self.n_chunks) if chunks is None else sorted({int(c) for c in chunks})
         bad = [c for c in wanted if not 0 <= c < self.n_chunks]
         if bad:
             raise GcsbiValueError(f"chunk indices out of range [0, {self.n_chunks}): {bad[:5]}")
-        todo = [c for c in wanted if not done[c]]
-        from tqdm.auto import tqdm
+        with self._exclusive():
+            done = self.done_chunks()
+            for i in np.flatnonzero(done):  # lost files of a finished chunk: recompute it
+                if not self._chunk_files_present(int(i)):
+                    self._group["done"][int(i)] = False
+                    done[i] = False
+            todo = [c for c in wanted if not done[c]]
+            if todo:
+                self._trusted(trust_factory)
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.n_chunks, initial=int(done.sum()), unit="chunk", disable=not progress,
-                   desc=f"bank {self.path.name}")
-        computed = 0
-        try:
-            for result in self._run(todo, workers=workers, scheduler=scheduler):
-                computed += 1
-                bar.update(1)
-                if result.n_failed:
-                    bar.set_postfix_str(f"last chunk: {result.n_failed} failed rows")
-        finally:
-            bar.close()
-            self._write_failure_log()
+            bar = tqdm(total=self.n_chunks, initial=int(done.sum()), unit="chunk", disable=not progress,
+                       desc=f"bank {self.path.name}")
+            computed = 0
+            try:
+                for result in self._run(todo, workers=workers, scheduler=scheduler):
+                    computed += 1
+                    bar.update(1)
+                    if result.n_failed:
+                        bar.set_postfix_str(f"last chunk: {result.n_failed} failed rows")
+            finally:
+                bar.close()
+                self._write_failure_log()
         return computed
 
     def _run(self, todo: list[int], *, workers: int, scheduler: str | None) -> Iterable[_ChunkResult]:
-        path = str(self.path.resolve())
+        """Results of the chunks ``todo``; the caller checked that the factory is trusted."""
+        path, factory = str(self.path.resolve()), self.config.simulator_factory
         if not todo:
             return
         if scheduler is not None:
-            yield from _run_dask(path, todo, scheduler)
+            yield from run_dask(path, todo, scheduler, factory)
         elif workers == 1:
             for chunk in todo:
-                yield _compute_and_write(path, chunk)
+                yield _compute_and_write(path, chunk, factory)
         else:
-            import concurrent.futures as cf
-
-            with cf.ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_mp_context(),
-                                        initializer=_pool_init) as pool:
-                futures = [pool.submit(_compute_and_write, path, c) for c in todo]
-                try:
-                    for fut in cf.as_completed(futures):
-                        yield fut.result()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            yield from run_pool(_compute_and_write, [(path, c, factory) for c in todo], workers)
 
     def _write_failure_log(self) -> None:
-        log = self.failures()
+        try:
+            log = self.failures()
+        except GcsbiFileError:  # damaged columns: keep the old log; verify() names the chunks
+            return
         self._group.attrs.update({"failures": log[:_MAX_LOG], "n_failed": len(log)})
+
+    def repair(self, *, workers: int = 1, scheduler: str | None = None, progress: bool = True,
+               trust_factory: bool = False) -> tuple[list[int], int]:
+        """:meth:`verify`, :meth:`invalidate` the damaged chunks, then :meth:`generate`.
+
+        Returns (damaged chunks, chunks computed); the latter also counts chunks that had
+        never been computed. The bytes afterwards equal those of an undamaged bank.
+        """
+        with self._exclusive():
+            damaged = self.verify()
+            if damaged or not self.is_complete:
+                self._trusted(trust_factory)  # before invalidating anything
+            self.invalidate(damaged)
+            computed = self.generate(workers=workers, scheduler=scheduler, progress=progress,
+                                     trust_factory=trust_factory)
+        return damaged, computed
 
     # -- reading -----------------------------------------------------------------------------
     def _read(self, name: str, sel: Any) -> np.ndarray:
@@ -498,18 +456,17 @@ class SimulationBank:
             return np.asarray(self._group[name][sel])
         except Exception as exc:
             raise GcsbiFileError(f"{self.path}: cannot read array '{name}' (damaged or truncated chunk file; "
-                                 f"checksums did not match or the store is incomplete): {_fmt(exc)}") from exc
+                                 f"checksums did not match or the store is incomplete): {_why(exc)}") from exc
 
     def _read_chunk(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = self.config.chunk_bounds(chunk)
         try:
             t, xx = self._read("theta", slice(lo, hi)), self._read("x", slice(lo, hi))
         except GcsbiFileError as exc:
-            raise GcsbiFileError(f"chunk {chunk}: {exc}; call invalidate([{chunk}]) and generate() "
-                                 "to recompute it") from exc
+            raise GcsbiFileError(f"chunk {chunk}: {exc}; {self.repair_hint}") from exc
         if not (np.isfinite(t).all() and np.isfinite(xx).all()):
             raise GcsbiFileError(f"{self.path}: chunk {chunk} is marked done but its data is missing; "
-                                 "run generate() to recompute it")
+                                 f"{self.repair_hint}")
         return t, xx
 
     def verify(self) -> list[int]:
@@ -521,16 +478,24 @@ class SimulationBank:
                 lo, hi = self.config.chunk_bounds(int(chunk))
                 if (self._read("failed", slice(lo, hi)) > 1).any():
                     raise GcsbiFileError("failed mask missing")
+                self._read("message", slice(lo, hi))
             except GcsbiFileError:
                 bad.append(int(chunk))
         return bad
 
     def invalidate(self, chunks: Iterable[int]) -> None:
-        """Mark chunks as not done, so that the next :meth:`generate` recomputes them."""
-        for c in chunks:
-            if not 0 <= int(c) < self.n_chunks:
-                raise GcsbiValueError(f"chunk index {c} out of range [0, {self.n_chunks})")
-            self._group["done"][int(c)] = False
+        """Mark chunks as not done, so that the next :meth:`generate` recomputes them.
+
+        Command line: ``gcsbi bank invalidate PATH CHUNK [CHUNK ...]``. Refused (GcsbiRuntimeError)
+        while another process generates this bank.
+        """
+        chunks = [int(c) for c in chunks]
+        bad = [c for c in chunks if not 0 <= c < self.n_chunks]
+        if bad:
+            raise GcsbiValueError(f"chunk index {bad[0]} out of range [0, {self.n_chunks})")
+        with self._exclusive():
+            for c in chunks:
+                self._group["done"][c] = False
 
     def load(self, *, only_done: bool = True, include_failed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(theta (N, D), x (N, C, H, W)) float32 tensors of the usable rows, in row order.
@@ -567,26 +532,6 @@ class SimulationBank:
         done = int(self.done_chunks().sum())
         return (f"SimulationBank({str(self.path)!r}, n={self.n}, chunks {done}/{self.n_chunks} done, "
                 f"factory={self.config.simulator_factory!r})")
-
-
-def _run_dask(path: str, todo: list[int], scheduler: str) -> Iterable[_ChunkResult]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError as exc:  # pragma: no cover - distributed is a dependency of the venv
-        from .errors import GcsbiDependencyError
-
-        raise GcsbiDependencyError("generate(scheduler=...) needs 'distributed' (pip install distributed)") from exc
-    client = Client(scheduler)
-    try:
-        futures = client.map(_dask_task, [path] * len(todo), todo, pure=False)
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            client.cancel(futures)
-            raise
-    finally:
-        client.close()
 
 
 from .bank_dataset import BankDataset  # noqa: E402  (re-exported; it imports this module lazily)

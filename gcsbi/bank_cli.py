@@ -1,4 +1,4 @@
-"""``gcsbi bank``: create, fill (resumable, parallel) and inspect simulation banks.
+"""``gcsbi bank``: create, fill (resumable, parallel), inspect and repair simulation banks.
 
 Examples::
 
@@ -6,7 +6,12 @@ Examples::
         --kwargs '{"spec": "hst-phat", "prior": "m31-gc"}' --n 100000 --chunk-size 256 --seed 1
     gcsbi bank generate banks/phat.zarr --workers 8            # kill it any time, run it again
     gcsbi bank generate banks/phat.zarr --scheduler tcp://head:8786   # Dask; shared filesystem
-    gcsbi bank info banks/phat.zarr --json
+    gcsbi bank info banks/phat.zarr --json      # reads every chunk: exit 1 if any is damaged
+    gcsbi bank repair banks/phat.zarr           # recompute damaged chunks (same bytes as before)
+    gcsbi bank invalidate banks/phat.zarr 4 7   # mark chunks 4 and 7 for recomputation
+
+Only gcsbi's own simulator factories run by default; ``--trust-factory`` (or the
+environment variable GCSBI_TRUSTED_FACTORIES=module:function,...) runs another one.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import argparse
 import json
 from typing import Any
 
-from .errors import GcsbiValueError
+from .errors import GcsbiFileError, GcsbiValueError
 
 __all__ = ["add_parser"]
 
@@ -25,13 +30,20 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask distributed scheduler, e.g. tcp://host:8786 (the bank must be on a shared filesystem)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--trust-factory", action="store_true",
+                   help="run the bank's simulator factory even if it is not one of gcsbi's own (it runs code)")
 
 
-def _generate(bank: Any, args: argparse.Namespace) -> None:
-    computed = bank.generate(workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+def _summary(bank: Any, computed: int) -> None:
     info = bank.info()
     print(f"{bank.path}: computed {computed} chunks; {info['chunks_done']}/{info['n_chunks']} chunks done, "
           f"{info['rows_failed']} failed rows")
+
+
+def _generate(bank: Any, args: argparse.Namespace) -> None:
+    computed = bank.generate(workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress,
+                             trust_factory=args.trust_factory)
+    _summary(bank, computed)
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
@@ -44,7 +56,8 @@ def _cmd_create(args: argparse.Namespace) -> int:
     if not isinstance(kwargs, dict):
         raise GcsbiValueError(f"--kwargs must be a JSON object, got {args.kwargs!r}")
     bank = SimulationBank.create(args.path, simulator_factory=args.factory, factory_kwargs=kwargs, n=args.n,
-                                 chunk_size=args.chunk_size, seed=args.seed, overwrite=args.overwrite)
+                                 chunk_size=args.chunk_size, seed=args.seed, overwrite=args.overwrite,
+                                 trust_factory=args.trust_factory)
     print(f"created {bank!r}")
     if args.generate:
         _generate(bank, args)
@@ -59,26 +72,61 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    """Print the configuration and progress; unless --no-verify, read every chunk (exit 1 if damaged)."""
     from .bank import SimulationBank
+    from .bank_factory import is_trusted
 
     bank = SimulationBank.open(args.path)
     info = bank.info()
+    damaged = None if args.no_verify else bank.verify()
+    if damaged is not None:
+        info["damaged_chunks"] = damaged
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
-    for key in ("path", "simulator_factory", "factory_kwargs", "n", "chunk_size", "seed", "param_names",
-                "output_shape", "gcsbi_version"):
-        print(f"{key:18s} {info[key]}")
-    print(f"{'chunks done':18s} {info['chunks_done']}/{info['n_chunks']}")
-    print(f"{'rows done':18s} {info['rows_done']}/{info['n']} ({info['rows_failed']} failed)")
-    for entry in bank.failures()[:10]:
-        print(f"  failed row {entry['row']}: {entry['message']}")
+    else:
+        for key in ("path", "simulator_factory", "factory_kwargs", "n", "chunk_size", "seed", "param_names",
+                    "output_shape", "gcsbi_version"):
+            note = "" if key != "simulator_factory" or is_trusted(info[key]) else "  (not trusted: needs --trust-factory)"
+            print(f"{key:18s} {info[key]}{note}")
+        print(f"{'chunks done':18s} {info['chunks_done']}/{info['n_chunks']}")
+        print(f"{'rows done':18s} {info['rows_done']}/{info['n']} ({info['rows_failed']} failed)")
+        checked = "not checked (--no-verify)" if damaged is None else (damaged or "none")
+        print(f"{'damaged chunks':18s} {checked}")
+        for entry in bank.failures()[:10]:
+            print(f"  failed row {entry['row']}: {entry['message']}")
+    if damaged:
+        shown = str(damaged) if len(damaged) <= 10 else f"{damaged[:10]} ... ({len(damaged)} in all)"
+        by_hand = (f", or `gcsbi bank invalidate {bank.path} {' '.join(map(str, damaged))}` then "
+                   f"`gcsbi bank generate {bank.path}`") if len(damaged) <= 10 else ""
+        raise GcsbiFileError(f"{bank.path}: chunks {shown} are damaged or missing (checksums do not match); "
+                             f"run `gcsbi bank repair {bank.path}`{by_hand}")
+    return 0
+
+
+def _cmd_invalidate(args: argparse.Namespace) -> int:
+    from .bank import SimulationBank
+
+    bank = SimulationBank.open(args.path)
+    bank.invalidate(args.chunks)
+    print(f"{bank.path}: chunks {sorted(set(args.chunks))} marked for recomputation; "
+          f"run `gcsbi bank generate {bank.path}`")
+    return 0
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from .bank import SimulationBank
+
+    bank = SimulationBank.open(args.path)
+    damaged, computed = bank.repair(workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress,
+                                    trust_factory=args.trust_factory)
+    print(f"{bank.path}: damaged chunks {damaged} recomputed" if damaged else f"{bank.path}: no damaged chunks")
+    _summary(bank, computed)
     return 0
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``gcsbi bank {create,generate,info}``."""
-    p = subparsers.add_parser("bank", help="simulation banks on disk (Zarr): create, generate, info",
+    """Register ``gcsbi bank {create,generate,info,invalidate,repair}``."""
+    p = subparsers.add_parser("bank", help="simulation banks on disk (Zarr): create, generate, info, repair",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="bank_command", metavar="ACTION")
 
@@ -100,10 +148,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     _add_generate_options(g)
     g.set_defaults(func=_cmd_generate)
 
-    i = sub.add_parser("info", help="configuration and progress of a bank")
+    i = sub.add_parser("info", help="configuration, progress and integrity of a bank (exit 1 if damaged)")
     i.add_argument("path")
     i.add_argument("--json", action="store_true", help="machine-readable output")
+    i.add_argument("--no-verify", action="store_true",
+                   help="do not read every chunk to check its checksums (quick, for big banks)")
     i.set_defaults(func=_cmd_info)
+
+    v = sub.add_parser("invalidate", help="mark chunks for recomputation by the next generate")
+    v.add_argument("path")
+    v.add_argument("chunks", type=int, nargs="+", metavar="CHUNK", help="chunk indices")
+    v.set_defaults(func=_cmd_invalidate)
+
+    r = sub.add_parser("repair", help="verify, invalidate the damaged chunks and generate (same bytes)")
+    r.add_argument("path")
+    _add_generate_options(r)
+    r.set_defaults(func=_cmd_repair)
 
     def _no_action(_: argparse.Namespace) -> int:
         p.print_help()

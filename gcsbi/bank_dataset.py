@@ -45,7 +45,8 @@ class BankDataset(torch.utils.data.Dataset):
         r = int(self.rows[i])
         t, xx = np.asarray(theta[r], dtype=np.float32), np.asarray(x[r], dtype=np.float32)
         if not (np.isfinite(t).all() and np.isfinite(xx).all()):
-            raise GcsbiFileError(f"{self.path}: row {r} is missing from the store; run generate() again")
+            raise GcsbiFileError(f"{self.path}: row {r} is missing from the store; "
+                                 f"run `gcsbi bank repair {self.path}` (Python: bank.repair())")
         return torch.from_numpy(t), torch.from_numpy(xx)
 
     def __getstate__(self) -> dict[str, Any]:

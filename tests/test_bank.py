@@ -56,6 +56,12 @@ def _assert_same(a: SimulationBank, b: SimulationBank) -> None:
             assert ra[k].tobytes() == rb[k].tobytes(), k
 
 
+@pytest.fixture
+def trust_flaky(monkeypatch):
+    """FLAKY is not one of gcsbi's own factories: trust it (inherited by subprocesses)."""
+    monkeypatch.setenv("GCSBI_TRUSTED_FACTORIES", FLAKY)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> SimulationBank:
     bank = _create(tmp_path_factory.mktemp("ref") / "ref.zarr")
@@ -161,11 +167,11 @@ def test_keyboard_interrupt_then_resume(tmp_path, reference, monkeypatch):
     bank = _create(tmp_path / "b.zarr")
     real, calls = bank_mod._compute_and_write, []
 
-    def interrupted(path, chunk):
+    def interrupted(path, chunk, *trusted):
         if len(calls) == 3:
             raise KeyboardInterrupt
         calls.append(chunk)
-        return real(path, chunk)
+        return real(path, chunk, *trusted)
 
     monkeypatch.setattr(bank_mod, "_compute_and_write", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -188,7 +194,7 @@ def test_half_written_chunk_is_recomputed(tmp_path, reference):
     _assert_same(bank, reference)
 
 
-def test_killed_process_then_resume(tmp_path, reference):
+def test_killed_process_then_resume(tmp_path, reference, trust_flaky):
     """SIGKILL a real ``generate`` half-way; the rerun loses and duplicates nothing."""
     path = tmp_path / "b.zarr"
     bank = SimulationBank.create(path, simulator_factory=FLAKY, factory_kwargs={"size": 8}, n=N,
@@ -218,7 +224,7 @@ def test_killed_process_then_resume(tmp_path, reference):
 # ----------------------------------------------------------------------------- failures
 
 
-def test_failed_rows_are_recorded_not_stored_as_nan(tmp_path, reference):
+def test_failed_rows_are_recorded_not_stored_as_nan(tmp_path, reference, trust_flaky):
     bank = SimulationBank.create(tmp_path / "b.zarr", simulator_factory=FLAKY, factory_kwargs={"size": 8},
                                  n=N, chunk_size=CHUNK, seed=SEED)
     bank.generate(progress=False)
