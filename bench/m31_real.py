@@ -25,7 +25,7 @@ import torch
 from gcsbi.catalogue.catalogues import caldwell_matched, read_phat_catalogue
 from gcsbi.catalogue.compare import compare_with_caldwell, plot_cluster_posterior, plot_comparison
 from gcsbi.catalogue.inference import infer_catalogue, load_catalogue_posterior
-from gcsbi.errors import OutOfDistributionWarning
+from gcsbi.errors import GcsbiWarning
 from gcsbi.inference import infer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- B165
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", OutOfDistributionWarning)
+        warnings.simplefilter("always", GcsbiWarning)
         dt = infer(post, "B165", num_samples=5 * a.num_samples, seed=0)
     b165 = {"cluster": dt.attrs["cluster"], "catalogue_values": dt.attrs["catalogue_values"],
             "ood_pvalue": dt.attrs.get("ood_pvalue"), "ood_flag": dt.attrs.get("ood_flag"),

@@ -1,4 +1,9 @@
-"""Command-line interface: ``gcsbi <command> ...``; thin, each command lives with its stage."""
+"""Command-line interface: ``gcsbi <command> ...``; thin, each command lives with its stage.
+
+Exit status: 0 success, 1 a one-line error (a :class:`~gcsbi.errors.GcsbiError`, or an
+``OSError``/``UnicodeDecodeError`` from reading or writing files), 2 usage error, 130 Ctrl-C.
+Any other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,11 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gcsbi", description=__doc__)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="gcsbi", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gcsbi {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in commands if commands is not None else COMMANDS:
         module, _, func = COMMANDS[name].partition(":")
@@ -37,7 +46,7 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Only import the module of the command asked for (fast start, no cross-stage imports).
-    wanted = [argv[0]] if argv and argv[0] in COMMANDS else None
+    wanted = [argv[0]] if argv and argv[0] in COMMANDS else [] if argv[:1] == ["--version"] else None
     parser = build_parser(wanted)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -47,7 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"gcsbi {args.command}: interrupted", file=sys.stderr)
+        return 130
     except GcsbiError as exc:
+        print(f"gcsbi {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as exc:  # a binary file read as text
+        print(f"gcsbi {args.command}: error: cannot decode input as text: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # missing file, permission denied, disk full: the environment, not a bug
         print(f"gcsbi {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -12,8 +12,16 @@ or ``OSError`` keep working::
     ├── GcsbiDependencyError(ImportError)  optional dependency or data package missing
     └── GcsbiRuntimeError(RuntimeError)    a numerical procedure failed
 
-Warnings: :class:`GcsbiWarning`, with :class:`OutOfDistributionWarning` for
-observations outside the training distribution or the prior.
+Warnings::
+
+    GcsbiWarning(UserWarning)
+    ├── OutOfDistributionWarning           observation unlike the training simulations (MMD test
+    │                                      in embedding space, or most posterior mass outside the prior)
+    └── PriorEdgeWarning                   posterior mass piled up at a prior bound: the data may
+                                           prefer values outside the prior, or the truth lies near it
+
+``PriorEdgeWarning`` is not an ``OutOfDistributionWarning``: a legitimate prior draw near a bound
+triggers it, so silencing one category leaves the other visible.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ __all__ = [
     "GcsbiRuntimeError",
     "GcsbiWarning",
     "OutOfDistributionWarning",
+    "PriorEdgeWarning",
 ]
 
 
@@ -67,4 +76,12 @@ class GcsbiWarning(UserWarning):
 
 
 class OutOfDistributionWarning(GcsbiWarning):
-    """An observation lies outside the prior or training distribution."""
+    """An observation lies outside the training distribution (the simulations the posterior saw)."""
+
+
+class PriorEdgeWarning(GcsbiWarning):
+    """Posterior mass piles up at a prior bound of a parameter.
+
+    Either the data prefer values outside the prior (then the posterior is truncated and biased),
+    or the true value simply lies near the bound, which happens for legitimate prior draws too.
+    """

@@ -35,7 +35,7 @@ import gcsbi
 from gcsbi.catalogue import CatalogueSimulator, data_dir, load_catalogue_posterior
 from gcsbi.catalogue.compare import compare_with_caldwell, plot_cluster_posterior, plot_comparison
 from gcsbi.catalogue.model import catalogue_values_from_features
-from gcsbi.errors import OutOfDistributionWarning
+from gcsbi.errors import OutOfDistributionWarning, PriorEdgeWarning
 from gcsbi.inference import summary
 
 torch.set_num_threads(1)
@@ -74,6 +74,7 @@ print("as catalogue values:", {k: np.round(v, 2).tolist() for k, v in catalogue_
 if HAVE_DATA:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutOfDistributionWarning)
+        warnings.simplefilter("ignore", PriorEdgeWarning)
         dt = gcsbi.infer(post, "B165", num_samples=4000, seed=0)
     print(dt.attrs["cluster"], dt.attrs["catalogue_values"])
     print("OOD: MMD p-value %.3g (flag %s), features outside training range: %s"

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GcsbiValueError, OutOfDistributionWarning
+from ..errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from .catalogues import catalogue_values, is_catalogue_row, read_phat_catalogue, resolve_cluster
 from .model import FEATURES, CatalogueModel, features
 
@@ -157,7 +157,8 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
         idx = good[s:s + int(batch_size)]
         xb = np.stack([xs[good.index(i)] for i in idx])
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OutOfDistributionWarning)
+            warnings.simplefilter("ignore", OutOfDistributionWarning)  # recorded per cluster below
+            warnings.simplefilter("ignore", PriorEdgeWarning)
             dt = infer(post, xb, num_samples=num_samples, seed=seed + s, ood_alpha=ood_alpha)
         for p in names:
             draws = np.asarray(dt["posterior"][p].values)[0]  # (S, B)

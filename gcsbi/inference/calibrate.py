@@ -9,12 +9,26 @@ per-parameter accuracy of the posterior median.
 Coverage convention: PIT u = (rank + 1/2) / (S + 1) with rank = #{draws < truth}; the truth is
 inside the central q-interval when |u - 1/2| <= q/2. Deviation = coverage - q (positive:
 conservative / too wide, negative: overconfident / too narrow).
+
+Verdicts weigh the observed max expected-coverage deviation ``dev`` against the ``tolerance``
+(the largest deviation accepted as calibrated) and ``noise``, the 95th percentile of that
+deviation for an exactly calibrated posterior with the same number of mocks, parameters, draws
+and levels (:func:`coverage_noise`):
+
+* ``"calibrated"``: ``dev <= tolerance`` and ``noise < tolerance`` (the mocks can resolve it);
+* ``"conservative"`` / ``"overconfident"`` (``"mixed"`` overall when miscalibrated parameters
+  disagree): ``dev > max(tolerance, noise)``, beyond both the tolerance and the noise; the
+  direction is the sign of the mean deviation;
+* ``"too few mocks to tell (max deviation D, noise level N from n mocks)"`` otherwise, i.e.
+  ``dev <= noise`` while ``noise >= tolerance``.
+
+The overall verdict uses the maximum over all parameters (noise for that many parameters), each
+parameter's verdict its own maximum (noise for one parameter).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +43,8 @@ from .train import seeded, simulate
 __all__ = ["calibrate", "coverage_from_ranks", "coverage_noise", "posterior_draws", "DEFAULT_LEVELS"]
 
 DEFAULT_LEVELS: tuple[float, ...] = tuple(round(q, 2) for q in np.linspace(0.05, 0.95, 19))
+#: Largest max expected-coverage deviation accepted as "calibrated" (absolute coverage).
+DEFAULT_TOLERANCE = 0.1
 
 
 class _FixedDraws:
@@ -96,27 +112,31 @@ def _check_held_out(held_out: Any, simulator: Any) -> tuple[torch.Tensor, torch.
     return theta, x
 
 
-def _verdict(mean_dev: float, tol: float) -> str:
-    if mean_dev > tol:
-        return "conservative"
-    if mean_dev < -tol:
-        return "overconfident"
-    return "calibrated"
+def _verdict(max_dev: float, mean_dev: float, noise: float, tol: float, n: int) -> str:
+    """Verdict from the max deviation, its calibrated-posterior noise level and the tolerance."""
+    if max_dev > max(tol, noise):
+        return "conservative" if mean_dev > 0 else "overconfident"
+    if noise < tol:
+        return "calibrated"
+    return f"too few mocks to tell (max deviation {max_dev:.3f}, noise level {noise:.3f} from {n} mocks)"
 
 
 def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_posterior_samples: int = 500,
               seed: int = 1, levels: Sequence[float] = DEFAULT_LEVELS, c2st: bool = True,
               out: str | Path | None = None, check_spec: bool = True,
-              held_out: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
+              held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
+              tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
     """Calibrate ``posterior`` (anything with ``sample_batched`` or ``sample``) against ``simulator``.
 
     Returns a JSON-able report: ``max_expected_coverage_deviation`` (max over parameters and levels
     of |coverage - level|) next to ``max_deviation_if_calibrated`` (its median and 95th percentile
     for an exactly calibrated posterior with the same n, parameters and levels), per-parameter
     ``coverage``/``coverage_deviation``/``verdict``/``sbc_ks_pvalue``/``median_abs_error``/
-    ``rms_error``/``bias``, TARP ``tarp_atc``/``tarp_ks_pvalue`` and, with ``c2st``, sbi's
-    classifier tests (slow: a few seconds per parameter). With ``out``, writes
-    ``calibration.json``, ``ecdf_pit.png`` and ``coverage.png`` there.
+    ``rms_error``/``bias``, an overall ``verdict`` (see the module docstring; ``tolerance`` is the
+    largest max deviation accepted as calibrated, recorded as ``coverage_tolerance``), TARP
+    ``tarp_atc``/``tarp_ks_pvalue`` and, with ``c2st``, sbi's classifier tests (slow: a few
+    seconds per parameter). With ``out``, writes ``calibration.json``, ``ecdf_pit.png`` and
+    ``coverage.png`` there.
 
     ``held_out=(theta, x)`` uses these simulations instead of simulating ``n_held_out`` new ones
     (e.g. one set shared by several reports, or a held-out bank); they must be prior draws for the
@@ -128,6 +148,12 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
     n, S = int(n_held_out), int(num_posterior_samples)
     if n < 10 or S < 10:
         raise GcsbiValueError(f"n_held_out and num_posterior_samples must be >= 10, got {n}, {S}")
+    try:
+        tol = float(tolerance)
+    except (TypeError, ValueError):
+        tol = float("nan")
+    if not 0 < tol < 1:
+        raise GcsbiValueError(f"tolerance must lie in (0, 1), got {tolerance!r}")
     lv = [float(q) for q in levels]
     if not lv or not all(0 < q < 1 for q in lv):
         raise GcsbiValueError(f"levels must lie in (0, 1), got {lv}")
@@ -165,7 +191,9 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
     ranks_np = ranks.numpy()
     cov = coverage_from_ranks(ranks_np, S, lv)
     dev = cov - np.asarray(lv)[None]
-    tol = 1.0 / math.sqrt(len(theta))
+    n_used = int(len(theta))
+    noise_all = coverage_noise(n_used, D, S, lv, seed=seed)
+    noise_one = coverage_noise(n_used, 1, S, lv, seed=seed)["q95"] if D > 1 else noise_all["q95"]
     med = draws.median(0).values
     err = (med - theta).numpy()
     width = None
@@ -179,7 +207,7 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
             "coverage_deviation": [round(float(d), 4) for d in dev[i]],
             "max_abs_coverage_deviation": float(np.abs(dev[i]).max()),
             "mean_coverage_deviation": float(dev[i].mean()),
-            "verdict": _verdict(float(dev[i].mean()), tol),
+            "verdict": _verdict(float(np.abs(dev[i]).max()), float(dev[i].mean()), noise_one, tol, n_used),
             "median_abs_error": float(np.median(np.abs(err[:, i]))),
             "bias": float(err[:, i].mean()),
             "rms_error": float(np.sqrt(np.mean(err[:, i] ** 2))),
@@ -190,15 +218,20 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
         if "c2st_ranks" in checks:
             params[name]["c2st_ranks"] = float(checks["c2st_ranks"][i])
             params[name]["c2st_dap_vs_prior"] = float(checks["c2st_dap"][i])
-    verdicts = {p["verdict"] for p in params.values()}
+    max_dev = float(np.abs(dev).max())
+    verdict = _verdict(max_dev, float(dev.mean()), noise_all["q95"], tol, n_used)
+    if verdict in ("conservative", "overconfident"):  # direction from the miscalibrated parameters
+        sides = {p["verdict"] for p in params.values() if p["verdict"] in ("conservative", "overconfident")}
+        verdict = sides.pop() if len(sides) == 1 else "mixed" if sides else verdict
     report: dict[str, Any] = {
         "n_held_out": int(len(theta)), "n_invalid_dropped": int((~ok).sum()),
         "num_posterior_samples": S, "seed": int(seed), "seed_stream": "calibration",
         "levels": lv, "coverage_tolerance": tol,
-        "max_expected_coverage_deviation": float(np.abs(dev).max()),
-        "max_deviation_if_calibrated": coverage_noise(len(theta), D, S, lv, seed=seed),
+        "max_expected_coverage_deviation": max_dev,
+        "max_deviation_if_calibrated": noise_all,
+        "max_deviation_if_calibrated_per_parameter_q95": noise_one,
         "mean_expected_coverage_deviation": float(dev.mean()),
-        "verdict": verdicts.pop() if len(verdicts) == 1 else "mixed",
+        "verdict": verdict,
         "tarp_atc": float(atc), "tarp_ks_pvalue": float(tarp_ks),
         "tarp_ecp": [round(float(v), 4) for v in ecp], "tarp_alpha": [round(float(v), 4) for v in alpha],
         "tarp_max_deviation": float((ecp - alpha).abs().max()),

@@ -5,14 +5,20 @@ Format (one file, ``torch.save`` of plain containers, read back with ``weights_o
     {"format": "gcsbi-posterior", "format_version": 1,
      "meta": <JSON string: spec, prior, training config, history, versions, x_shape, embedding recipe>,
      "state_dict": <density estimator weights (incl. embedding net and z-score buffers)>,
-     "reference_embeddings": <(n, F) float32 embedded held-out simulations, for OOD checks>}
+     "reference_embeddings": <(n, F) float32 embedded held-out simulations, for OOD checks>,
+     "weights_sha256": <hex SHA-256 of state_dict and reference_embeddings, see weights_digest>}
 
-Loading rebuilds the estimator from the stored config (``sbi.neural_nets.posterior_nn``) and the
-embedding net from its recipe, then loads the state dict strictly.
+Loading first verifies the file: the CRC-32 of every zip member (``torch.save`` files are zip
+archives), then the required keys and their types, the SHA-256 digest where the file has one
+(checkpoints written before digests existed, such as the shipped ones, rely on the CRCs), and
+that every floating-point tensor is finite. Any failure is a :class:`GcsbiFileError`. It then
+rebuilds the estimator from the stored config (``sbi.neural_nets.posterior_nn``) and the
+embedding net from its recipe, and loads the state dict strictly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import zipfile
@@ -27,10 +33,15 @@ from ..priors import NamedBoxPrior, ParameterSpec
 from .embedding import build_embedding
 from .train import TrainConfig, TrainedPosterior, build_estimator, pool_images, seeded
 
-__all__ = ["save_posterior", "load_posterior", "shipped_posteriors", "spec_differences", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_posterior", "load_posterior", "shipped_posteriors", "spec_differences", "weights_digest",
+           "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "gcsbi-posterior"
 FORMAT_VERSION = 1
+
+#: Keys every checkpoint must have, at the top level and inside ``meta``.
+REQUIRED_KEYS = ("format", "format_version", "meta", "state_dict", "reference_embeddings")
+REQUIRED_META_KEYS = ("spec", "prior", "config", "history", "versions", "x_shape", "embedding")
 
 #: Folder of the posteriors shipped inside the package (``<spec>_<prior>.pt``).
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "posteriors"
@@ -78,9 +89,10 @@ def save_posterior(posterior: TrainedPosterior, path: str | Path) -> Path:
         meta_json = json.dumps(meta, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise GcsbiValueError(f"spec/history must be JSON-serialisable: {exc}") from exc
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta_json,
-               "state_dict": {k: v.detach().cpu().clone() for k, v in posterior.estimator.state_dict().items()},
-               "reference_embeddings": posterior.reference_embeddings.detach().cpu().clone()}
+    state = {k: v.detach().cpu().clone() for k, v in posterior.estimator.state_dict().items()}
+    ref = posterior.reference_embeddings.detach().cpu().clone()
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta_json, "state_dict": state,
+               "reference_embeddings": ref, "weights_sha256": weights_digest(state, ref)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -107,9 +119,64 @@ def spec_differences(stored: dict[str, Any], expected: dict[str, Any]) -> list[s
     return sorted(k for k in set(a) | set(b) if a.get(k, "<missing>") != b.get(k, "<missing>"))
 
 
+def weights_digest(state_dict: dict[str, torch.Tensor], reference_embeddings: torch.Tensor) -> str:
+    """Hex SHA-256 over the weights and reference embeddings.
+
+    Each tensor contributes its name, dtype, shape and raw bytes, the state dict in sorted key
+    order and the reference embeddings last, so the digest depends on the numbers only (not on
+    how ``torch.save`` laid out the zip archive).
+    """
+    h = hashlib.sha256()
+    items = sorted(state_dict.items()) + [("<reference_embeddings>", reference_embeddings)]
+    for name, t in items:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _check_zip(path: Path) -> None:
+    """Every member's CRC-32 must match: catches flipped or overwritten bytes anywhere in the data."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as exc:
+        raise GcsbiFileError(f"{path}: not a readable gcsbi posterior checkpoint (corrupt or truncated zip "
+                             f"archive?): {exc}") from exc
+    except OSError as exc:
+        raise GcsbiFileError(f"{path}: cannot read checkpoint: {exc}") from exc
+    if bad is not None:
+        raise GcsbiFileError(f"{path}: checkpoint is corrupt: member {bad!r} fails its CRC-32 or header "
+                             "check (damaged in transfer or on disk?); restore or re-download the file")
+
+
+def _check_payload(path: Path, payload: dict[str, Any]) -> None:
+    """Required keys with the right types, the stored digest (if any), and finite numbers."""
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise GcsbiFileError(f"{path}: checkpoint is incomplete: missing key(s) {', '.join(missing)}")
+    state, ref = payload["state_dict"], payload["reference_embeddings"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise GcsbiFileError(f"{path}: checkpoint key 'state_dict' is not a mapping of names to tensors")
+    if not torch.is_tensor(ref) or ref.ndim != 2 or not ref.is_floating_point():
+        raise GcsbiFileError(f"{path}: checkpoint key 'reference_embeddings' must be a 2-D float tensor, got "
+                             + (f"shape {tuple(ref.shape)}, dtype {ref.dtype}" if torch.is_tensor(ref)
+                                else type(ref).__name__))
+    stored = payload.get("weights_sha256")
+    if stored is not None and stored != weights_digest(state, ref):
+        raise GcsbiFileError(f"{path}: checkpoint is corrupt: its weights do not match the SHA-256 digest stored "
+                             "at save time (modified after saving?)")
+    named = [*sorted(state.items()), ("reference_embeddings", ref)]
+    bad = [k for k, v in named if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all())]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise GcsbiFileError(f"{path}: checkpoint is corrupt: non-finite (NaN or inf) values in {shown}")
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise GcsbiFileError(f"posterior checkpoint not found: {path}")
+    _check_zip(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, TypeError,
@@ -119,13 +186,23 @@ def _read(path: Path) -> dict[str, Any]:
         raise GcsbiFileError(f"{path}: cannot read checkpoint: {type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GcsbiFileError(f"{path}: not a gcsbi posterior checkpoint")
-    if int(payload.get("format_version", -1)) > FORMAT_VERSION:
+    try:
+        version = int(payload.get("format_version", -1))
+    except (TypeError, ValueError):
+        version = -1
+    if version > FORMAT_VERSION:
         raise GcsbiFileError(f"{path}: checkpoint format {payload.get('format_version')} is newer than "
                              f"this gcsbi understands ({FORMAT_VERSION}); upgrade gcsbi")
+    _check_payload(path, payload)
     try:
         payload["meta"] = json.loads(payload["meta"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:
         raise GcsbiFileError(f"{path}: checkpoint metadata is damaged: {exc}") from exc
+    if not isinstance(payload["meta"], dict):
+        raise GcsbiFileError(f"{path}: checkpoint metadata is damaged: not a JSON object")
+    missing = [k for k in REQUIRED_META_KEYS if k not in payload["meta"]]
+    if missing:
+        raise GcsbiFileError(f"{path}: checkpoint metadata is incomplete: missing key(s) {', '.join(missing)}")
     return payload
 
 
@@ -154,8 +231,8 @@ def load_posterior(path: str | Path, *, expected_spec: dict[str, Any] | None = N
         config = TrainConfig(**{**meta["config"], "device": device})
         prior = _prior_from_dict(meta["prior"], device)
         x_shape = tuple(int(s) for s in meta["x_shape"])
-    except (KeyError, TypeError) as exc:
-        raise GcsbiFileError(f"{path}: checkpoint metadata is incomplete: {exc}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GcsbiFileError(f"{path}: checkpoint metadata is incomplete or damaged: {exc}") from exc
     emb = embedding_net if embedding_net is not None else build_embedding(meta["embedding"], trusted=trusted)
     with seeded(0):  # dummy batch only fixes shapes; weights and z-score buffers come from the file
         theta0 = prior.sample((8,))

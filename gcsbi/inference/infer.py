@@ -1,12 +1,18 @@
 """Posterior inference for observed images, with input validation and out-of-distribution flags.
 
-OOD test: the observation and up to 500 held-out training simulations (stored in the
-checkpoint) are embedded with the trained embedding net, and sbi's
-``calc_misspecification_mmd`` (RBF-MMD, median-heuristic bandwidth, permutation baseline) gives a
-p-value that the observation comes from the training distribution. ``p < ood_alpha`` ->
-``OutOfDistributionWarning`` and ``dt.attrs["ood_flag"] = True``. Posteriors that pile up at a
-prior bound (``> edge_threshold`` of the draws within 2% of the prior range from a bound) are
-flagged the same way (``dt.attrs["prior_edge_params"]``).
+Two independent flags, each with its own warning category and attrs:
+
+* Out of distribution: the observation and up to 500 held-out training simulations (stored in
+  the checkpoint) are embedded with the trained embedding net, and sbi's
+  ``calc_misspecification_mmd`` (RBF-MMD, median-heuristic bandwidth, permutation baseline) gives
+  a p-value that the observation comes from the training distribution. ``p < ood_alpha`` ->
+  ``OutOfDistributionWarning`` and ``dt.attrs["ood_flag"] = True``. With fewer than
+  ``MIN_REFERENCE`` reference embeddings the test cannot run: ``ood_flag`` is ``None``
+  (undetermined), ``ood_test`` says why, and one ``GcsbiWarning`` is emitted.
+* Prior edge: more than ``edge_threshold`` of the draws within 2% of the prior range from a bound
+  -> ``PriorEdgeWarning``, ``dt.attrs["prior_edge_flag"] = True`` and the parameters in
+  ``prior_edge_params``. This also happens for legitimate prior draws whose true value lies near a
+  bound, so it is not an out-of-distribution verdict.
 """
 
 from __future__ import annotations
@@ -19,11 +25,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import GcsbiFileError, GcsbiValueError, OutOfDistributionWarning
+from ..errors import GcsbiFileError, GcsbiValueError, GcsbiWarning, OutOfDistributionWarning, PriorEdgeWarning
 from .arviz import posterior_datatree, summary
 from .train import TrainedPosterior, seeded
 
-__all__ = ["infer", "summary", "posterior_predictive", "check_observation", "ood_pvalues", "prior_edge_fraction", "read_observation"]
+__all__ = ["infer", "summary", "posterior_predictive", "check_observation", "ood_pvalues", "prior_edge_fraction",
+           "read_observation", "MIN_REFERENCE"]
+
+#: Fewest reference embeddings for which the MMD out-of-distribution test is run.
+MIN_REFERENCE = 20
+#: Distance from a prior bound, as a fraction of the prior range, that counts as "at the edge".
+EDGE_MARGIN = 0.02
 
 
 def check_observation(observation: Any, x_shape: tuple[int, ...]) -> tuple[torch.Tensor, bool]:
@@ -55,11 +67,15 @@ def check_observation(observation: Any, x_shape: tuple[int, ...]) -> tuple[torch
 
 def ood_pvalues(posterior: TrainedPosterior, x: torch.Tensor, *, seed: int = 0, n_shuffle: int = 200,
                 max_samples: int = 500) -> list[float]:
-    """Per-observation p-value that x (B, C, H, W) is drawn from the training distribution."""
+    """Per-observation p-value that x (B, C, H, W) is drawn from the training distribution.
+
+    NaN for every observation when the posterior has fewer than ``MIN_REFERENCE`` reference
+    embeddings (the test is not run).
+    """
     from sbi.diagnostics import calc_misspecification_mmd
 
     ref = posterior.reference_embeddings
-    if ref is None or len(ref) < 20:
+    if ref is None or len(ref) < MIN_REFERENCE:
         return [float("nan")] * len(x)
     z = posterior.embed(x)
     out = []
@@ -72,7 +88,7 @@ def ood_pvalues(posterior: TrainedPosterior, x: torch.Tensor, *, seed: int = 0, 
 
 
 def prior_edge_fraction(samples: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
-                        margin: float = 0.02) -> torch.Tensor:
+                        margin: float = EDGE_MARGIN) -> torch.Tensor:
     """Fraction of draws within ``margin`` x (high - low) of either prior bound, per parameter (..., D)."""
     width = high - low
     near = (samples - low < margin * width) | (high - samples < margin * width)
@@ -86,8 +102,9 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
 
     Groups: ``posterior`` (chain=1, draw=num_samples[, observation=B]; units and prior bounds in
     each variable's attrs), ``observed_data`` (the image(s)), ``constant_data`` (``truth`` if
-    given). Root attrs: ``ood_pvalue``, ``ood_flag``, ``prior_edge_fraction``, ``prior_edge_params``,
-    ``seed``, ``spec`` (JSON). Same seed -> same draws. For a catalogue-mode posterior
+    given). Root attrs: ``ood_pvalue``, ``ood_flag`` (``None`` when undetermined), ``ood_test``,
+    ``prior_edge_fraction``, ``prior_edge_params``, ``prior_edge_flag``, ``seed``, ``spec`` (JSON).
+    Same seed -> same draws. For a catalogue-mode posterior
     (``spec["simulator"]["kind"] == "catalogue"``) ``observation`` may also be a PHAT catalogue row
     or a cluster name / APID (:mod:`gcsbi.catalogue.inference`, which adds its attrs).
     """
@@ -112,28 +129,59 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
                           "the prior); the observation is probably outside the training distribution",
                           OutOfDistributionWarning, stacklevel=2)
     edge_params = sorted({names[j] for j in range(len(names)) if bool((edge[:, j] > edge_threshold).any())})
+    edge_flag = [bool((edge[b] > edge_threshold).any()) for b in range(edge.shape[0])]
     attrs["prior_edge_fraction"] = [float(v) for v in edge.max(0).values]
     attrs["prior_edge_params"] = edge_params
+    attrs["prior_edge_flag"] = edge_flag if batched else edge_flag[0]
+    attrs["prior_edge_threshold"] = float(edge_threshold)
     if edge_params:
-        warnings.warn(f"posterior piles up at the prior bounds of {edge_params} (> {edge_threshold:.0%} of draws "
-                      "within 2% of a bound): the observation may lie outside the prior", OutOfDistributionWarning,
+        warnings.warn(_edge_message(s, low, high, names, edge_params, posterior.units), PriorEdgeWarning,
                       stacklevel=2)
     if check_ood:
         pv = ood_pvalues(posterior, xb, seed=seed)
+        n_ref = 0 if posterior.reference_embeddings is None else len(posterior.reference_embeddings)
         attrs["ood_pvalue"] = pv if batched else pv[0]
-        flag = [bool(p < ood_alpha) for p in pv]
+        flag = [None if np.isnan(p) else bool(p < ood_alpha) for p in pv]  # None: undetermined
         attrs["ood_flag"] = flag if batched else flag[0]
         attrs["ood_alpha"] = float(ood_alpha)
+        if n_ref < MIN_REFERENCE:
+            attrs["ood_test"] = f"not run: only {n_ref} reference embeddings (need >= {MIN_REFERENCE})"
+            warnings.warn(f"out-of-distribution test not run: the posterior stores only {n_ref} reference "
+                          f"embeddings (need >= {MIN_REFERENCE}); ood_flag is undetermined (None)", GcsbiWarning,
+                          stacklevel=2)
+        else:
+            attrs["ood_test"] = f"embedding MMD against {min(n_ref, 500)} reference simulations"
         if any(flag):
             warnings.warn(f"observation looks out of the training distribution (embedding MMD p-value "
-                          f"{min(pv):.3g} < {ood_alpha}); the posterior is not trustworthy", OutOfDistributionWarning,
-                          stacklevel=2)
+                          f"{np.nanmin(pv):.3g} < {ood_alpha}); the posterior is not trustworthy",
+                          OutOfDistributionWarning, stacklevel=2)
+    else:
+        attrs["ood_test"] = "not run: check_ood=False"
     attrs.update(extra_attrs)
     samples = s.numpy() if batched else s[:, 0].numpy()
     bounds = {n: (float(low[i]), float(high[i])) for i, n in enumerate(names)}
     return posterior_datatree(samples, names=names, units=posterior.units, bounds=bounds,
                               observed=xb.numpy() if batched else xb[0].numpy(),
                               truth=_truth_vector(truth, names), attrs=attrs)
+
+
+def _edge_message(s: torch.Tensor, low: torch.Tensor, high: torch.Tensor, names: tuple[str, ...],
+                  flagged: list[str], units: dict[str, str]) -> str:
+    """What a prior-edge flag means, per flagged parameter: which bound, how many draws, how close."""
+    parts = []
+    for name in flagged:
+        j = names.index(name)
+        width = float(high[j] - low[j])
+        # fraction per observation (S, B) -> (B,), reported for the worst observation
+        near_low = float((s[..., j] - low[j] < EDGE_MARGIN * width).float().mean(0).max())
+        near_high = float((high[j] - s[..., j] < EDGE_MARGIN * width).float().mean(0).max())
+        side, bound, frac = (("lower", float(low[j]), near_low) if near_low >= near_high
+                             else ("upper", float(high[j]), near_high))
+        unit = f" {units.get(name, '')}".rstrip()
+        parts.append(f"{name} ({frac:.0%} of draws within {EDGE_MARGIN * width:.3g}{unit} of the {side} bound "
+                     f"{bound:.4g})")
+    return (f"posterior mass piled up at the prior bound of {'; '.join(parts)}; the data may prefer values "
+            "outside the prior, or the true value lies near the bound")
 
 
 def _truth_vector(truth: Any, names: tuple[str, ...]) -> np.ndarray | None:

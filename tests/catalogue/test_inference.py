@@ -11,7 +11,7 @@ import torch
 import gcsbi
 from gcsbi.catalogue.embedding import CatalogueMLP
 from gcsbi.catalogue.model import FEATURES, CatalogueModel, features
-from gcsbi.errors import GcsbiValueError, OutOfDistributionWarning
+from gcsbi.errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from gcsbi.priors import load_prior
 
 
@@ -49,6 +49,7 @@ def test_infer_by_name_and_row(toy_posterior, shared_data, monkeypatch):
     monkeypatch.setenv("GCSBI_SHARED_DATA", str(shared_data))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutOfDistributionWarning)
+        warnings.simplefilter("ignore", PriorEdgeWarning)
         dt = gcsbi.infer(toy_posterior, "B165", num_samples=200, seed=1)
         row = resolve_cluster(166, read_phat_catalogue())
         dt2 = gcsbi.infer(toy_posterior, row, num_samples=200, seed=1)

@@ -26,12 +26,13 @@ def test_b165_and_caldwell_sample(shared_data, monkeypatch):
     import gcsbi
     from gcsbi.catalogue import caldwell_matched, infer_catalogue, load_catalogue_posterior
     from gcsbi.catalogue.compare import compare_with_caldwell
-    from gcsbi.errors import OutOfDistributionWarning
+    from gcsbi.errors import OutOfDistributionWarning, PriorEdgeWarning
 
     monkeypatch.setenv("GCSBI_SHARED_DATA", str(shared_data))
     post = load_catalogue_posterior()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutOfDistributionWarning)
+        warnings.simplefilter("ignore", PriorEdgeWarning)
         dt = gcsbi.infer(post, "B165", num_samples=2000, seed=0)
     m = np.asarray(dt["posterior"]["log10_mass"].values).ravel()
     lo, hi = np.percentile(m, [2.5, 97.5])
