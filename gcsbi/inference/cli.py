@@ -110,23 +110,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_infer(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .checkpoint import load_posterior
-    from .infer import infer, read_observation, summary
+    from .fitsio import observation_for_posterior
+    from .infer import infer, summary
 
     post = load_posterior(args.checkpoint)
-    paths = args.observation
-    if len(paths) == 1 and paths[0].endswith((".npy", ".npz")):
-        try:
-            obs = np.load(paths[0])
-        except (OSError, ValueError) as exc:
-            from ..errors import GcsbiFileError
-
-            raise GcsbiFileError(f"cannot read {paths[0]}: {exc}") from exc
-    else:
-        obs = read_observation(paths[0] if len(paths) == 1 else paths,
-                               bands=args.bands.split(",") if args.bands else None)
+    bands = [b for b in args.bands.split(",") if b.strip()] if args.bands else None
+    obs = observation_for_posterior(args.observation, post, bands=bands, ra=args.ra, dec=args.dec)
     dt = infer(post, obs, num_samples=args.num_samples, seed=args.seed)
     table = summary(dt, round_to=4)
     if args.json:
@@ -202,11 +192,21 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def add_infer_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("infer", help="posterior for an observed image",
-                              description="Sample the posterior for FITS image(s) (one per band or a cube) or a .npy.")
-    p.add_argument("checkpoint")
-    p.add_argument("observation", nargs="+", help="FITS cube, FITS files (one per band) or .npy (C, H, W)")
-    p.add_argument("--bands", help="comma-separated band order (checks none is missing)")
+    p = subparsers.add_parser(
+        "infer", help="posterior for an observed image",
+        description="Sample the posterior for an observation: x itself (.npy/.npz/.pt, or a FITS cube with the "
+                    "posterior's channels), or per-band FITS images (one file per band, or one multi-extension "
+                    "file), each band named by its FILTER keyword and turned into x by the simulator spec's "
+                    "transforms. Images on the simulator grid are used as they are: without BUNIT/PHOTFLAM/ZP "
+                    "keywords as the simulator's counts (e-, sky included), else rescaled to the spec's zero "
+                    "points and exposures; larger images need --ra/--dec to be cut out and resampled.")
+    p.add_argument("checkpoint", help="posterior checkpoint (.pt) or a shipped name (hst-phat_m31-gc)")
+    p.add_argument("observation", nargs="+",
+                   help="x as .npy/.npz/.pt or FITS cube; or FITS images, one per band (any order) or one MEF")
+    p.add_argument("--bands", help="comma-separated band of each image, in file and extension order, for images "
+                                   "without a FILTER keyword (e.g. F336W,F475W,F814W)")
+    p.add_argument("--ra", type=float, help="target RA (deg): cut a stamp around it and resample it to the grid")
+    p.add_argument("--dec", type=float, help="target Dec (deg), with --ra")
     p.add_argument("--num-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the ArviZ DataTree to this Zarr folder (e.g. posterior.zarr)")
