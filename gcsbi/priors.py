@@ -81,6 +81,27 @@ class NamedBoxPrior(Independent):
         theta = self.check(theta)
         return ((theta >= self.low) & (theta <= self.high)).all(-1)
 
+    def check_in_support(self, theta: Any, *, hint: str = "") -> torch.Tensor:
+        """:meth:`check`, then require every value inside the box (bounds included).
+
+        Raises :class:`~gcsbi.errors.GcsbiValueError` naming the first value outside (row, parameter,
+        value, bounds) and how many more there are; ``hint`` is appended to the message.
+        """
+        t = self.check(theta)
+        low, high = self.low.to(t.device), self.high.to(t.device)
+        outside = (t < low) | (t > high)
+        if bool(outside.any()):
+            rows, cols = torch.nonzero(outside, as_tuple=True)
+            i, j = int(rows[0]), int(cols[0])
+            s = self.specs[j]
+            more = int(outside.sum()) - 1
+            msg = (f"theta row {i}: {s.name} = {float(t[i, j]):g} is outside the prior {self.name!r} "
+                   f"bounds [{s.low:g}, {s.high:g}]")
+            if more:
+                msg += f" ({more} more value{'s' if more > 1 else ''} outside)"
+            raise GcsbiValueError(msg + hint)
+        return t
+
     def check(self, theta: Any) -> torch.Tensor:
         """Validate a (B, D) or (D,) parameter array: shape, finiteness; returns float32 (B, D)."""
         t = torch.as_tensor(theta, dtype=torch.float32)
@@ -126,10 +147,10 @@ def _parse(data: dict[str, Any], source: str) -> tuple[str, str, tuple[Parameter
         bad = set(entry) - _PARAM_KEYS
         if bad:
             raise SpecError(f"{source}: parameters.{name}: unknown keys {sorted(bad)}; allowed {sorted(_PARAM_KEYS)}")
-        try:
-            low, high = float(entry["low"]), float(entry["high"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpecError(f"{source}: parameters.{name} needs numeric 'low' and 'high'") from exc
+        bounds = [entry.get("low"), entry.get("high")]
+        if any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in bounds):
+            raise SpecError(f"{source}: parameters.{name} needs numeric 'low' and 'high', got {bounds}")
+        low, high = float(bounds[0]), float(bounds[1])
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise SpecError(f"{source}: parameters.{name}: need finite low < high, got [{low}, {high}]")
         specs.append(ParameterSpec(name, low, high, str(entry.get("unit", "")), str(entry.get("description", ""))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -49,10 +50,24 @@ def find_spec(kind: str, name_or_path: str | Path) -> Path:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; an unreadable file is a :class:`GcsbiFileError`, bad content a :class:`SpecError`.
+
+    TOML is UTF-8 text (a leading byte-order mark is skipped), so a binary file or one in another
+    encoding is refused, naming the first offending byte.
+    """
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: invalid TOML: {exc}") from exc
+            raw = fh.read()
     except OSError as exc:
-        raise GcsbiFileError(f"cannot read {path}: {exc}") from exc
+        raise GcsbiFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a TOML file: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                        f"{exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: invalid TOML: {exc}") from None

@@ -17,14 +17,31 @@ SERIES = {"distance": ("distance_kpc", (700.0, 740.0, 780.0, 820.0, 850.0)),
           "age": ("age_gyr", (1.0, 2.0, 4.0, 8.0, 13.0))}
 
 
+def _count(minimum: int, maximum: int | None = None):
+    """argparse ``type=`` for integers in [minimum, maximum] (a bad value is argparse's usual error)."""
+    word = "positive" if minimum == 1 else "non-negative"
+    below = "" if maximum is None else f" <= {maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be a {word} integer{below}, got {text!r}")
+        return value
+
+    return parse
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("simulate", help="simulate mock images and plot them",
                               description="Simulate mocks from a spec and prior; write RGB composites.")
     p.add_argument("--spec", default="hst-phat", help="simulator spec name or TOML path")
     p.add_argument("--prior", default=None, help="prior name or TOML path (default: the spec's)")
-    p.add_argument("-n", type=int, default=16, help="number of mocks drawn from the prior")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("-n", type=_count(1), default=16, help="number of mocks drawn from the prior (>= 1)")
+    p.add_argument("--seed", type=_count(0, 2**63 - 1), default=0, help="random seed (0 <= seed < 2**63)")
+    p.add_argument("--workers", type=_count(1), default=1, help="simulation processes (>= 1)")
     p.add_argument("--plot", help="PNG of RGB composites of the n mocks")
     p.add_argument("--series", choices=sorted(SERIES), action="append", default=[],
                    help="also plot a series of one cluster (distance or age varied) next to --plot")
@@ -35,8 +52,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def series_theta(prior, name: str, *, base: dict[str, float] | None = None) -> torch.Tensor:
-    """theta rows for a series: a 12 Gyr, 1e5 Msun, [Fe/H] -1.5 cluster with one parameter varied."""
+    """theta rows for a series: a 12 Gyr, 1e5 Msun, [Fe/H] -1.5 cluster with one parameter varied.
+
+    The reference cluster is clipped to the prior box. The varied parameter takes the values of
+    :data:`SERIES` when they all lie inside the prior, else as many values evenly spread over its range
+    (the M31 distances of the distance series are far outside a Milky Way prior).
+    """
     column, values = SERIES[name]
+    if column in prior.names:
+        spec = prior.specs[prior.names.index(column)]
+        if not all(spec.low <= v <= spec.high for v in values):
+            values = tuple(float(v) for v in np.linspace(spec.low, spec.high, len(values)))
     mid = {s.name: 0.5 * (s.low + s.high) for s in prior.specs}
     ref = {"distance_kpc": 780.0, "log10_mass": 5.0, "age_gyr": 12.0, "feh": -1.5, "log10_r_half": 0.5,
            "w0": 7.0, "segregation": 0.2, "ellipticity": 0.05, "position_angle": 30.0, "ebv": 0.1,
@@ -88,8 +114,11 @@ def _title(prior, row: torch.Tensor) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .errors import GcsbiValueError
     from .simulator import load_simulator
 
+    if not (isinstance(args.n, int) and args.n >= 1):
+        raise GcsbiValueError(f"-n must be a positive integer, got {args.n!r}")
     sim = load_simulator(args.spec, args.prior, workers=args.workers)
     gen = torch.Generator().manual_seed(args.seed)
     low, high = sim.prior.low, sim.prior.high

@@ -22,6 +22,7 @@ prior nor ``[snapshot.fixed]`` sets them: see :data:`PARAMETERS`.
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -37,7 +38,7 @@ from .errors import GcsbiValueError, SpecError
 from .priors import NamedBoxPrior, load_prior
 from .specs import SimulatorSpec, load_simulator_spec
 
-__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest"]
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed"]
 
 #: Parameter name -> (default or None if required, description).
 PARAMETERS: dict[str, tuple[float | None, str]] = {
@@ -116,6 +117,35 @@ def spec_digest(spec: SimulatorSpec) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def check_seed(seed: Any) -> int | None:
+    """``seed`` as a Python int (or None), refusing anything that is not a non-negative integer.
+
+    Accepted: None, ``int`` and integer scalars (numpy integers, 0-d integer tensors) >= 0, of any size
+    (``numpy.random.SeedSequence`` takes arbitrarily large entropy). Refused with
+    :class:`~gcsbi.errors.GcsbiValueError`: bools, floats (even 2.0), strings, negative numbers.
+    """
+    if seed is None:
+        return None
+    if not isinstance(seed, (bool, np.bool_)):
+        try:
+            value = operator.index(seed)
+        except TypeError:
+            value = None
+        if value is not None and value >= 0:
+            return int(value)
+    raise GcsbiValueError(f"seed must be a non-negative integer (or None), got {seed!r:.40}")
+
+
+def _positive_int(value: Any, name: str) -> int:
+    try:
+        n = None if isinstance(value, (bool, np.bool_)) else operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or n < 1:
+        raise GcsbiValueError(f"{name} must be a positive integer, got {value!r:.40}")
+    return int(n)
+
+
 @lru_cache(maxsize=128)
 def _population(age_gyr: float, feh: float):
     from .stars import StellarPopulation
@@ -131,6 +161,12 @@ class ClusterSimulator:
         prior: a prior name, path or :class:`~gcsbi.priors.NamedBoxPrior`; its parameter
             names must be known (:data:`PARAMETERS`).
         workers: processes used by ``__call__``/``simulate`` for batches (1: in process).
+
+    ``sim(theta, seed=)`` and :meth:`simulate` refuse parameter vectors outside the prior box
+    (:class:`~gcsbi.errors.GcsbiValueError` naming the row, parameter, value and bounds): outside it
+    the models are untested and can be very slow (a ``log10_mass = 8`` mock takes tens of seconds). sbi, the
+    banks, training and calibration only ever pass prior draws. To explore beyond the prior on
+    purpose, pass ``allow_outside_prior=True`` to the call.
     """
 
     def __init__(self, spec: str | Path | SimulatorSpec = "hst-phat",
@@ -156,9 +192,7 @@ class ClusterSimulator:
         if missing:
             raise SpecError(f"parameters {missing} must be sampled by the prior or set in [snapshot.fixed]")
         self._constants = {n: d for n, (d, _) in PARAMETERS.items() if n not in self.prior.names} | fixed
-        if int(workers) < 1:
-            raise GcsbiValueError(f"workers must be >= 1, got {workers}")
-        self.workers = int(workers)
+        self.workers = _positive_int(workers, "workers")
         from .observe.transforms import channel_names
 
         self.channel_names = tuple(channel_names(self.sim_spec))
@@ -185,9 +219,14 @@ class ClusterSimulator:
     def __repr__(self) -> str:
         return f"ClusterSimulator(spec={self.sim_spec.name!r}, prior={self.prior.name!r}, x={self.output_shape})"
 
-    def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
-        """x (B, C, H, W) float32 for theta (B, D); rows are independent given (seed, row)."""
-        return self.simulate(theta, seed=seed)["x"]
+    def __call__(self, theta: torch.Tensor, *, seed: int | None = None,
+                 allow_outside_prior: bool = False) -> torch.Tensor:
+        """x (B, C, H, W) float32 for theta (B, D); rows are independent given (seed, row).
+
+        ``seed``: None (fresh OS entropy) or an integer >= 0. theta outside the prior box is refused
+        unless ``allow_outside_prior`` (see the class docstring).
+        """
+        return self.simulate(theta, seed=seed, allow_outside_prior=allow_outside_prior)["x"]
 
     # ------------------------------------------------------------- internals
     @property
@@ -236,15 +275,23 @@ class ClusterSimulator:
         return x, obs
 
     def simulate(self, theta: torch.Tensor, *, seed: int | None = None, return_truth: bool = False,
-                 progress: bool = False) -> dict[str, torch.Tensor]:
+                 progress: bool = False, allow_outside_prior: bool = False) -> dict[str, torch.Tensor]:
         """x and optionally the truth maps for a batch.
 
         Returns a dict of float32 tensors: ``x`` (B, C, H, W); with ``return_truth`` also
         ``image`` (B, F, H, W) noisy counts, ``clean`` (B, F, H, W) noiseless cluster light,
         ``background`` (B, F, H, W) and ``mass_map`` (B, H, W) in Msun per pixel.
-        Row i draws from ``SeedSequence([seed, i])``; ``seed=None`` takes fresh OS entropy.
+        Row i draws from ``SeedSequence([seed, i])``; ``seed=None`` takes fresh OS entropy, otherwise
+        it must be an integer >= 0 (:func:`check_seed`). Rows outside the prior box raise
+        :class:`~gcsbi.errors.GcsbiValueError` before anything is simulated, unless ``allow_outside_prior``.
         """
-        t = self.prior.check(theta).double().numpy()
+        seed = check_seed(seed)
+        if allow_outside_prior:
+            t = self.prior.check(theta)
+        else:
+            t = self.prior.check_in_support(
+                theta, hint="; pass allow_outside_prior=True to simulate outside the prior anyway")
+        t = t.double().numpy()
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         jobs = [(self._rebuild_args(), t[i], int(seed), i, bool(return_truth)) for i in range(len(t))]
@@ -306,5 +353,8 @@ def _simulate_job(job: tuple, sim: ClusterSimulator | None = None) -> dict[str, 
 
 def load_simulator(spec: str | Path | SimulatorSpec = "hst-phat", prior: str | Path | NamedBoxPrior | None = None,
                    *, workers: int = 1) -> ClusterSimulator:
-    """The ``sbi`` simulator for a simulator spec (``"hst-phat"``, ``"jwst-nircam"`` or a TOML path)."""
+    """The ``sbi`` simulator for a simulator spec (``"hst-phat"``, ``"jwst-nircam"`` or a TOML path).
+
+    Its calls refuse theta outside the prior unless ``allow_outside_prior=True`` (see :class:`ClusterSimulator`).
+    """
     return ClusterSimulator(spec, prior, workers=workers)

@@ -198,6 +198,8 @@ class SimulatorSpec:
 
 
 def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    if not isinstance(table, Mapping):
+        raise SpecError(f"[{where}] must be a table, got {table!r:.60}")
     for k in table:
         if k not in allowed:
             raise SpecError(f"unknown key {where}.{k!s} (allowed in [{where}]: {', '.join(allowed)})")

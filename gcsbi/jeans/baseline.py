@@ -111,6 +111,9 @@ def _initial(lp: _LogPosterior, stars: StarTable, rng: np.random.Generator, n: i
 def fit_baseline(stars: StarTable, beta: BetaModel, config: BaselineConfig = BaselineConfig(), *,
                  radius: np.ndarray, R: np.ndarray, n_draws: int = 200, progress: bool = True) -> BaselineResult:
     """Sample the parametric posterior with emcee (seeded) and evaluate profiles on ``radius``/``R`` grids."""
+    from .fit import check_fit_sample
+
+    check_fit_sample(stars)
     lp = _LogPosterior(stars, beta, config)
     rng = np.random.default_rng(config.seed)
     p0 = _initial(lp, stars, rng, config.walkers)

@@ -28,7 +28,9 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", dest="fmt", default="auto", choices=["auto", "table", "walker", "gaia"])
     p.add_argument("--distance", type=float, default=None, help="distance in kpc (Walker / RA-Dec tables)")
     p.add_argument("--centre", type=_pair, default=None, help="RA,DEC of the centre in degrees")
-    p.add_argument("--verr", type=float, default=0.0, help="velocity error (km/s) when the table has none")
+    p.add_argument("--verr", type=float, default=None, metavar="KMS",
+                   help="velocity error of every star (km/s; 0 for exact velocities), required when the data "
+                        "have no error column (Gaia Challenge mocks, tables without verr)")
     p.add_argument("--beta", default="iso", help="anisotropy: iso, const:B, om:R_A (kpc), bvh:B0,BINF,R_A[,ETA]")
     p.add_argument("--truth", default=None, help="truth JSON (from 'gcsbi jeans mock') to overlay and score")
     p.add_argument("--out", required=True, help="output folder")
@@ -90,11 +92,15 @@ def _guard(fn):
 
 
 def _load(args):
+    """Read and check the stars (refusing samples too small to fit), the anisotropy and the truth, then make
+    the output folder: nothing is written for bad input."""
+    from .fit import check_fit_sample
     from .io import read_stars
     from .mocks import load_truth, truth_profiles
     from .velocity import parse_beta
 
     stars = read_stars(args.data, fmt=args.fmt, distance_kpc=args.distance, centre=args.centre, verr=args.verr)
+    check_fit_sample(stars)
     beta = parse_beta(args.beta)
     truth = truth_profiles(load_truth(args.truth)) if args.truth else None
     out = Path(args.out)

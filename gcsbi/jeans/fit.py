@@ -18,7 +18,12 @@ from .model import JeansFlowModel
 from .solve import jeans_profiles, projected_profiles
 from .velocity import BetaModel
 
-__all__ = ["FitConfig", "FitResult", "fit_model", "fit_ensemble", "EnsembleResult", "default_grids"]
+__all__ = ["MIN_STARS", "FitConfig", "FitResult", "fit_model", "fit_ensemble", "EnsembleResult", "default_grids",
+           "check_fit_sample"]
+
+#: Fewest member stars a fit accepts: below it the half-number radius, velocity dispersion and the
+#: kernel bandwidths derived from them are noise, and the fit returns confident-looking nonsense.
+MIN_STARS = 20
 
 
 @dataclass(frozen=True)
@@ -60,21 +65,38 @@ class FitResult:
     wall_s: float
 
 
+def check_fit_sample(stars: StarTable, *, min_stars: int = MIN_STARS) -> None:
+    """Refuse samples no fit can use: fewer than ``min_stars`` stars, or no spatial or velocity spread.
+
+    Raises :class:`~gcsbi.jeans.errors.JeansValueError` before any model is built.
+    """
+    if stars.n < min_stars:
+        raise JeansValueError(f"need at least {min_stars} stars, got {stars.n}")
+    _scales(stars)
+
+
 def _scales(stars: StarTable) -> tuple[float, float]:
     L = stars.half_light_radius()
+    if not L > 0:
+        raise JeansValueError(f"the half-number radius is 0: at least half of the {stars.n} stars are at R = 0 "
+                              "(x = y = 0); positions must be offsets from the centre")
     w = stars.weight / stars.weight.sum()
     V = float(np.sqrt(np.sum(w * stars.v**2) - np.sum(w * stars.verr**2).clip(0)))
-    if not (L > 0 and math.isfinite(V) and V > 0):
+    if not (math.isfinite(V) and V > 0):
         V = float(np.sqrt(np.sum(w * stars.v**2)))
-    if not (L > 0 and V > 0):
-        raise JeansValueError("data have zero spatial or velocity spread")
+    if not V > 0:
+        raise JeansValueError(f"the {stars.n} stars have no velocity spread (all v equal after removing vsys)")
     return L, V
 
 
 def fit_model(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig(), *, seed: int | None = None,
               progress: bool = True, desc: str = "jflow fit") -> FitResult:
-    """Maximise the smeared likelihood of ``stars`` (same seed -> same result, bit for bit, on one thread)."""
+    """Maximise the smeared likelihood of ``stars`` (same seed -> same result, bit for bit, on one thread).
+
+    ``stars`` must pass :func:`check_fit_sample` (at least :data:`MIN_STARS` stars, some spread).
+    """
     seed = config.seed if seed is None else int(seed)
+    check_fit_sample(stars)
     L, V = _scales(stars)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -140,6 +162,7 @@ def fit_ensemble(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfi
     """
     if members < 1:
         raise JeansValueError(f"members must be >= 1, got {members}")
+    check_fit_sample(stars)
     r_def, R_def = default_grids(stars)
     radius = r_def if radius is None else np.asarray(radius, float)
     R = R_def if R is None else np.asarray(R, float)

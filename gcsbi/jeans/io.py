@@ -47,8 +47,7 @@ class StarTable:
             object.__setattr__(self, k, a)
         if n[0] < 2:
             raise JeansValueError(f"need at least 2 stars, got {n[0]}")
-        if np.any(arrs["verr"] < 0):
-            raise JeansValueError("velocity errors must be >= 0")
+        _check_errors(arrs["verr"])
         if np.any(arrs["weight"] < 0) or np.any(arrs["weight"] > 1) or arrs["weight"].sum() <= 0:
             raise JeansValueError("membership weights must lie in [0, 1] and not all be zero")
 
@@ -76,14 +75,31 @@ class StarTable:
         return float(self.R[order][np.searchsorted(cw, 0.5 * cw[-1])])
 
 
-def _load(path: str | Path, *, min_cols: int) -> tuple[np.ndarray, list[str] | None]:
-    p = Path(path)
+def _check_errors(verr: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """Refuse negative velocity errors, naming how many and the first (1-based data row if ``rows``)."""
+    bad = np.flatnonzero(verr < 0)
+    if bad.size:
+        where = f"data row {int(rows[bad[0]]) + 1}" if rows is not None else f"star {int(bad[0])}"
+        raise JeansValueError(f"velocity errors must be >= 0; {bad.size} stars have negative errors, "
+                              f"first at {where} ({verr[bad[0]]:g} km/s)")
+
+
+def _read_text(p: Path) -> str:
     if not p.is_file():
         raise JeansFileError(f"no such file: {p}")
     try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JeansFileError(f"cannot read {p}: {exc}") from exc
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise JeansFileError(f"{p} is not a text table (byte 0x{exc.object[exc.start]:02x} at offset "
+                             f"{exc.start} is not UTF-8)") from None
+    except OSError as exc:
+        raise JeansFileError(f"cannot read {p}: {exc.strerror or exc}") from None
+
+
+def _load(path: str | Path, *, min_cols: int) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric rows and the '# name ...' header (if any) of a text table; NaN/inf entries are refused."""
+    p = Path(path)
+    text = _read_text(p)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     header = None
     if lines and lines[0].lstrip().startswith("#"):
@@ -99,12 +115,30 @@ def _load(path: str | Path, *, min_cols: int) -> tuple[np.ndarray, list[str] | N
         raise JeansFileError(f"{p} is corrupt: rows have different numbers of columns")
     if data.shape[1] < min_cols:
         raise JeansFileError(f"{p} has {data.shape[1]} columns, need at least {min_cols}")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        r, c = (int(i[0]) for i in np.nonzero(bad))
+        name = repr(header[c]) if header is not None and len(header) == data.shape[1] else str(c + 1)
+        raise JeansValueError(f"{p}: NaN or inf in data row {r + 1}, column {name} ({int(bad.sum())} such "
+                              f"entries); fix or remove those rows")
     return data, header
 
 
-def _finish(x, y, v, verr, w, meta, *, subtract_vsys: bool = True) -> StarTable:
+def _default_verr(verr: float | None, n: int, what: str) -> np.ndarray:
+    """One error for every star when the data have none: must be given explicitly (0 for exact velocities)."""
+    if verr is None:
+        raise JeansValueError(f"{what} has no velocity-error column; pass verr= (CLI: --verr KMS) with the "
+                              f"error of every star in km/s (0 for exact velocities)")
+    if not (math.isfinite(verr) and verr >= 0):
+        raise JeansValueError(f"verr must be a finite velocity error >= 0 km/s, got {verr}")
+    return np.full(n, float(verr))
+
+
+def _finish(x, y, v, verr, w, meta, *, subtract_vsys: bool = True, rows: np.ndarray | None = None) -> StarTable:
+    """Keep stars with weight > 0 and remove the weighted systemic velocity; ``rows``: their data rows."""
     v = np.asarray(v, float)
     w = np.asarray(w, float)
+    _check_errors(np.asarray(verr, float), np.arange(v.size) if rows is None else rows)
     good = w > 0
     if not good.any():
         raise JeansValueError("no star has membership weight > 0")
@@ -133,8 +167,11 @@ def read_walker(path: str | Path, *, distance_kpc: float, centre: tuple[float, f
     Positions: the tabulated offsets (cols 2, 3, arcmin) unless ``centre`` = (RA, Dec) in degrees is given,
     then a tangent-plane projection of cols 0, 1. Stars with v = 0 (no velocity) or p = 0 are dropped.
     """
+    if not (distance_kpc is not None and math.isfinite(distance_kpc) and distance_kpc > 0):
+        raise JeansValueError(f"distance must be > 0 kpc, got {distance_kpc}")
     data, _ = _load(path, min_cols=16)
     keep = data[:, 6] != 0
+    rows = np.flatnonzero(keep)
     data = data[keep]
     if centre is None:
         x = data[:, 2] / ARCMIN_PER_RAD * distance_kpc
@@ -142,19 +179,24 @@ def read_walker(path: str | Path, *, distance_kpc: float, centre: tuple[float, f
     else:
         x, y = radec_to_projected_kpc(data[:, 0], data[:, 1], ra0=centre[0], dec0=centre[1], distance_kpc=distance_kpc)
     meta = {"source": str(path), "format": "walker", "distance_kpc": distance_kpc}
-    return _finish(x, y, data[:, 6], data[:, 7], np.clip(data[:, 15], 0, 1), meta)
+    return _finish(x, y, data[:, 6], data[:, 7], np.clip(data[:, 15], 0, 1), meta, rows=rows)
 
 
-def read_gaia_challenge(path: str | Path, *, verr: float = 0.0, los: str = "z") -> StarTable:
-    """Gaia Challenge mocks (x y z vx vy vz in kpc, km/s), projected along ``los``; ``verr`` km/s per star."""
+def read_gaia_challenge(path: str | Path, *, verr: float | None = None, los: str = "z") -> StarTable:
+    """Gaia Challenge mocks (x y z vx vy vz in kpc, km/s), projected along ``los``.
+
+    The files hold no velocity errors, so ``verr`` (km/s, the same for every star; 0 for exact
+    velocities) is required.
+    """
     data, _ = _load(path, min_cols=6)
     axes = {"x": (1, 2, 3), "y": (2, 0, 4), "z": (0, 1, 5)}
     if los not in axes:
         raise JeansValueError(f"los must be 'x', 'y' or 'z', got {los!r}")
     i, j, k = axes[los]
     n = len(data)
+    errors = _default_verr(verr, n, f"{path} (a Gaia Challenge table)")
     meta = {"source": str(path), "format": "gaia", "los": los}
-    return _finish(data[:, i], data[:, j], data[:, k], np.full(n, float(verr)), np.ones(n), meta)
+    return _finish(data[:, i], data[:, j], data[:, k], errors, np.ones(n), meta)
 
 
 def read_table(
@@ -162,10 +204,14 @@ def read_table(
     *,
     distance_kpc: float | None = None,
     centre: tuple[float, float] | None = None,
-    default_verr: float = 0.0,
+    default_verr: float | None = None,
 ) -> StarTable:
     """Text table with a '# name name ...' header: (x, y) kpc or (ra, dec) degrees + centre + distance; v or vlos;
-    optional verr/err and p/weight/membership columns."""
+    verr/err and optional p/weight/membership columns.
+
+    A table without a velocity-error column needs ``default_verr`` (km/s for every star, 0 for exact
+    velocities); it is ignored when the table has one.
+    """
     data, header = _load(path, min_cols=3)
     if header is None or len(header) != data.shape[1]:
         raise JeansFileError(f"{path}: need a '# col col ...' header naming all {data.shape[1]} columns")
@@ -191,10 +237,10 @@ def read_table(
     verr = pick("verr", "err", "v_err", "error")
     w = pick("p", "weight", "membership", "pmem")
     n = len(v)
-    verr = np.full(n, float(default_verr)) if verr is None else verr
     w = np.ones(n) if w is None else w
     if np.any(w < 0) or np.any(w > 1):
         raise JeansValueError(f"{path}: membership weights must lie in [0, 1]")
+    verr = _default_verr(default_verr, n, str(path)) if verr is None else verr
     return _finish(x, y, v, verr, w, {"source": str(path), "format": "table"})
 
 
@@ -204,16 +250,15 @@ def read_stars(
     fmt: str = "auto",
     distance_kpc: float | None = None,
     centre: tuple[float, float] | None = None,
-    verr: float = 0.0,
+    verr: float | None = None,
 ) -> StarTable:
-    """Dispatch on ``fmt`` in {'auto', 'table', 'walker', 'gaia'} ('auto': header -> table, 25 cols -> walker,
-    6 cols -> gaia)."""
+    """Dispatch on ``fmt`` in {'auto', 'table', 'walker', 'gaia'} ('auto': header -> table, >= 16 cols -> walker,
+    6 cols -> gaia). ``verr`` (km/s) is the error of every star for data without a velocity-error column
+    (Gaia Challenge mocks, tables without verr); such data are refused without it."""
     if fmt == "auto":
         p = Path(path)
-        if not p.is_file():
-            raise JeansFileError(f"no such file: {p}")
-        with p.open() as fh:
-            first = fh.readline()
+        lines = _read_text(p).splitlines()
+        first = next((ln for ln in lines if ln.strip()), "")
         ncol = len(first.replace(",", " ").split())
         fmt = "table" if first.lstrip().startswith("#") else "walker" if ncol >= 16 else "gaia" if ncol == 6 else ""
         if not fmt:

@@ -35,7 +35,12 @@ def test_errors_exit_1(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     bad = tmp_path / "bad.txt"
     bad.write_text("# x y v\n1 2 3\n")
-    assert main(["jeans", "fit", str(bad), "--beta", "om:-1", "--out", str(tmp_path / "o")]) == 1
+    good = tmp_path / "good.txt"
+    rows = np.random.default_rng(0).normal(size=(25, 3))
+    good.write_text("# x y v verr\n" + "\n".join(f"{a} {b} {10 * c} 1.0" for a, b, c in rows) + "\n")
+    capsys.readouterr()
+    assert main(["jeans", "fit", str(good), "--beta", "om:-1", "--out", str(tmp_path / "o")]) == 1
+    assert "Osipkov-Merritt" in capsys.readouterr().err
     assert main(["jeans", "mock", "--n", "1", "--out", str(tmp_path / "m.txt")]) == 1
     assert "error" in capsys.readouterr().err
     assert main(["jeans", "baseline", str(bad), "--steps", "10", "--burn", "8", "--out", str(tmp_path / "b")]) == 1
