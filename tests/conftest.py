@@ -21,6 +21,26 @@ except ImportError:  # pragma: no cover
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _isolated_rng_state():
+    """Fork torch's and numpy's global RNG state around every test and seed both with 0.
+
+    No test sees another's draws or leaves state behind, and a draw a test forgot to seed is
+    still the same in every run and in any test order.
+    """
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        if torch is None:
+            yield
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                yield
+    finally:
+        np.random.set_state(state)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """Path to ``../shared/data``; skips the test when it is absent."""
