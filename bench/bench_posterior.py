@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from gcsbi.inference import load_posterior, shipped_posteriors
-from gcsbi.simulator import load_simulator
+from gcsbi.simulator.core import load_simulator
 
 OUT = Path(__file__).resolve().parent / "results"
 N_CLUSTERS = 500

@@ -30,7 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from gcsbi.observe import ObservationModel, luminosity_function_sampler, render_exact  # noqa: E402
-from gcsbi.specs import load_simulator_spec  # noqa: E402
+from gcsbi.spec.simulator_spec import load_simulator_spec  # noqa: E402
 
 
 def plummer_cluster(rng: np.random.Generator, mass_msun: float, filters) -> tuple[np.ndarray, np.ndarray]:

@@ -13,11 +13,10 @@ import resource
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from gcsbi.simulate_cli import plot_grid, series_theta
-from gcsbi.simulator import load_simulator
+from gcsbi.simulator.cli import plot_grid, series_theta
+from gcsbi.simulator.core import load_simulator
 
 OUT = Path(__file__).resolve().parent / "results"
 

@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "load_prior": "gcsbi.priors",
+    "load_prior": "gcsbi.spec",
     "load_simulator": "gcsbi.simulator",
     "train": "gcsbi.inference",
     "load_posterior": "gcsbi.inference",

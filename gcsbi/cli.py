@@ -24,8 +24,8 @@ COMMANDS: dict[str, str] = {
     "train": "gcsbi.inference.cli:add_train_parser",
     "infer": "gcsbi.inference.cli:add_infer_parser",
     "calibrate": "gcsbi.inference.cli:add_calibrate_parser",
-    "bank": "gcsbi.bank_cli",
-    "simulate": "gcsbi.simulate_cli",
+    "bank": "gcsbi.bank.cli",
+    "simulate": "gcsbi.simulator.cli",
     "m31": "gcsbi.catalogue.cli",
 }
 

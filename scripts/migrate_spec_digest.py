@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from gcsbi.simulator import spec_digest
-from gcsbi.specs import load_simulator_spec
+from gcsbi.simulator.core import spec_digest
+from gcsbi.spec.simulator_spec import load_simulator_spec
 
 
 def migrate(path: Path) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gcsbi.bank import SimulationBank
+from gcsbi.bank.store import SimulationBank
 from gcsbi.catalogue import CatalogueMLP, CatalogueSimulator
 from gcsbi.inference import train
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from gcsbi.bank import SimulationBank
+from gcsbi.bank.store import SimulationBank
 from gcsbi.inference import calibrate, train
 from gcsbi.inference.train import pool_images, simulate
 from gcsbi.nets import PiDocEmbedding

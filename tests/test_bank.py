@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-import gcsbi.bank as bank_mod
-from gcsbi.bank import SimulationBank, chunk_seeds
+import gcsbi.bank.store as bank_mod
+from gcsbi.bank.store import SimulationBank, chunk_seeds
 from gcsbi.errors import GcsbiFileError, GcsbiValueError
 from gcsbi.testing.toy import ToyImageSimulator
 

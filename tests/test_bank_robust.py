@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import gcsbi.bank as bank_mod
-from gcsbi.bank import SimulationBank
+import gcsbi.bank.store as bank_mod
+from gcsbi.bank.store import SimulationBank
 from gcsbi.cli import main
 from gcsbi.errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError
 from gcsbi.testing.toy import ToyImageSimulator

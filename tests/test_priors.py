@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from gcsbi.errors import GcsbiFileError, GcsbiValueError, SpecError
-from gcsbi.priors import load_prior
-from gcsbi.resources import available_specs
+from gcsbi.spec.priors import load_prior
+from gcsbi.spec.resources import available_specs
 
 PRIORS = available_specs("priors")
 

@@ -12,9 +12,9 @@ import torch
 
 from gcsbi.cli import main
 from gcsbi.errors import GcsbiFileError, GcsbiValueError, SpecError
-from gcsbi.priors import load_prior
-from gcsbi.simulator import load_simulator
-from gcsbi.specs import load_simulator_spec, simulator_dir
+from gcsbi.spec.priors import load_prior
+from gcsbi.simulator.core import load_simulator
+from gcsbi.spec.simulator_spec import load_simulator_spec, simulator_dir
 
 BINARY = b"\xff\xfe\x00garbage"
 
@@ -128,7 +128,7 @@ def test_simulate_cli_refuses_bad_counts(argv, needle, capsys):
 
 
 def test_series_stays_inside_any_prior():
-    from gcsbi.simulate_cli import series_theta
+    from gcsbi.simulator.cli import series_theta
 
     for prior_name in ("m31-gc", "milky-way-gc"):
         prior = load_prior(prior_name)

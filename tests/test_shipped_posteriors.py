@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gcsbi.inference import load_posterior, shipped_posteriors
-from gcsbi.simulator import load_simulator
+from gcsbi.simulator.core import load_simulator
 
 IMAGE_POSTERIORS = [n for n in ("hst-phat_m31-gc", "hst-mw_milky-way-gc") if n in shipped_posteriors()]
 

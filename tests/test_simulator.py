@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from gcsbi.errors import GcsbiValueError, SpecError
-from gcsbi.priors import NamedBoxPrior, ParameterSpec
-from gcsbi.resources import available_specs
-from gcsbi.simulator import load_simulator
+from gcsbi.spec.priors import NamedBoxPrior, ParameterSpec
+from gcsbi.spec.resources import available_specs
+from gcsbi.simulator.core import load_simulator
 
 SPECS = available_specs("simulators")
 
@@ -84,7 +84,7 @@ def test_bad_inputs(tmp_path):
     few = NamedBoxPrior((ParameterSpec("age_gyr", 1.0, 2.0),))
     with pytest.raises(SpecError, match="must be sampled"):
         load_simulator("hst-phat", prior=few)
-    from gcsbi.specs import simulator_dir
+    from gcsbi.spec.simulator_spec import simulator_dir
 
     path = tmp_path / "x.toml"
     path.write_text((simulator_dir() / "hst-phat.toml").read_text() + "\n[snapshot.fixed]\nnot_a_param = 1.0\n")
@@ -123,7 +123,7 @@ def test_rgb_composite_is_bounded():
 def test_library_snapshot_source(tmp_path):
     """A spec whose [snapshot] points at a folder of N-body-like snapshots (SnapshotLibrary)."""
     from gcsbi.clusters.models import ClusterParams, sample_cluster
-    from gcsbi.specs import simulator_dir
+    from gcsbi.spec.simulator_spec import simulator_dir
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -145,7 +145,7 @@ def test_library_snapshot_source(tmp_path):
 def test_spec_identity_does_not_depend_on_file_location(tmp_path):
     """Checkpoints store sim.spec: a copy of the same TOML elsewhere must give the same spec,
     an edited one a different digest (so a posterior trained in one checkout loads in another)."""
-    from gcsbi.specs import simulator_dir
+    from gcsbi.spec.simulator_spec import simulator_dir
 
     text = (simulator_dir() / "hst-phat.toml").read_text()
     copy = tmp_path / "hst-phat.toml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gcsbi.demo import SHIPPED_POSTERIOR
+from gcsbi.demo.run import SHIPPED_POSTERIOR
 
 TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "tutorials").glob("*.py"))
 
@@ -26,7 +26,7 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.skipif(not SHIPPED_POSTERIOR.is_file(), reason="shipped posterior not built yet")
 def test_demo_runs(tmp_path, capsys):
-    from gcsbi.demo import main
+    from gcsbi.demo.run import main
 
     assert main(["--out", str(tmp_path), "--num-samples", "200", "--n-calibration", "10"]) == 0
     text = capsys.readouterr().out

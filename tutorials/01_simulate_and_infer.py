@@ -21,7 +21,7 @@
 import torch
 
 import gcsbi
-from gcsbi.demo import SHIPPED_POSTERIOR
+from gcsbi.demo.run import SHIPPED_POSTERIOR
 from gcsbi.inference import summary
 
 torch.set_num_threads(1)

@@ -118,7 +118,7 @@ if HAVE_DATA:
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from gcsbi.catalogue.hst import read_hst_image
+from gcsbi.observe.hst_images import read_hst_image
 
 ra, dec = 10.825944, 41.181870
 w = WCS(naxis=2)

@@ -25,8 +25,9 @@ _LAZY = {
     "observation_from_row": ".catalogues", "caldwell_matched": ".catalogues", "data_dir": ".catalogues",
     "SHIPPED_CATALOGUE_POSTERIOR": ".inference", "load_catalogue_posterior": ".inference",
     "infer_cluster": ".inference", "infer_catalogue": ".inference", "range_check": ".inference",
-    "CatalogueMLP": ".embedding",
-    "read_hst_image": ".hst", "read_hst_cutouts": ".hst", "observation_from_cutouts": ".hst", "HSTImage": ".hst",
+    "read_hst_image": "gcsbi.observe.hst_images", "read_hst_cutouts": "gcsbi.observe.hst_images",
+    "read_hst_images": "gcsbi.observe.hst_images", "observation_from_cutouts": "gcsbi.observe.hst_images",
+    "HSTImage": "gcsbi.observe.hst_images",
 }
 
 __all__ = sorted(_LAZY)

@@ -15,7 +15,7 @@ turns names / APIDs / catalogue rows into the feature vector and adds to the Dat
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 

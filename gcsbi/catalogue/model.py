@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GcsbiValueError
-from .photometry import ANNULUS, aperture_from_cog, half_light_radius, interp_cog
+from .photometry import ANNULUS, aperture_from_cog, half_light_radius
 
 __all__ = ["BANDS", "FEATURES", "LIMIT_ERROR", "CatalogueModel", "features", "catalogue_values_from_features",
            "fit_catalogue_model"]

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import GcsbiValueError
-from ..priors import NamedBoxPrior
+from ..spec.priors import NamedBoxPrior
 from .photometry import curves_of_growth, pixel_counts, radial_grid
 
 __all__ = ["ProfileSimulator", "CatalogueSimulator", "profile_simulator", "catalogue_simulator",
@@ -38,7 +38,7 @@ DEFAULT_STAMP = 256
 
 
 def _spec_with_size(spec: Any, size: int):
-    from ..specs import SimulatorSpec, load_simulator_spec
+    from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
 
     s = spec if isinstance(spec, SimulatorSpec) else load_simulator_spec(spec)
     if size and tuple(s.observation.size) != (int(size), int(size)):
@@ -57,7 +57,7 @@ class ProfileSimulator:
 
     def __init__(self, spec: str | Path = "hst-phat", prior: str | Path | NamedBoxPrior | None = None, *,
                  stamp: int = DEFAULT_STAMP) -> None:
-        from ..simulator import ClusterSimulator
+        from ..simulator.core import ClusterSimulator
 
         if int(stamp) < 32:
             raise GcsbiValueError(f"stamp must be >= 32 pixels, got {stamp}")

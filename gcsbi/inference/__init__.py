@@ -11,7 +11,7 @@ from __future__ import annotations
 from .arviz import posterior_datatree, summary
 from .calibrate import calibrate, coverage_from_ranks, coverage_noise
 from .checkpoint import load_posterior, save_posterior, shipped_posteriors
-from .embedding import SmallCNN
+from ..nets.small import SmallCNN
 from .infer import check_observation, infer, posterior_predictive, read_observation
 from .train import TrainConfig, TrainedPosterior, simulate, train
 

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from ..errors import GcsbiFileError, GcsbiValueError, SpecError
-from ..priors import NamedBoxPrior, ParameterSpec
-from .embedding import build_embedding
+from ..spec.priors import NamedBoxPrior, ParameterSpec
+from ..nets.recipe import build_embedding
 from .train import TrainConfig, TrainedPosterior, build_estimator, pool_images, seeded
 
 __all__ = ["save_posterior", "load_posterior", "shipped_posteriors", "spec_differences", "weights_digest",

@@ -35,7 +35,7 @@ def resolve_simulator(spec: str, *, prior: str | None = None, kwargs: dict[str, 
             raise GcsbiValueError(f"cannot import simulator factory {spec!r}: {exc}") from exc
         return factory(**kwargs)
     try:
-        from ..simulator import load_simulator  # type: ignore[attr-defined]
+        from ..simulator.core import load_simulator  # type: ignore[attr-defined]
     except ImportError as exc:
         raise GcsbiDependencyError("gcsbi.simulator.load_simulator is not available in this build; "
                                    "use --spec toy or --spec module:Factory") from exc
@@ -44,7 +44,7 @@ def resolve_simulator(spec: str, *, prior: str | None = None, kwargs: dict[str, 
 
 def resolve_embedding(name: str, *, in_channels: int, features: int) -> Any:
     """``small-cnn`` | ``pidoc`` (gcsbi.nets.pidoc, when present) | ``module:Class`` (kwargs in_channels)."""
-    from .embedding import SmallCNN
+    from ..nets.small import SmallCNN
 
     if name == "small-cnn":
         return SmallCNN(in_channels=in_channels, features=features)

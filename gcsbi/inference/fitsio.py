@@ -9,7 +9,7 @@
   in one multi-extension file (every science image HDU is used, none is dropped), each band
   named by its FILTER / FILTER1 / FILTER2 keyword (or, for images without one, by ``bands`` in
   file and extension order). They are put in the order of the posterior's simulator spec and
-  turned into x by the spec's transforms: :func:`gcsbi.catalogue.hst.observation_from_cutouts`,
+  turned into x by the spec's transforms: :func:`gcsbi.observe.hst_images.observation_from_cutouts`,
   resampling around ``ra``/``dec`` when given, else taking the images as already on the
   simulator grid (raw simulator counts, or calibrated images rescaled to the spec's zero points).
 
@@ -68,7 +68,7 @@ def read_array(path: str | Path) -> np.ndarray:
 def posterior_simulator_spec(posterior: Any) -> Any:
     """The ``SimulatorSpec`` a posterior was trained with, checked against its stored channels and shape."""
     from ..observe.transforms import channel_names
-    from ..specs import load_simulator_spec
+    from ..spec.simulator_spec import load_simulator_spec
 
     stored = ((getattr(posterior, "spec", None) or {}).get("simulator") or {})
     name = stored.get("name")
@@ -86,7 +86,7 @@ def posterior_simulator_spec(posterior: Any) -> Any:
                               f"{', '.join(map(str, spec.observation.size))}), the posterior takes {x_shape}")
     digest = stored.get("sha256")
     if digest:
-        from ..simulator import spec_digest
+        from ..simulator.core import spec_digest
 
         if spec_digest(spec) != digest:
             warnings.warn(f"the {name} simulator spec changed since this posterior was trained; per-band images "
@@ -98,7 +98,7 @@ def observation_for_posterior(paths: Sequence[str | Path] | str | Path, posterio
                               bands: Sequence[str] | None = None, ra: float | None = None,
                               dec: float | None = None) -> np.ndarray:
     """x for ``posterior`` from observation files (module docstring for the two kinds of input)."""
-    from ..catalogue.hst import observation_from_cutouts, read_fits_planes
+    from ..observe.hst_images import observation_from_cutouts, read_fits_planes
 
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not paths:

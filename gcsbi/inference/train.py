@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import GcsbiRuntimeError, GcsbiValueError, SpecError
-from .embedding import ChannelStandardize, embedding_recipe
+from ..nets.standardize import ChannelStandardize
+from ..nets.recipe import embedding_recipe
 
 __all__ = ["TrainConfig", "TrainedPosterior", "train", "simulate", "build_estimator",
            "seeded", "SEED_STREAMS"]
@@ -422,7 +423,7 @@ def train(theta: Any, x: Any, *, prior: Any, embedding_net: nn.Module | None = N
             arch.density_estimator, arch.hidden_features, arch.num_transforms, arch.num_bins)
         z_score_x, x_pool, init_embedding = arch.z_score_x, arch.x_pool, False
         if embedding_net is None:
-            from .embedding import build_embedding
+            from ..nets.recipe import build_embedding
 
             embedding_net = build_embedding(parent.embedding_recipe)
     config = TrainConfig(density_estimator=density_estimator, hidden_features=int(hidden_features),

@@ -2,7 +2,7 @@
 
 snapshot arrays -> :class:`ObservationModel` (projection, photometry, PSF
 rendering, background, noise) -> :class:`Observation` -> :func:`transform`
-(network inputs). Specs: :mod:`gcsbi.specs`.
+(network inputs). Specs: :mod:`gcsbi.spec`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The observation chain: star particles -> mock multi-band image (e-) + truth maps.
 
-Build an :class:`ObservationModel` once from a :class:`~gcsbi.specs.SimulatorSpec`
+Build an :class:`ObservationModel` once from a :class:`~gcsbi.spec.SimulatorSpec`
 (PSFs, sub-pixel kernels, FFT plans, background pool are all static) and call
 it per mock::
 
@@ -27,7 +27,7 @@ import galsim
 import numpy as np
 
 from ..errors import GcsbiValueError
-from ..specs import SimulatorSpec, load_simulator_spec
+from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
 from . import transforms as _tr
 from .background import BackgroundBank, FieldBackground, FieldSampler, default_field_sampler
 from .instrument import (

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GcsbiValueError
-from ..specs import SimulatorSpec
+from ..spec.simulator_spec import SimulatorSpec
 
 __all__ = ["channel_names", "noise_sigma", "sky_levels", "log_flux", "pixel_cmd", "transform"]
 

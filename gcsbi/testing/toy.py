@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import GcsbiValueError
-from ..priors import NamedBoxPrior, ParameterSpec
+from ..spec.priors import NamedBoxPrior, ParameterSpec
 
 __all__ = ["ToyImageSimulator"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -43,7 +42,7 @@ def test_stamp_too_small_for_apertures():
 
 
 def test_bank_factory(tmp_path):
-    from gcsbi.bank import SimulationBank
+    from gcsbi.bank.store import SimulationBank
 
     bank = SimulationBank.create(tmp_path / "b.zarr", simulator_factory="gcsbi.catalogue.simulator:catalogue_simulator",
                                  factory_kwargs={"stamp": 96, "model": {"rap_range": [0.5, 1.4]}}, n=2, chunk_size=2,

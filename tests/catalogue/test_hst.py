@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from gcsbi.catalogue.hst import read_hst_cutouts, read_hst_image
+from gcsbi.observe.hst_images import read_hst_cutouts, read_hst_image
 from gcsbi.errors import GcsbiValueError
-from gcsbi.specs import load_simulator_spec
+from gcsbi.spec.simulator_spec import load_simulator_spec
 
 RA, DEC = 10.825944, 41.181870  # B165
 # (instrument, detector, filter keywords, PHOTFLAM, PHOTPLAM, native scale, suffix): ACS/WFC and WFC3/UVIS values
@@ -134,7 +134,7 @@ def test_bad_inputs(files, tmp_path):
 
 @pytest.mark.slow
 def test_image_mode_observation(files):
-    from gcsbi.catalogue.hst import observation_from_cutouts
+    from gcsbi.observe.hst_images import observation_from_cutouts
 
     x = observation_from_cutouts(files, RA, DEC)
     spec = load_simulator_spec("hst-phat")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from gcsbi.catalogue.hst import observation_from_cutouts, read_hst_cutouts, read_hst_image, read_hst_images
+from gcsbi.observe.hst_images import observation_from_cutouts, read_hst_cutouts, read_hst_image, read_hst_images
 from gcsbi.errors import GcsbiFileError, GcsbiValueError, UnknownFilterError
 from gcsbi.observe.transforms import sky_levels, transform
-from gcsbi.specs import load_simulator_spec
+from gcsbi.spec.simulator_spec import load_simulator_spec
 
 RA, DEC = 10.825944, 41.181870
 SPEC = load_simulator_spec("hst-phat")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import gcsbi
-from gcsbi.catalogue.embedding import CatalogueMLP
+from gcsbi.nets.mlp import CatalogueMLP
 from gcsbi.catalogue.model import FEATURES, CatalogueModel, features
 from gcsbi.errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
-from gcsbi.priors import load_prior
+from gcsbi.spec.priors import load_prior
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_calibrate_runs_with_catalogue_simulator(toy_posterior):
     """calibrate() works unchanged with the catalogue simulator (contract check, tiny sizes)."""
     from gcsbi.catalogue.simulator import CatalogueSimulator
     from gcsbi.inference import calibrate
-    from gcsbi.priors import NamedBoxPrior
+    from gcsbi.spec.priors import NamedBoxPrior
 
     prior = load_prior("m31-gc")
     light = NamedBoxPrior(tuple(s if s.name != "log10_mass" else type(s)(s.name, 4.0, 4.5, s.unit, s.description)

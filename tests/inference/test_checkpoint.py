@@ -5,7 +5,7 @@ import torch
 from gcsbi.errors import GcsbiFileError, GcsbiValueError, SpecError
 from gcsbi.inference import SmallCNN, load_posterior, simulate
 from gcsbi.inference.checkpoint import spec_differences
-from gcsbi.inference.embedding import build_embedding
+from gcsbi.nets.recipe import build_embedding
 
 
 @pytest.fixture(scope="module")

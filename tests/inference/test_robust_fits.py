@@ -38,7 +38,7 @@ def cached_posterior():
 @pytest.fixture(scope="module")
 def mock():
     """(x (6, H, W), counts (3, H, W)) of one hst-phat mock, seeded."""
-    from gcsbi.simulator import ClusterSimulator
+    from gcsbi.simulator.core import ClusterSimulator
 
     sim = ClusterSimulator("hst-phat", "m31-gc")
     with torch.random.fork_rng():

@@ -150,7 +150,7 @@ def test_pooled_from_equals_pooling_inside_train(tiny_data):
 
 
 def test_channel_standardize_is_per_channel_and_bounded_on_sparse_channels():
-    from gcsbi.inference.embedding import ChannelStandardize
+    from gcsbi.nets.standardize import ChannelStandardize
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(400, 2, 8, 8, generator=gen) * torch.tensor([3.0, 1.0])[None, :, None, None] + 5.0

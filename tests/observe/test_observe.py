@@ -8,7 +8,7 @@ import pytest
 from gcsbi.errors import GcsbiValueError, UnknownFilterError
 from gcsbi.observe import channel_names, get_observation_model, project_positions
 from gcsbi.observe.instrument import ARCSEC_PER_PC_AT_1KPC, distance_modulus
-from gcsbi.specs import list_simulator_specs
+from gcsbi.spec.simulator_spec import list_simulator_specs
 
 from .conftest import plummer_stars
 

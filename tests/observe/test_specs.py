@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gcsbi.errors import GcsbiFileError, SpecError
-from gcsbi.specs import KNOWN_FILTERS, SimulatorSpec, list_simulator_specs, load_simulator_spec, simulator_dir
+from gcsbi.spec.simulator_spec import KNOWN_FILTERS, SimulatorSpec, list_simulator_specs, load_simulator_spec, simulator_dir
 
 
 def _shipped_doc(name: str = "hst-phat") -> str:

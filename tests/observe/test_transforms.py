@@ -7,7 +7,7 @@ import pytest
 
 from gcsbi.errors import GcsbiValueError
 from gcsbi.observe import channel_names, noise_sigma, pixel_cmd, sky_levels, transform
-from gcsbi.specs import load_simulator_spec
+from gcsbi.spec.simulator_spec import load_simulator_spec
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .errors import SpecError
+from ..errors import SpecError
 from .resources import available_specs, find_spec, read_toml, spec_folders
 
 __all__ = [

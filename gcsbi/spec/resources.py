@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import GcsbiFileError, SpecError
+from ..errors import GcsbiFileError, SpecError
 
 __all__ = ["spec_folders", "find_spec", "read_toml", "available_specs"]
 

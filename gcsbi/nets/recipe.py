@@ -1,4 +1,4 @@
-"""A small CNN embedding and the recipe that lets a checkpoint rebuild any embedding net.
+"""The recipe that lets a checkpoint rebuild any embedding net.
 
 A checkpoint stores weights, never pickled objects. To rebuild the embedding network it
 records ``"module:QualName"`` of its class and its constructor keyword arguments, read from
@@ -13,60 +13,21 @@ import importlib
 import json
 from typing import Any
 
-import torch
 from torch import nn
 
 from ..errors import GcsbiValueError
 
-__all__ = ["SmallCNN", "ChannelStandardize", "embedding_recipe", "build_embedding"]
+__all__ = ["embedding_recipe", "build_embedding"]
 
 # Only classes under these packages are imported automatically from a checkpoint (a
 # checkpoint must not be able to make us import and call arbitrary code).
 TRUSTED_PREFIXES: tuple[str, ...] = ("gcsbi.", "sbi.neural_nets.", "torch.nn.")
 
-
-class SmallCNN(nn.Module):
-    """Two conv blocks + linear head: (B, C, H, W) -> (B, features). Fast enough for tests."""
-
-    def __init__(self, in_channels: int = 3, features: int = 16, channels: int = 8) -> None:
-        super().__init__()
-        self.config: dict[str, Any] = {"in_channels": int(in_channels), "features": int(features),
-                                       "channels": int(channels)}
-        c = int(channels)
-        self.net = nn.Sequential(
-            nn.Conv2d(int(in_channels), c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c, 2 * c, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-            nn.Flatten(), nn.Linear(2 * c * 16, int(features)),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class ChannelStandardize(nn.Module):
-    """(x - mean_c) / std_c with one mean and std per channel (dim 1) of the training x.
-
-    The per-pixel z-scoring sbi does by default (``z_score_x="independent"``) divides each pixel
-    by its own standard deviation; in a sparse channel such as a pixel-CMD histogram, bins that
-    are almost always empty get a tiny std, and the rare image that fills them arrives at the
-    network with values of ~10^3 (measured on the hst-phat pixel-CMD channel).
-    """
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone())
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone())
-
-    @classmethod
-    def from_data(cls, x: torch.Tensor) -> ChannelStandardize:
-        x = torch.as_tensor(x, dtype=torch.float32)
-        dims = (0, *range(2, x.ndim))  # every dim but the channel one; no copy of a many-GB x
-        std = x.std(dim=dims)
-        return cls(x.mean(dim=dims), torch.where(std > 1e-8, std, torch.ones_like(std)))  # constant: shift only
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        return (x - self.mean.reshape(shape)) / self.std.reshape(shape)
+#: Where classes named in older checkpoints live now.
+MOVED: dict[str, str] = {
+    "gcsbi.catalogue.embedding:CatalogueMLP": "gcsbi.nets.mlp:CatalogueMLP",
+    "gcsbi.inference.embedding:SmallCNN": "gcsbi.nets.small:SmallCNN",
+}
 
 
 def embedding_recipe(net: nn.Module) -> dict[str, Any]:
@@ -112,6 +73,7 @@ def build_embedding(recipe: dict[str, Any], *, trusted: tuple[str, ...] = ()) ->
 
 
 def _import(target: str, trusted: tuple[str, ...]) -> Any:
+    target = MOVED.get(target, target)
     module_name, _, qualname = target.partition(":")
     allowed = TRUSTED_PREFIXES + tuple(trusted)
     if not any(module_name == p.rstrip(".") or module_name.startswith(p) for p in allowed):

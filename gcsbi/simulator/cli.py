@@ -82,7 +82,7 @@ def plot_grid(images: np.ndarray, sky: np.ndarray, titles: list[str], path: str 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .observe.composite import rgb_composite
+    from ..observe.composite import rgb_composite
 
     n = len(images)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
@@ -114,8 +114,8 @@ def _title(prior, row: torch.Tensor) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .errors import GcsbiValueError
-    from .simulator import load_simulator
+    from ..errors import GcsbiValueError
+    from .core import load_simulator
 
     if not (isinstance(args.n, int) and args.n >= 1):
         raise GcsbiValueError(f"-n must be a positive integer, got {args.n!r}")

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.distributions import Independent, Uniform, constraints
 
-from .errors import GcsbiValueError, SpecError
+from ..errors import GcsbiValueError, SpecError
 from .resources import find_spec, read_toml
 
 __all__ = ["ParameterSpec", "NamedBoxPrior", "load_prior"]

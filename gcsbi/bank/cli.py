@@ -20,7 +20,7 @@ import argparse
 import json
 from typing import Any
 
-from .errors import GcsbiFileError, GcsbiValueError
+from ..errors import GcsbiFileError, GcsbiValueError
 
 __all__ = ["add_parser"]
 
@@ -47,7 +47,7 @@ def _generate(bank: Any, args: argparse.Namespace) -> None:
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
-    from .bank import SimulationBank
+    from .store import SimulationBank
 
     try:
         kwargs = json.loads(args.kwargs)
@@ -65,7 +65,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .bank import SimulationBank
+    from .store import SimulationBank
 
     _generate(SimulationBank.open(args.path), args)
     return 0
@@ -73,8 +73,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     """Print the configuration and progress; unless --no-verify, read every chunk (exit 1 if damaged)."""
-    from .bank import SimulationBank
-    from .bank_factory import is_trusted
+    from .store import SimulationBank
+    from .factory import is_trusted
 
     bank = SimulationBank.open(args.path)
     info = bank.info()
@@ -104,7 +104,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_invalidate(args: argparse.Namespace) -> int:
-    from .bank import SimulationBank
+    from .store import SimulationBank
 
     bank = SimulationBank.open(args.path)
     bank.invalidate(args.chunks)
@@ -114,7 +114,7 @@ def _cmd_invalidate(args: argparse.Namespace) -> int:
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
-    from .bank import SimulationBank
+    from .store import SimulationBank
 
     bank = SimulationBank.open(args.path)
     damaged, computed = bank.repair(workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress,

@@ -29,10 +29,10 @@ able to import gcsbi and to see ``path`` on a shared filesystem (NFS, Lustre, ..
 stores are not supported.
 
 Safety: the stored factory is untrusted input (anyone can edit ``zarr.json``), so only gcsbi's
-own simulator factories run unless the caller trusts another one (:mod:`gcsbi.bank_factory`).
+own simulator factories run unless the caller trusts another one (:mod:`gcsbi.bank.factory`).
 Opening, reading and ``info`` never import or run it. One ``generate`` at a time: a second one
-on the same bank fails at once (:mod:`gcsbi.bank_lock`). Local workers die with the process
-that started them and ignore Ctrl-C, which the parent handles (:mod:`gcsbi.bank_workers`).
+on the same bank fails at once (:mod:`gcsbi.bank.lock`). Local workers die with the process
+that started them and ignore Ctrl-C, which the parent handles (:mod:`gcsbi.bank.workers`).
 """
 
 from __future__ import annotations
@@ -40,131 +40,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .bank_chunks import _compute_and_write, _fmt, chunk_seeds
-from .bank_factory import build_simulator, check_trusted, one_line
-from .bank_lock import bank_lock
-from .bank_workers import run_dask, run_pool
-from .errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError  # noqa: F401 (re-exported)
+from .chunks import _ChunkResult, _compute_and_write, chunk_seeds
+from .dataset import BankDataset
+from .factory import build_simulator, check_trusted
+from .format import _ATTR, _MAX_LOG, BankConfig, _why
+from .format import open_group as _open_group
+from .format import read_config as _read_config
+from .lock import bank_lock
+from .workers import run_dask, run_pool
+from ..errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError  # noqa: F401 (re-exported)
 
 __all__ = ["BankConfig", "SimulationBank", "BankDataset", "chunk_seeds", "build_simulator"]
-
-FORMAT_VERSION = 1
-_ATTR = "gcsbi_bank"
-_ARRAYS = ("theta", "x", "failed", "message", "done")
-_MAX_LOG = 1000
-
-
-@dataclass(frozen=True)
-class BankConfig:
-    """Everything needed to (re)compute any chunk of a bank, stored in the Zarr attributes."""
-
-    simulator_factory: str
-    factory_kwargs: dict[str, Any]
-    n: int
-    chunk_size: int
-    seed: int
-    param_names: tuple[str, ...]
-    output_shape: tuple[int, ...]
-    prior: dict[str, Any]
-    simulator_spec: dict[str, Any]
-    gcsbi_version: str
-    format_version: int = FORMAT_VERSION
-
-    @property
-    def n_chunks(self) -> int:
-        return math.ceil(self.n / self.chunk_size)
-
-    def chunk_bounds(self, chunk: int) -> tuple[int, int]:
-        """Row range [lo, hi) of chunk ``chunk``."""
-        lo = chunk * self.chunk_size
-        return lo, min(lo + self.chunk_size, self.n)
-
-    def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["param_names"], d["output_shape"] = list(self.param_names), list(self.output_shape)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> BankConfig:
-        """Parse stored attributes, checking every type (a bank file is untrusted input)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        missing = fields - set(d) - {"format_version"}
-        if missing:
-            raise GcsbiFileError(f"bank config is missing keys {sorted(missing)}")
-        kw = {k: d[k] for k in fields if k in d}
-
-        def bad(key: str, what: str) -> GcsbiFileError:
-            return GcsbiFileError(f"bank config {key!r} must be {what}, got {one_line(repr(kw[key]), 80)}")
-
-        def is_int(v: Any, minimum: int) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-
-        for key in ("simulator_factory", "gcsbi_version"):
-            if not isinstance(kw[key], str):
-                raise bad(key, "a string")
-        for key in ("factory_kwargs", "prior", "simulator_spec"):
-            if not isinstance(kw[key], dict):
-                raise bad(key, "a JSON object")
-        for key, minimum in (("n", 1), ("chunk_size", 1), ("seed", 0)):
-            if not is_int(kw[key], minimum):
-                raise bad(key, f"an integer >= {minimum}")
-        if not (isinstance(kw["param_names"], list) and all(isinstance(s, str) for s in kw["param_names"])):
-            raise bad("param_names", "a list of strings")
-        if not (isinstance(kw["output_shape"], list) and all(is_int(s, 1) for s in kw["output_shape"])):
-            raise bad("output_shape", "a list of positive integers")
-        kw["param_names"] = tuple(kw["param_names"])
-        kw["output_shape"] = tuple(kw["output_shape"])
-        return cls(**kw)
-
-
-def _why(exc: BaseException) -> str:
-    """An exception for an error message (one line)."""
-    return one_line(_fmt(exc))
-
-
-# ----------------------------------------------------------------------------- store helpers
-
-
-def _open_group(path: str | Path, *, mode: str) -> Any:
-    import zarr
-
-    p = Path(path)
-    if not p.exists():
-        raise GcsbiFileError(f"simulation bank not found: {p} (create it with SimulationBank.create)")
-    try:
-        return zarr.open_group(str(p), mode=mode)
-    except Exception as exc:
-        raise GcsbiFileError(f"{p} is not a readable Zarr v3 simulation bank: {_why(exc)}") from exc
-
-
-def _read_config(group: Any, path: str | Path) -> BankConfig:
-    raw = group.attrs.get(_ATTR)
-    if not isinstance(raw, dict):
-        raise GcsbiFileError(f"{path} is a Zarr group but not a gcsbi simulation bank (no '{_ATTR}' attribute)")
-    if raw.get("format_version") != FORMAT_VERSION:
-        raise GcsbiFileError(f"{path}: unsupported bank format {raw.get('format_version')!r} (expected {FORMAT_VERSION})")
-    cfg = BankConfig.from_json(raw)
-    expected = {"theta": (cfg.n, len(cfg.param_names)), "x": (cfg.n, *cfg.output_shape),
-                "failed": (cfg.n,), "message": (cfg.n,), "done": (cfg.n_chunks,)}
-    for name, shape in expected.items():
-        try:
-            arr = group[name]
-        except Exception as exc:
-            raise GcsbiFileError(f"{path}: bank array '{name}' is missing or unreadable ({_why(exc)})") from exc
-        if tuple(arr.shape) != shape:
-            raise GcsbiFileError(f"{path}: bank array '{name}' has shape {tuple(arr.shape)}, expected {shape}")
-    return cfg
-
 
 def _check_json(value: Any, what: str) -> Any:
     try:
@@ -209,7 +103,7 @@ class SimulationBank:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Any:
-        """Hold the bank's writer lock (re-entrant within this object; see gcsbi.bank_lock)."""
+        """Hold the bank's writer lock (re-entrant within this object; see gcsbi.bank.lock)."""
         if self._lock_depth:
             self._lock_depth += 1
             try:
@@ -232,12 +126,12 @@ class SimulationBank:
         """Create an empty bank (nothing simulated yet; call :meth:`generate`).
 
         ``trust_factory=True`` allows a factory that is not one of gcsbi's own (see
-        :mod:`gcsbi.bank_factory`); the returned object keeps that trust for :meth:`generate`.
+        :mod:`gcsbi.bank.factory`); the returned object keeps that trust for :meth:`generate`.
         """
         import zarr
         from zarr.codecs import Crc32cCodec, ZstdCodec
 
-        from . import __version__
+        from .. import __version__
 
         path = Path(path)
         n = _positive_int(n, "n")
@@ -280,7 +174,7 @@ class SimulationBank:
 
         Opening and reading never run the stored simulator factory; :meth:`simulator` and
         :meth:`generate` run it only if it is trusted (``trust_factory=True`` here or there,
-        or see :mod:`gcsbi.bank_factory`).
+        or see :mod:`gcsbi.bank.factory`).
         """
         return cls(path, trust_factory=trust_factory)
 
@@ -374,7 +268,7 @@ class SimulationBank:
         """Compute the missing chunks; returns how many were computed.
 
         ``workers=1`` runs in this process; ``workers>1`` uses a local process pool
-        (forkserver, else spawn; one torch thread per worker; see :mod:`gcsbi.bank_workers`);
+        (forkserver, else spawn; one torch thread per worker; see :mod:`gcsbi.bank.workers`);
         ``scheduler="tcp://host:port"`` sends chunks to a running Dask distributed cluster
         (then ``workers`` must stay 1; Dask workers need gcsbi installed and ``path`` on a
         shared filesystem). ``chunks`` restricts work to some chunk indices. Safe to
@@ -534,4 +428,3 @@ class SimulationBank:
                 f"factory={self.config.simulator_factory!r})")
 
 
-from .bank_dataset import BankDataset  # noqa: E402  (re-exported; it imports this module lazily)

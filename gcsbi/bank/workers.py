@@ -1,7 +1,7 @@
 """Where the chunks of ``SimulationBank.generate`` run: local worker processes or Dask.
 
 Local workers come from a ``forkserver`` (they fork from a server that already imported
-``gcsbi.bank``), else ``spawn``; never plain ``fork``, which torch and zarr's event-loop
+``gcsbi.bank.chunks``), else ``spawn``; never plain ``fork``, which torch and zarr's event-loop
 thread do not survive. Each worker
 
 * uses one torch thread;
@@ -40,7 +40,7 @@ def mp_context() -> Any:
 
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["gcsbi.bank"])
+        ctx.set_forkserver_preload(["gcsbi.bank.chunks"])
         return ctx
     return mp.get_context("spawn")
 
@@ -120,7 +120,7 @@ def run_pool(fn: Callable[..., Any], calls: list[tuple[Any, ...]], workers: int)
 def _dask_task(path: str, chunk: int, trusted_factory: str | None) -> Any:
     import torch
 
-    from .bank import _compute_and_write
+    from .chunks import _compute_and_write
 
     torch.set_num_threads(1)
     return _compute_and_write(path, chunk, trusted_factory)
@@ -131,7 +131,7 @@ def run_dask(path: str, todo: list[int], scheduler: str, trusted_factory: str | 
     try:
         from distributed import Client, as_completed
     except ImportError as exc:  # pragma: no cover - distributed is a dependency of the venv
-        from .errors import GcsbiDependencyError
+        from ..errors import GcsbiDependencyError
 
         raise GcsbiDependencyError("generate(scheduler=...) needs 'distributed' (pip install distributed)") from exc
     client = Client(scheduler)

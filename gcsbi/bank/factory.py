@@ -29,7 +29,7 @@ import json
 import os
 from typing import Any
 
-from .errors import GcsbiError, GcsbiValueError
+from ..errors import GcsbiError, GcsbiValueError
 
 __all__ = ["BUILTIN_FACTORIES", "TRUST_ENV", "is_trusted", "build_simulator"]
 

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import GcsbiValueError, SpecError
-from .priors import NamedBoxPrior, load_prior
-from .specs import SimulatorSpec, load_simulator_spec
+from ..errors import GcsbiValueError, SpecError
+from ..spec.priors import NamedBoxPrior, load_prior
+from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
 
 __all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed"]
 
@@ -110,7 +110,7 @@ def spec_digest(spec: SimulatorSpec) -> str:
     import hashlib
     import json
 
-    from .resources import read_toml
+    from ..spec.resources import read_toml
 
     doc = read_toml(Path(spec.source)) if spec.source else {"repr": repr(spec)}
     blob = json.dumps(doc, sort_keys=True, default=str).encode()
@@ -148,7 +148,7 @@ def _positive_int(value: Any, name: str) -> int:
 
 @lru_cache(maxsize=128)
 def _population(age_gyr: float, feh: float):
-    from .stars import StellarPopulation
+    from ..stars import StellarPopulation
 
     return StellarPopulation(age_gyr=age_gyr, feh=feh)
 
@@ -157,8 +157,8 @@ class ClusterSimulator:
     """Batched, seeded simulator of cluster images for ``sbi`` (see module docstring).
 
     Args:
-        spec: a simulator spec name, path or :class:`~gcsbi.specs.SimulatorSpec`.
-        prior: a prior name, path or :class:`~gcsbi.priors.NamedBoxPrior`; its parameter
+        spec: a simulator spec name, path or :class:`~gcsbi.spec.SimulatorSpec`.
+        prior: a prior name, path or :class:`~gcsbi.spec.NamedBoxPrior`; its parameter
             names must be known (:data:`PARAMETERS`).
         workers: processes used by ``__call__``/``simulate`` for batches (1: in process).
 
@@ -193,7 +193,7 @@ class ClusterSimulator:
             raise SpecError(f"parameters {missing} must be sampled by the prior or set in [snapshot.fixed]")
         self._constants = {n: d for n, (d, _) in PARAMETERS.items() if n not in self.prior.names} | fixed
         self.workers = _positive_int(workers, "workers")
-        from .observe.transforms import channel_names
+        from ..observe.transforms import channel_names
 
         self.channel_names = tuple(channel_names(self.sim_spec))
         h, w = self.sim_spec.observation.size
@@ -232,7 +232,7 @@ class ClusterSimulator:
     @property
     def model(self):
         if self._model is None:
-            from .observe.observe import get_observation_model
+            from ..observe.observe import get_observation_model
 
             self._model = get_observation_model(self.sim_spec)
         return self._model
@@ -243,16 +243,16 @@ class ClusterSimulator:
     def _snapshot(self, v: Mapping[str, float], rng: np.random.Generator):
         if self.snapshot_source.source == "library":
             if self._library is None:
-                from .clusters.library import SnapshotLibrary
+                from ..clusters.library import SnapshotLibrary
 
                 self._library = SnapshotLibrary(self.snapshot_source.library)
             snap = self._library.get(age_gyr=v["age_gyr"], mass=10 ** v["log10_mass"], feh=v["feh"], rng=rng)
             if snap.abs_mag is None:
-                from .clusters.nbody import attach_photometry
+                from ..clusters.nbody import attach_photometry
 
                 snap = attach_photometry(snap, age_gyr=v["age_gyr"], feh=v["feh"], rng=rng)
             return snap
-        from .clusters.models import ClusterParams, sample_cluster
+        from ..clusters.models import ClusterParams, sample_cluster
 
         params = ClusterParams(mass=10 ** v["log10_mass"], half_mass_radius=10 ** v["log10_r_half"],
                                age_gyr=v["age_gyr"], feh=v["feh"], w0=v["w0"], segregation=v["segregation"],

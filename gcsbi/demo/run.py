@@ -19,7 +19,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 
 __all__ = ["main", "SHIPPED_POSTERIOR", "DEMO_TRUTH"]
@@ -33,8 +32,8 @@ DEMO_TRUTH = {"distance_kpc": 776.0, "log10_mass": 5.3, "age_gyr": 11.0, "feh": 
 
 
 def _posterior(sim, out: Path):
-    from .inference import load_posterior, train
-    from .nets import PiDocEmbedding
+    from ..inference import load_posterior, train
+    from ..nets import PiDocEmbedding
 
     if SHIPPED_POSTERIOR.is_file():
         print(f"loading the shipped posterior {SHIPPED_POSTERIOR.name}")
@@ -57,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
-    from .inference import calibrate, infer, summary
-    from .inference.plots import plot_corner, plot_coverage
-    from .simulate_cli import plot_grid
-    from .simulator import load_simulator
+    from ..inference import calibrate, infer, summary
+    from ..inference.plots import plot_corner, plot_coverage
+    from ..simulator.cli import plot_grid
+    from ..simulator.core import load_simulator
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

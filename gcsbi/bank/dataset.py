@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import GcsbiFileError
+from ..errors import GcsbiFileError
 
 __all__ = ["BankDataset"]
 
@@ -34,7 +34,7 @@ class BankDataset(torch.utils.data.Dataset):
 
     def _open(self) -> tuple[Any, Any]:
         if self._arrays is None:
-            from .bank import _open_group
+            from .format import open_group as _open_group
 
             g = _open_group(self.path, mode="r")
             self._arrays = (g["theta"], g["x"])

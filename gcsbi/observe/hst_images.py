@@ -384,7 +384,7 @@ def cutout_to_simulator(img: HSTImage, ra: float, dec: float, *, shape: tuple[in
 
 
 def _load_spec(simulator: Any) -> Any:
-    from ..specs import SimulatorSpec, load_simulator_spec
+    from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
 
     spec = getattr(simulator, "sim_spec", simulator)
     return spec if isinstance(spec, SimulatorSpec) else load_simulator_spec(spec)
@@ -513,7 +513,7 @@ def observation_from_cutouts(paths: Mapping[str, str | Path] | Sequence[str | Pa
                              ra: float | None = None, dec: float | None = None, *, simulator: Any = "hst-phat",
                              **kwargs: Any) -> np.ndarray:
     """Image-mode network input (C', H, W) for real images: :func:`read_hst_cutouts` + the spec's transform."""
-    from ..observe import transforms
+    from . import transforms
 
     spec = _load_spec(simulator)
     image, _ = read_hst_cutouts(paths, ra, dec, simulator=spec, **kwargs)

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .bank_factory import build_simulator, check_trusted
-from .errors import GcsbiRuntimeError
+from .factory import build_simulator, check_trusted
+from .format import _fmt, open_group, read_config
+from ..errors import GcsbiRuntimeError
 
 if TYPE_CHECKING:
-    from .bank import BankConfig
+    from .format import BankConfig
 
 __all__ = ["chunk_seeds"]
 
-_MAX_MESSAGE = 500
 _SEED_MASK = (1 << 63) - 1
 
 
@@ -76,10 +76,6 @@ class _ChunkResult:
     messages: tuple[tuple[int, str], ...]  # (global row, message) of failed rows
 
 
-def _fmt(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE]
-
-
 class _ContractError(GcsbiRuntimeError):
     """The simulator broke its contract (output shape): abort instead of logging a row."""
 
@@ -126,10 +122,9 @@ def _compute_and_write(path: str, chunk: int, trusted_factory: str | None = None
     ``trusted_factory``: the factory the caller trusted; it runs only if the store still
     names that one (the worker re-reads the config from disk).
     """
-    from .bank import _open_group, _read_config
 
-    group = _open_group(path, mode="r+")
-    cfg = _read_config(group, path)
+    group = open_group(path, mode="r+")
+    cfg = read_config(group, path)
     sim = _cached_simulator(cfg, trusted=cfg.simulator_factory == trusted_factory)
     theta, x, failed, messages = _simulate_chunk(sim, cfg, chunk)
     lo, hi = cfg.chunk_bounds(chunk)

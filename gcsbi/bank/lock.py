@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import GcsbiFileError, GcsbiRuntimeError, GcsbiWarning
+from ..errors import GcsbiFileError, GcsbiRuntimeError, GcsbiWarning
 
 try:
     import fcntl

@@ -1,0 +1,11 @@
+"""The ``sbi`` simulator: theta -> cluster snapshot -> mock observation -> network input x.
+
+``core`` (:class:`ClusterSimulator`, :func:`load_simulator`) and ``cli`` (``gcsbi simulate``,
+RGB grids and parameter series).
+"""
+
+from __future__ import annotations
+
+from .core import PARAMETERS, ClusterSimulator, SnapshotSource, check_seed, load_simulator, spec_digest
+
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed"]
