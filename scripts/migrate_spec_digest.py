@@ -1,19 +1,26 @@
-"""Migrate checkpoints written before specs carried a content hash (one-off, idempotent).
+"""Re-stamp checkpoints with the current content hash of their simulator spec.
 
-Early checkpoints stored ``spec["simulator"]["source"]``, the absolute path of the simulator
-TOML on the training machine, which made them refuse to load in any other checkout. This
-replaces that key by ``sha256`` (:func:`gcsbi.simulator.spec_digest` of the named shipped
-spec). Only valid if the spec's content has not changed since training: check that git shows
-no commit to ``simulators/<name>.toml`` after the training bank was made (true for the two
-shipped posteriors). Weights, reference embeddings and everything else are copied unchanged.
+A checkpoint stores ``meta["spec"]["simulator"]["sha256"]``, :func:`gcsbi.simulator.spec_digest`
+of the simulator spec it was trained on, and ``load_posterior(..., expected_spec=sim.spec)``
+refuses it once the spec's content changes. Some edits change the content but not one pixel of
+the simulated images (a value made explicit that equals the old default, a renamed option). For
+those, this script sets ``sha256`` to the digest of the current shipped spec named in
+``meta["spec"]["simulator"]["name"]``; a checkpoint that stores the spec's file path in
+``source`` instead has that key replaced by ``sha256``. Nothing else changes: the weights, the
+reference embeddings, the other payload keys and the rest of the metadata are copied as they are
+(the script checks this before it replaces the file).
 
-    python scripts/migrate_spec_digest.py gcsbi/data/posteriors/*.pt
+Only run it after checking that the spec edit leaves the images byte-identical: simulate a few
+prior draws with a fixed seed before and after the edit and compare them with
+``numpy.array_equal``. Otherwise the posterior must be retrained.
+
+    python scripts/migrate_spec_digest.py [--dry-run] gcsbi/data/posteriors/*.pt
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -22,21 +29,63 @@ from gcsbi.simulator.core import spec_digest
 from gcsbi.spec.simulator_spec import load_simulator_spec
 
 
-def migrate(path: Path) -> bool:
+def _same_tensors(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a
+    )
+
+
+def _check_only_digest_changed(old: dict, new: dict) -> None:
+    """Raise unless ``new`` equals ``old`` but for the simulator spec's ``source``/``sha256`` keys."""
+    if list(old) != list(new):
+        raise RuntimeError(f"payload keys changed: {list(old)} -> {list(new)}")
+    for key in old:
+        if key == "meta":
+            continue
+        a, b = old[key], new[key]
+        same = (_same_tensors(a, b) if isinstance(a, dict) else
+                torch.equal(a, b) and a.dtype == b.dtype if torch.is_tensor(a) else a == b)  # fmt: skip
+        if not same:
+            raise RuntimeError(f"payload key {key!r} changed")
+    meta_old, meta_new = json.loads(old["meta"]), json.loads(new["meta"])
+    for meta in (meta_old, meta_new):
+        meta["spec"]["simulator"].pop("source", None)
+        meta["spec"]["simulator"].pop("sha256", None)
+    if meta_old != meta_new:
+        raise RuntimeError("metadata other than spec.simulator.sha256 changed")
+
+
+def migrate(path: Path, *, dry_run: bool = False) -> str:
+    """Re-stamp ``path`` in place; returns what was done (for the log line)."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     meta = json.loads(payload["meta"])
     sim = meta["spec"]["simulator"]
-    if "source" not in sim:
-        return False
-    sim.pop("source")
-    sim["sha256"] = spec_digest(load_simulator_spec(sim["name"]))
-    payload["meta"] = json.dumps(meta, sort_keys=True, allow_nan=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return True
+    new = spec_digest(load_simulator_spec(sim["name"]))
+    old = sim.get("sha256", f"source={sim['source']}" if "source" in sim else None)
+    if "source" not in sim and sim.get("sha256") == new:
+        return f"already current ({sim['name']} {new})"
+    sim.pop("source", None)
+    sim["sha256"] = new
+    out = dict(payload)
+    out["meta"] = json.dumps(meta, sort_keys=True, allow_nan=True)
+    _check_only_digest_changed(payload, out)
+    if not dry_run:
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(out, tmp)
+        _check_only_digest_changed(payload, torch.load(tmp, map_location="cpu", weights_only=True))
+        tmp.replace(path)
+    return f"{'would set' if dry_run else 'set'} spec.simulator.sha256 of {sim['name']}: {old} -> {new}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path)
+    parser.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
+    args = parser.parse_args(argv)
+    for path in args.checkpoints:
+        print(f"{path}: {migrate(path, dry_run=args.dry_run)}")
+    return 0
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:]:
-        print(arg, "migrated" if migrate(Path(arg)) else "already current")
+    raise SystemExit(main())

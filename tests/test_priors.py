@@ -78,3 +78,34 @@ def test_unknown_prior_name_lists_shipped():
         load_prior("andromeda-xyz")
     with pytest.raises(GcsbiFileError):
         load_prior("/nonexistent/prior.toml")
+
+
+def test_reference_cluster_b165_is_a_point_of_the_m31_prior():
+    from gcsbi.spec import reference_cluster
+
+    ref = reference_cluster("B165")
+    prior = load_prior("m31-gc")
+    assert tuple(ref) == prior.names
+    assert ref["distance_kpc"] == 776.0 and ref["log10_mass"] == 5.3 and ref["feh"] == -1.6
+    assert bool(prior.in_support(prior.from_dict(ref)).all())
+    with pytest.raises(SpecError, match="no reference cluster 'G1'.*B165"):
+        reference_cluster("G1")
+
+
+@pytest.mark.parametrize(
+    "ref, match",
+    [
+        ("a = 0.5\nb = 2.0\n", r"reference_clusters\.R\.b = 2\.0 must be a number in"),
+        ("a = 0.5\n", r"missing parameters \['b'\]"),
+        ("a = 0.5\nb = 0.5\nc = 1\n", r"unknown keys \['c'\]"),
+    ],
+)
+def test_bad_reference_clusters(tmp_path, ref, match):
+    from gcsbi.spec import reference_cluster
+
+    path = tmp_path / "p.toml"
+    path.write_text(f"[parameters.a]\nlow=0\nhigh=1\n[parameters.b]\nlow=0\nhigh=1\n[reference_clusters.R]\n{ref}")
+    with pytest.raises(SpecError, match=match):
+        load_prior(path)
+    with pytest.raises(SpecError, match=match):
+        reference_cluster("R", prior=path)

@@ -20,8 +20,8 @@ __all__ = [
 ]
 
 #: Current-mass bin edges (Msun) of the model components; everything above the last edge
-#: (neutron stars, black holes) joins the top component (LIMEPY cannot converge with
-#: 10 Msun black holes in a fully segregated model, see the module notes).
+#: (neutron stars, black holes) joins the top component (LIMEPY does not converge with
+#: 10 Msun black holes in a fully segregated model).
 REFERENCE_EDGES = (0.08, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0, 1.6)
 #: Population whose present-day mass function sets the model components.
 REFERENCE_POPULATION = {"age_gyr": 12.0, "feh": -1.5}

@@ -46,6 +46,7 @@ import numpy as np
 
 from ..errors import GcsbiFileError, GcsbiValueError
 from ..stars import Phase
+from ..stars.bolometric import LOG_G_SUN, TEFF_SUN
 from .readers import Z_SUN, RawParticles, UnitScales, as_float, check_finite
 from .snapshot import PHASE_UNKNOWN, Snapshot
 
@@ -288,8 +289,6 @@ def read_snapshot(
 
 
 # ------------------------------------------------------------------ to Snapshot
-_LOG_G_SUN = 4.438  # log10 of the solar surface gravity, cgs
-_TEFF_SUN = 5772.0  # K (IAU 2015 nominal)
 
 def shrinking_sphere_centre(positions: np.ndarray, mass: np.ndarray, *, shrink: float = 0.9) -> np.ndarray:
     """Centre of mass of ever smaller spheres (Power et al. 2003), robust to escapers."""
@@ -322,8 +321,8 @@ def _stellar(raw: RawParticles, mass: np.ndarray) -> tuple[np.ndarray, np.ndarra
     lum = raw.luminosity if raw.luminosity is not None else nan
     rad = raw.radius if raw.radius is not None else nan
     log_l, log_r = _log10_pos(lum), _log10_pos(rad)
-    log_teff = _log10_pos(raw.teff) if raw.teff is not None else np.log10(_TEFF_SUN) + 0.25 * log_l - 0.5 * log_r
-    log_g = raw.log_g if raw.log_g is not None else _LOG_G_SUN + _log10_pos(mass) - 2.0 * log_r
+    log_teff = _log10_pos(raw.teff) if raw.teff is not None else np.log10(TEFF_SUN) + 0.25 * log_l - 0.5 * log_r
+    log_g = raw.log_g if raw.log_g is not None else LOG_G_SUN + _log10_pos(mass) - 2.0 * log_r
     return log_teff, np.asarray(log_g, dtype=np.float64), log_l
 
 

@@ -7,7 +7,7 @@ rendering, background, noise) -> :class:`Observation` -> :func:`transform`
 
 from __future__ import annotations
 
-from .background import BackgroundBank, FieldBackground, default_field_sampler, luminosity_function_sampler
+from .background import BackgroundBank, FieldBackground, luminosity_function_sampler, stellar_population_sampler
 from .instrument import distance_modulus, magnitudes_to_counts, project_positions, sky_to_pixels
 from .noise import add_noise
 from .observe import Observation, ObservationModel, get_observation_model, transform
@@ -37,7 +37,7 @@ __all__ = [
     "add_noise",
     "BackgroundBank",
     "FieldBackground",
-    "default_field_sampler",
+    "stellar_population_sampler",
     "luminosity_function_sampler",
     "distance_modulus",
     "project_positions",

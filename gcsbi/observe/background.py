@@ -4,7 +4,11 @@
 cluster's distance, uniformly spread over the padded stamp, with a total
 surface brightness ``mu`` (observed Vega mag/arcsec^2 in a reference band).
 A pool of absolute magnitudes is drawn once from a *sampler*
-``sampler(n, rng) -> abs_mag (n, F)`` (default: :func:`default_field_sampler`).
+``sampler(n, rng) -> abs_mag (n, F)``: :func:`stellar_population_sampler`, a
+``gcsbi.stars`` population of the age and [Fe/H] set in the spec's ``[background]``
+(``population_age_gyr``, ``population_feh``), or any callable passed as
+``ObservationModel.from_spec(field_sampler=...)`` (e.g. the cheap
+:func:`luminosity_function_sampler`).
 Per mock, stars brighter than ``resolved_mag_limit`` (apparent, reference
 band) are drawn from the pool (Poisson number) and rendered through the same
 PSF chain; the fainter ones are added as smooth light with their mean colour
@@ -24,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GcsbiDependencyError, GcsbiFileError, GcsbiValueError
+from ..errors import GcsbiFileError, GcsbiValueError
 
 __all__ = [
     "FieldSampler",
     "luminosity_function_sampler",
-    "default_field_sampler",
+    "stellar_population_sampler",
     "FieldBackground",
     "BackgroundBank",
 ]
@@ -37,8 +41,8 @@ __all__ = [
 FieldSampler = Callable[[int, np.random.Generator], np.ndarray]
 
 # Rough colours of an old, metal-rich (bulge/disc-like) giant-dominated
-# population relative to V, for the fallback luminosity function only.
-_FALLBACK_COLOUR_TO_V = {
+# population relative to V, for luminosity_function_sampler.
+_LF_COLOUR_TO_V = {
     "U": 1.3, "B": 0.95, "V": 0.0, "R": -0.55, "I": -1.15,
     "F336W": 1.25, "F475W": 0.55, "F814W": -1.15,
     "F070W": -0.75, "F115W": -1.9, "F356W": -2.9,
@@ -49,15 +53,16 @@ def luminosity_function_sampler(
     filters: Sequence[str], *, slope: float = 0.3, m_bright: float = -3.0, m_faint: float = 8.0,
     colour_scatter: float = 0.1,
 ) -> FieldSampler:  # fmt: skip
-    """Fallback sampler: ``dN/dM_V ~ 10**(slope M_V)`` on ``[m_bright, m_faint]``, fixed colours.
+    """Cheap analytic sampler: ``dN/dM_V ~ 10**(slope M_V)`` on ``[m_bright, m_faint]``, fixed colours.
 
     A crude stand-in for an old galaxy population (RGB-like luminosity
-    function slope 0.3 dex/mag, colours of a K giant with Gaussian scatter).
+    function slope 0.3 dex/mag, colours of a K giant with Gaussian scatter),
+    for tests and quick experiments (pass it as ``field_sampler=``).
     """
-    unknown = [f for f in filters if f not in _FALLBACK_COLOUR_TO_V]
+    unknown = [f for f in filters if f not in _LF_COLOUR_TO_V]
     if unknown:
-        raise GcsbiValueError(f"fallback field luminosity function has no colours for {unknown}")
-    offs = np.array([_FALLBACK_COLOUR_TO_V[f] for f in filters])
+        raise GcsbiValueError(f"field luminosity function has no colours for {unknown}")
+    offs = np.array([_LF_COLOUR_TO_V[f] for f in filters])
     a = np.log(10.0) * slope
 
     def sample(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -69,22 +74,15 @@ def luminosity_function_sampler(
     return sample
 
 
-def default_field_sampler(filters: Sequence[str], *, population: str = "auto") -> FieldSampler:
-    """Field-star sampler: ``gcsbi.stars.StellarPopulation`` (10 Gyr, [Fe/H] = -0.2) when available.
+def stellar_population_sampler(filters: Sequence[str], *, age_gyr: float, feh: float) -> FieldSampler:
+    """Field stars of a :class:`gcsbi.stars.StellarPopulation` of ``age_gyr`` and ``feh``.
 
-    ``population="auto"`` falls back to :func:`luminosity_function_sampler`
-    when the stars module is not importable; ``"stars"`` requires it;
-    ``"luminosity_function"`` always uses the fallback.
+    The simulator takes both from the spec's ``[background]`` table (``population_age_gyr``,
+    ``population_feh``).
     """
-    if population == "luminosity_function":
-        return luminosity_function_sampler(filters)
-    try:
-        from ..stars import StellarPopulation  # type: ignore[attr-defined]
-    except ImportError as exc:
-        if population == "stars":
-            raise GcsbiDependencyError("gcsbi.stars.StellarPopulation is not available") from exc
-        return luminosity_function_sampler(filters)
-    pop = StellarPopulation(age_gyr=10.0, feh=-0.2, filters=tuple(filters))
+    from ..stars import StellarPopulation
+
+    pop = StellarPopulation(age_gyr=age_gyr, feh=feh, filters=tuple(filters))
 
     def sample(n: int, rng: np.random.Generator) -> np.ndarray:
         # ~0.5 Msun per star for an old population: sample enough mass for n particles
@@ -115,7 +113,7 @@ class FieldBackground:
         *,
         filters: Sequence[str],
         reference_filter: str,
-        pool_size: int = 20000,
+        pool_size: int,
         seed: int = 20240601,
     ) -> FieldBackground:
         """Draw the pool once (fixed ``seed``, so a model is reproducible)."""

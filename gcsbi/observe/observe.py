@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import GcsbiValueError
 from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
 from . import transforms as _tr
-from .background import BackgroundBank, FieldBackground, FieldSampler, default_field_sampler
+from .background import BackgroundBank, FieldBackground, FieldSampler, stellar_population_sampler
 from .instrument import (
     distance_kpc_value,
     distance_modulus,
@@ -92,15 +92,12 @@ def _band_psf(spec: SimulatorSpec, band: str) -> tuple[galsim.GSObject, bool, fl
     return prof, False, ps.jitter_sigma_arcsec
 
 
-def _default_extinction(filters: Sequence[str]) -> np.ndarray | None:
-    try:
-        from ..stars import extinction_coefficients  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+def _default_extinction(filters: Sequence[str]) -> np.ndarray:
+    """A_f / E(B-V) per band from :func:`gcsbi.stars.extinction_coefficients`."""
+    from ..stars import extinction_coefficients
+
     coeff = extinction_coefficients(tuple(filters))
-    if isinstance(coeff, dict):
-        coeff = [coeff[f] for f in filters]
-    return np.asarray(coeff, dtype=np.float64)
+    return np.asarray([coeff[f] for f in filters], dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +112,7 @@ class ObservationModel:
     exposure_s: np.ndarray
     sky_e: np.ndarray
     read_noise_e: np.ndarray
-    extinction_coeff: np.ndarray | None
+    extinction_coeff: np.ndarray
     field: FieldBackground | None
     bank: BackgroundBank | None
 
@@ -158,7 +155,8 @@ class ObservationModel:
         bg = spec.background
         field = bank = None
         if "field" in bg.kind:
-            sampler = field_sampler or default_field_sampler(filters, population=bg.population)
+            sampler = field_sampler or stellar_population_sampler(filters, age_gyr=bg.population_age_gyr,
+                                                                  feh=bg.population_feh)
             field = FieldBackground.build(sampler, filters=filters, reference_filter=bg.reference_filter or filters[-1],
                                           pool_size=bg.pool_size)  # fmt: skip
         if "bank" in bg.kind:
@@ -191,13 +189,6 @@ class ObservationModel:
         if not (np.isfinite(ebv) and ebv >= 0):
             raise GcsbiValueError(f"ebv must be finite and >= 0, got {ebv}")
         coeff = self.extinction_coeff if extinction_coeff is None else np.asarray(extinction_coeff, dtype=float)
-        if coeff is None:
-            if ebv == 0:
-                return np.zeros(len(self.filters))
-            raise GcsbiValueError(
-                "no extinction coefficients: pass extinction_coeff (A_f/E(B-V) per band), set them in the spec, "
-                "or install gcsbi.stars.extinction_coefficients"
-            )
         if coeff.shape != (len(self.filters),):
             raise GcsbiValueError(f"extinction_coeff must have {len(self.filters)} entries")
         return coeff * ebv

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..spec.priors import reference_cluster
+
 __all__ = ["add_parser", "run", "plot_grid", "series_theta"]
 
 #: Distance and age series of the pi-DOC papers (same cluster, one parameter varied).
@@ -52,11 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def series_theta(prior, name: str, *, base: dict[str, float] | None = None) -> torch.Tensor:
-    """theta rows for a series: a 12 Gyr, 1e5 Msun, [Fe/H] -1.5 cluster with one parameter varied.
+    """theta rows for a series: the B165-like reference cluster with one parameter varied.
 
-    The reference cluster is clipped to the prior box. The varied parameter takes the values of
-    :data:`SERIES` when they all lie inside the prior, else as many values evenly spread over its range
-    (the M31 distances of the distance series are far outside a Milky Way prior).
+    The cluster is :func:`gcsbi.spec.reference_cluster` ``("B165")`` (``priors/m31-gc.toml``),
+    updated with ``base`` and clipped to the prior box; parameters it lacks take the middle of
+    the prior. The varied parameter takes the values of :data:`SERIES` when they all lie inside
+    the prior, else as many values evenly spread over its range (the M31 distances of the
+    distance series are far outside a Milky Way prior).
     """
     column, values = SERIES[name]
     if column in prior.names:
@@ -64,9 +68,7 @@ def series_theta(prior, name: str, *, base: dict[str, float] | None = None) -> t
         if not all(spec.low <= v <= spec.high for v in values):
             values = tuple(float(v) for v in np.linspace(spec.low, spec.high, len(values)))
     mid = {s.name: 0.5 * (s.low + s.high) for s in prior.specs}
-    ref = {"distance_kpc": 780.0, "log10_mass": 5.0, "age_gyr": 12.0, "feh": -1.5, "log10_r_half": 0.5,
-           "w0": 7.0, "segregation": 0.2, "ellipticity": 0.05, "position_angle": 30.0, "ebv": 0.1,
-           "background_sb": 22.0, **(base or {})}
+    ref = {**reference_cluster("B165"), **(base or {})}
     row = {n: float(np.clip(ref.get(n, mid[n]), s.low, s.high)) for n, s in zip(prior.names, prior.specs)}
     rows = []
     for v in values:

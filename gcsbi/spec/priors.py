@@ -1,4 +1,10 @@
-"""Declarative priors (``priors/*.toml``) as torch Distributions with named parameters."""
+"""Declarative priors (``priors/*.toml``) as torch Distributions with named parameters.
+
+A prior file holds ``name``, ``description``, one ``[parameters.<name>]`` table per parameter
+(``low``, ``high``, ``unit``, ``description``) and, optionally, ``[reference_clusters.<name>]``
+tables: named points inside the box (a value for every parameter, plus an optional
+``description``), read with :func:`reference_cluster`.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,9 @@ from torch.distributions import Independent, Uniform, constraints
 from ..errors import GcsbiValueError, SpecError
 from .resources import find_spec, read_toml
 
-__all__ = ["ParameterSpec", "NamedBoxPrior", "load_prior"]
+__all__ = ["ParameterSpec", "NamedBoxPrior", "load_prior", "reference_cluster"]
 
-_TOP_KEYS = {"name", "description", "parameters"}
+_TOP_KEYS = {"name", "description", "parameters", "reference_clusters"}
 _PARAM_KEYS = {"low", "high", "unit", "description"}
 
 
@@ -133,7 +139,9 @@ class NamedBoxPrior(Independent):
         return f"NamedBoxPrior({self.name}: {body})"
 
 
-def _parse(data: dict[str, Any], source: str) -> tuple[str, str, tuple[ParameterSpec, ...]]:
+def _parse(data: dict[str, Any],
+           source: str) -> tuple[str, str, tuple[ParameterSpec, ...], dict[str, dict[str, float]]]:
+    """(name, description, parameters, reference clusters) of a prior document."""
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise SpecError(f"{source}: unknown keys {sorted(unknown)}; allowed {sorted(_TOP_KEYS)}")
@@ -154,11 +162,50 @@ def _parse(data: dict[str, Any], source: str) -> tuple[str, str, tuple[Parameter
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise SpecError(f"{source}: parameters.{name}: need finite low < high, got [{low}, {high}]")
         specs.append(ParameterSpec(name, low, high, str(entry.get("unit", "")), str(entry.get("description", ""))))
-    return str(data.get("name", source)), str(data.get("description", "")), tuple(specs)
+    refs = _parse_references(data.get("reference_clusters", {}), tuple(specs), source)
+    return str(data.get("name", source)), str(data.get("description", "")), tuple(specs), refs
+
+
+def _parse_references(tables: Any, specs: tuple[ParameterSpec, ...], source: str) -> dict[str, dict[str, float]]:
+    """``[reference_clusters.<name>]``: a value inside the box for every parameter (+ description)."""
+    if not isinstance(tables, dict):
+        raise SpecError(f"{source}: reference_clusters must be a table of [reference_clusters.<name>] tables")
+    names = [s.name for s in specs]
+    out: dict[str, dict[str, float]] = {}
+    for ref, entry in tables.items():
+        where = f"{source}: reference_clusters.{ref}"
+        if not isinstance(entry, dict):
+            raise SpecError(f"{where} must be a table")
+        if not isinstance(entry.get("description", ""), str):
+            raise SpecError(f"{where}.description must be a string")
+        values = {k: v for k, v in entry.items() if k != "description"}
+        missing, unknown = [n for n in names if n not in values], [k for k in values if k not in names]
+        if missing or unknown:
+            raise SpecError(f"{where}: missing parameters {missing}, unknown keys {unknown}; needs {names} "
+                            "(and optionally description)")
+        for s in specs:
+            v = values[s.name]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not s.low <= v <= s.high:
+                raise SpecError(f"{where}.{s.name} = {v!r} must be a number in the prior's [{s.low:g}, {s.high:g}]")
+        out[ref] = {n: float(values[n]) for n in names}
+    return out
 
 
 def load_prior(name_or_path: str | Path, *, device: str | torch.device = "cpu") -> NamedBoxPrior:
     """Load a shipped prior (``"m31-gc"``, ``"milky-way-gc"``) or a user TOML file."""
     path = find_spec("priors", name_or_path)
-    name, description, specs = _parse(read_toml(path), str(path))
+    name, description, specs, _ = _parse(read_toml(path), str(path))
     return NamedBoxPrior(specs, name=name, description=description, device=device)
+
+
+def reference_cluster(name: str, prior: str | Path = "m31-gc") -> dict[str, float]:
+    """The parameters of the reference cluster ``name`` of ``prior`` (``[reference_clusters.<name>]``).
+
+    ``reference_cluster("B165")``: the B165-like M31 globular cluster of ``priors/m31-gc.toml``, a
+    dict ``{parameter: value}`` in the prior's parameter order (feed it to ``prior.from_dict``).
+    """
+    path = find_spec("priors", prior)
+    refs = _parse(read_toml(path), str(path))[3]
+    if name not in refs:
+        raise SpecError(f"{path}: no reference cluster {name!r}; it has {sorted(refs) or 'none'}")
+    return refs[name]

@@ -21,18 +21,19 @@ Layout (see ``simulators/hst-phat.toml`` for a commented example)::
     [psf.bands.<FILTER>]               per-band override (model = "file", path, ...)
     [noise]         poisson, read_noise, sky
     [background]    kind, surface_brightness, reference_filter, resolved_mag_limit,
-                    population, pool_size, bank, bank_scale
+                    population_age_gyr, population_feh, pool_size, bank, bank_scale
     [transforms]    log_flux, softening, colors, cmd, cmd_bins, cmd_mag_filter,
                     cmd_color, cmd_mag_range, cmd_color_range
     [snapshot]      free-form, passed through
 
-Relative paths (PSF files, background bank) are resolved against the spec
-file's folder.
+A key left out takes the default of its dataclass field (the one place defaults are
+written); the allowed keys of a table are its dataclass's fields. Relative paths (PSF files,
+background bank) are resolved against the spec file's folder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -157,8 +158,9 @@ class BackgroundSpec:
     surface_brightness: float = 22.0  # mag/arcsec^2 in reference_filter (default of background_level)
     reference_filter: str | None = None  # default: last instrument filter
     resolved_mag_limit: float = 28.0  # apparent mag in reference_filter; fainter -> smooth light
-    population: str = "auto"  # auto | stars | luminosity_function
-    pool_size: int = 20000
+    population_age_gyr: float = 10.0  # field stars: a gcsbi.stars.StellarPopulation of this age ...
+    population_feh: float = -0.2  # ... and [Fe/H]
+    pool_size: int = 20000  # field stars drawn once per model; each mock resamples this pool
     bank: tuple[str, ...] = ()
     bank_scale: float = 1.0
 
@@ -203,6 +205,21 @@ def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) 
     for k in table:
         if k not in allowed:
             raise SpecError(f"unknown key {where}.{k!s} (allowed in [{where}]: {', '.join(allowed)})")
+
+
+def _keys(cls: type, *, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The TOML keys of a table: the fields of its dataclass ``cls`` (in order), less ``exclude``."""
+    return tuple(f.name for f in fields(cls) if f.name not in exclude)
+
+
+def _getter(table: Mapping[str, Any], cls: type):
+    """``get(key)``: ``table[key]``, else the default of the field ``key`` of the dataclass ``cls``."""
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+
+    def get(key: str) -> Any:
+        return table[key] if key in table else defaults[key]
+
+    return get
 
 
 def _req(table: Mapping[str, Any], key: str, where: str) -> Any:
@@ -266,8 +283,7 @@ def _resolve(path: str, base: Path | None) -> str:
 
 # ----------------------------------------------------------------------------- tables
 
-_BAND_KEYS = ("camera", "wavelength_nm", "zeropoint_vega", "exposure_s", "n_exposures", "gain",
-              "read_noise_e", "sky_e_per_s", "extinction_coeff")  # fmt: skip
+_BAND_KEYS = _keys(BandSpec, exclude=("filter",))
 
 
 def _parse_instrument(t: Mapping[str, Any]) -> InstrumentSpec:
@@ -292,7 +308,8 @@ def _parse_instrument(t: Mapping[str, Any]) -> InstrumentSpec:
         b = bands_t[f]
         w = f"instrument.bands.{f}"
         _check_keys(b, _BAND_KEYS, w)
-        ext = b.get("extinction_coeff")
+        get = _getter(b, BandSpec)
+        ext = get("extinction_coeff")
         bands.append(
             BandSpec(
                 filter=f,
@@ -300,15 +317,15 @@ def _parse_instrument(t: Mapping[str, Any]) -> InstrumentSpec:
                 wavelength_nm=_num(_req(b, "wavelength_nm", w), f"{w}.wavelength_nm", positive=True),
                 zeropoint_vega=_num(_req(b, "zeropoint_vega", w), f"{w}.zeropoint_vega"),
                 exposure_s=_num(_req(b, "exposure_s", w), f"{w}.exposure_s", positive=True),
-                n_exposures=_int(b.get("n_exposures", 1), f"{w}.n_exposures", minimum=1),
-                gain=_num(b.get("gain", 1.0), f"{w}.gain", positive=True),
-                read_noise_e=_num(b.get("read_noise_e", 0.0), f"{w}.read_noise_e", nonneg=True),
-                sky_e_per_s=_num(b.get("sky_e_per_s", 0.0), f"{w}.sky_e_per_s", nonneg=True),
+                n_exposures=_int(get("n_exposures"), f"{w}.n_exposures", minimum=1),
+                gain=_num(get("gain"), f"{w}.gain", positive=True),
+                read_noise_e=_num(get("read_noise_e"), f"{w}.read_noise_e", nonneg=True),
+                sky_e_per_s=_num(get("sky_e_per_s"), f"{w}.sky_e_per_s", nonneg=True),
                 extinction_coeff=None if ext is None else _num(ext, f"{w}.extinction_coeff", nonneg=True),
             )
         )
     return InstrumentSpec(
-        name=str(t.get("name", "")),
+        name=str(_getter(t, InstrumentSpec)("name")),
         telescope=str(_req(t, "telescope", "instrument")),
         pixel_scale_arcsec=_num(_req(t, "pixel_scale_arcsec", "instrument"), "instrument.pixel_scale_arcsec",
                                 positive=True),  # fmt: skip
@@ -317,11 +334,11 @@ def _parse_instrument(t: Mapping[str, Any]) -> InstrumentSpec:
 
 
 def _parse_observation(t: Mapping[str, Any]) -> ObservationSpec:
-    _check_keys(t, ("size",), "observation")
-    size = t.get("size", [128, 128])
+    _check_keys(t, _keys(ObservationSpec), "observation")
+    size = _getter(t, ObservationSpec)("size")
     if isinstance(size, int) and not isinstance(size, bool):
         size = [size, size]
-    if not isinstance(size, list) or len(size) != 2:
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
         raise SpecError(f"observation.size must be [H, W] or an integer, got {size!r}")
     h, w = (_int(s, "observation.size", minimum=8) for s in size)
     if h > 4096 or w > 4096:
@@ -329,21 +346,21 @@ def _parse_observation(t: Mapping[str, Any]) -> ObservationSpec:
     return ObservationSpec(size=(h, w))
 
 
-_PSF_KEYS = ("model", "diameter_m", "obscuration", "nstruts", "strut_thick", "strut_angle_deg", "pupil",
-             "jitter_sigma_arcsec", "radius_pix", "phases", "tol", "bands")  # fmt: skip
-_PSF_BAND_KEYS = ("model", "path", "pixel_scale_arcsec", "oversampling", "pixel_convolved", "index")
+_PSF_KEYS = _keys(PSFSpec)
+_PSF_BAND_KEYS = _keys(PSFBandSpec)
 
 
 def _parse_psf(t: Mapping[str, Any], filters: tuple[str, ...], base: Path | None) -> PSFSpec:
     _check_keys(t, _PSF_KEYS, "psf")
-    model = _choice(t.get("model", "optical"), "psf.model", ("optical",))
-    obsc = _num(t.get("obscuration", 0.0), "psf.obscuration", nonneg=True)
+    get = _getter(t, PSFSpec)
+    model = _choice(get("model"), "psf.model", ("optical",))
+    obsc = _num(get("obscuration"), "psf.obscuration", nonneg=True)
     if obsc >= 1:
         raise SpecError(f"psf.obscuration must be < 1, got {obsc}")
-    phases = _int(t.get("phases", 16), "psf.phases", minimum=2)
+    phases = _int(get("phases"), "psf.phases", minimum=2)
     if phases % 2:
         raise SpecError(f"psf.phases must be even, got {phases}")
-    tol = _num(t.get("tol", 3e-3), "psf.tol", positive=True)
+    tol = _num(get("tol"), "psf.tol", positive=True)
     bands_t = t.get("bands", {})
     if not isinstance(bands_t, Mapping):
         raise SpecError("[psf.bands] must be a table of per-filter tables")
@@ -355,12 +372,13 @@ def _parse_psf(t: Mapping[str, Any], filters: tuple[str, ...], base: Path | None
         if not isinstance(b, Mapping):
             raise SpecError(f"[{w}] must be a table")
         _check_keys(b, _PSF_BAND_KEYS, w)
+        bget = _getter(b, PSFBandSpec)
         bm = _choice(b.get("model", "file" if "path" in b else model), f"{w}.model", ("optical", "file"))
-        path = b.get("path")
+        path = bget("path")
         if bm == "file" and not isinstance(path, str):
             raise SpecError(f"{w}.path (a FITS or .npy file) is required for model = 'file'")
-        ps = b.get("pixel_scale_arcsec")
-        idx = b.get("index")
+        ps = bget("pixel_scale_arcsec")
+        idx = bget("index")
         bands.append(
             (
                 f,
@@ -368,22 +386,22 @@ def _parse_psf(t: Mapping[str, Any], filters: tuple[str, ...], base: Path | None
                     model=bm,
                     path=None if path is None else _resolve(path, base),
                     pixel_scale_arcsec=None if ps is None else _num(ps, f"{w}.pixel_scale_arcsec", positive=True),
-                    oversampling=_num(b.get("oversampling", 1.0), f"{w}.oversampling", positive=True),
-                    pixel_convolved=_bool(b.get("pixel_convolved", True), f"{w}.pixel_convolved"),
+                    oversampling=_num(bget("oversampling"), f"{w}.oversampling", positive=True),
+                    pixel_convolved=_bool(bget("pixel_convolved"), f"{w}.pixel_convolved"),
                     index=None if idx is None else _int(idx, f"{w}.index"),
                 ),
             )
         )
     return PSFSpec(
         model=model,
-        diameter_m=_num(t.get("diameter_m", 2.4), "psf.diameter_m", positive=True),
+        diameter_m=_num(get("diameter_m"), "psf.diameter_m", positive=True),
         obscuration=obsc,
-        nstruts=_int(t.get("nstruts", 0), "psf.nstruts", minimum=0),
-        strut_thick=_num(t.get("strut_thick", 0.05), "psf.strut_thick", nonneg=True),
-        strut_angle_deg=_num(t.get("strut_angle_deg", 0.0), "psf.strut_angle_deg"),
-        pupil=_choice(t.get("pupil", "circular"), "psf.pupil", ("circular", "jwst_hex")),
-        jitter_sigma_arcsec=_num(t.get("jitter_sigma_arcsec", 0.0), "psf.jitter_sigma_arcsec", nonneg=True),
-        radius_pix=_int(t.get("radius_pix", 16), "psf.radius_pix", minimum=2),
+        nstruts=_int(get("nstruts"), "psf.nstruts", minimum=0),
+        strut_thick=_num(get("strut_thick"), "psf.strut_thick", nonneg=True),
+        strut_angle_deg=_num(get("strut_angle_deg"), "psf.strut_angle_deg"),
+        pupil=_choice(get("pupil"), "psf.pupil", ("circular", "jwst_hex")),
+        jitter_sigma_arcsec=_num(get("jitter_sigma_arcsec"), "psf.jitter_sigma_arcsec", nonneg=True),
+        radius_pix=_int(get("radius_pix"), "psf.radius_pix", minimum=2),
         phases=phases,
         tol=tol,
         bands=tuple(bands),
@@ -391,50 +409,40 @@ def _parse_psf(t: Mapping[str, Any], filters: tuple[str, ...], base: Path | None
 
 
 def _parse_noise(t: Mapping[str, Any]) -> NoiseSpec:
-    _check_keys(t, ("poisson", "read_noise", "sky"), "noise")
-    return NoiseSpec(
-        poisson=_bool(t.get("poisson", True), "noise.poisson"),
-        read_noise=_bool(t.get("read_noise", True), "noise.read_noise"),
-        sky=_bool(t.get("sky", True), "noise.sky"),
-    )
-
-
-_BG_KEYS = ("kind", "surface_brightness", "reference_filter", "resolved_mag_limit", "population", "pool_size",
-            "bank", "bank_scale")  # fmt: skip
+    _check_keys(t, _keys(NoiseSpec), "noise")
+    get = _getter(t, NoiseSpec)
+    return NoiseSpec(**{key: _bool(get(key), f"noise.{key}") for key in _keys(NoiseSpec)})
 
 
 def _parse_background(t: Mapping[str, Any], filters: tuple[str, ...], base: Path | None) -> BackgroundSpec:
-    _check_keys(t, _BG_KEYS, "background")
-    kind = _choice(t.get("kind", "none"), "background.kind", ("none", "field", "bank", "field+bank"))
-    ref = t.get("reference_filter")
+    _check_keys(t, _keys(BackgroundSpec), "background")
+    get = _getter(t, BackgroundSpec)
+    kind = _choice(get("kind"), "background.kind", ("none", "field", "bank", "field+bank"))
+    ref = get("reference_filter")
     if ref is not None:
         _filter(ref, "background.reference_filter", filters)
-    bank = t.get("bank", [])
+    bank = get("bank")
     if isinstance(bank, str):
         bank = [bank]
-    if not isinstance(bank, list) or not all(isinstance(b, str) for b in bank):
+    if not isinstance(bank, (list, tuple)) or not all(isinstance(b, str) for b in bank):
         raise SpecError("background.bank must be a list of FITS file paths")
     if "bank" in kind and not bank:
         raise SpecError(f"background.kind = {kind!r} needs background.bank (a list of FITS cutouts)")
     return BackgroundSpec(
         kind=kind,
-        surface_brightness=_num(t.get("surface_brightness", 22.0), "background.surface_brightness"),
+        surface_brightness=_num(get("surface_brightness"), "background.surface_brightness"),
         reference_filter=ref,
-        resolved_mag_limit=_num(t.get("resolved_mag_limit", 28.0), "background.resolved_mag_limit"),
-        population=_choice(t.get("population", "auto"), "background.population",
-                           ("auto", "stars", "luminosity_function")),  # fmt: skip
-        pool_size=_int(t.get("pool_size", 20000), "background.pool_size", minimum=10),
+        resolved_mag_limit=_num(get("resolved_mag_limit"), "background.resolved_mag_limit"),
+        population_age_gyr=_num(get("population_age_gyr"), "background.population_age_gyr", positive=True),
+        population_feh=_num(get("population_feh"), "background.population_feh"),
+        pool_size=_int(get("pool_size"), "background.pool_size", minimum=10),
         bank=tuple(_resolve(b, base) for b in bank),
-        bank_scale=_num(t.get("bank_scale", 1.0), "background.bank_scale", nonneg=True),
+        bank_scale=_num(get("bank_scale"), "background.bank_scale", nonneg=True),
     )
 
 
-_TR_KEYS = ("log_flux", "softening", "colors", "cmd", "cmd_bins", "cmd_mag_filter", "cmd_color", "cmd_mag_range",
-            "cmd_color_range")  # fmt: skip
-
-
 def _pair(v: Any, key: str, filters: tuple[str, ...]) -> tuple[str, str]:
-    if not isinstance(v, list) or len(v) != 2:
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise SpecError(f"{key} entries must be [filter1, filter2], got {v!r}")
     a, b = (_filter(f, key, filters) for f in v)
     if a == b:
@@ -443,7 +451,7 @@ def _pair(v: Any, key: str, filters: tuple[str, ...]) -> tuple[str, str]:
 
 
 def _range(v: Any, key: str) -> tuple[float, float]:
-    if not isinstance(v, list) or len(v) != 2:
+    if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise SpecError(f"{key} must be [lo, hi], got {v!r}")
     lo, hi = (_num(x, key) for x in v)
     if not hi > lo:
@@ -452,16 +460,17 @@ def _range(v: Any, key: str) -> tuple[float, float]:
 
 
 def _parse_transforms(t: Mapping[str, Any], filters: tuple[str, ...]) -> TransformSpec:
-    _check_keys(t, _TR_KEYS, "transforms")
-    colors = t.get("colors", [])
-    if not isinstance(colors, list):
+    _check_keys(t, _keys(TransformSpec), "transforms")
+    get = _getter(t, TransformSpec)
+    colors = get("colors")
+    if not isinstance(colors, (list, tuple)):
         raise SpecError("transforms.colors must be a list of [filter1, filter2] pairs")
-    cmd = _bool(t.get("cmd", False), "transforms.cmd")
-    log_flux = _choice(t.get("log_flux", "asinh"), "transforms.log_flux", ("asinh", "log10", "none"))
+    cmd = _bool(get("cmd"), "transforms.cmd")
+    log_flux = _choice(get("log_flux"), "transforms.log_flux", ("asinh", "log10", "none"))
     if log_flux == "none" and (colors or cmd):
         raise SpecError("transforms.colors / transforms.cmd need transforms.log_flux = 'asinh' or 'log10'")
-    mag_f = t.get("cmd_mag_filter")
-    cmd_color = t.get("cmd_color")
+    mag_f = get("cmd_mag_filter")
+    cmd_color = get("cmd_color")
     if cmd:
         if len(filters) < 2:
             raise SpecError("transforms.cmd needs at least two filters")
@@ -470,14 +479,14 @@ def _parse_transforms(t: Mapping[str, Any], filters: tuple[str, ...]) -> Transfo
                           "transforms.cmd_color", filters)  # fmt: skip
     return TransformSpec(
         log_flux=log_flux,
-        softening=_num(t.get("softening", 1.0), "transforms.softening", positive=True),
+        softening=_num(get("softening"), "transforms.softening", positive=True),
         colors=tuple(_pair(c, "transforms.colors", filters) for c in colors),
         cmd=cmd,
-        cmd_bins=_int(t.get("cmd_bins", 32), "transforms.cmd_bins", minimum=2),
+        cmd_bins=_int(get("cmd_bins"), "transforms.cmd_bins", minimum=2),
         cmd_mag_filter=mag_f if cmd else None,
         cmd_color=cmd_color if cmd else None,
-        cmd_mag_range=_range(t.get("cmd_mag_range", [18.0, 30.0]), "transforms.cmd_mag_range"),
-        cmd_color_range=_range(t.get("cmd_color_range", [-1.0, 4.0]), "transforms.cmd_color_range"),
+        cmd_mag_range=_range(get("cmd_mag_range"), "transforms.cmd_mag_range"),
+        cmd_color_range=_range(get("cmd_color_range"), "transforms.cmd_color_range"),
     )
 
 

@@ -14,6 +14,8 @@ from .filters import SEDPY_NAMES, blackbody_flambda, check_filters, filter_info,
 
 __all__ = [
     "MBOL_SUN",
+    "TEFF_SUN",
+    "LOG_G_SUN",
     "REFERENCE_BANDS",
     "DIRECT_BANDS",
     "BCGrid",
@@ -25,6 +27,10 @@ __all__ = [
 
 #: Solar absolute bolometric magnitude used by MIST (IAU 2015 B2).
 MBOL_SUN = 4.74
+#: Solar effective temperature, K (IAU 2015 B3 nominal).
+TEFF_SUN = 5772.0
+#: log10 of the solar surface gravity, cgs.
+LOG_G_SUN = 4.438
 
 #: Real MIST/C3K bands used to measure the real-minus-blackbody residual: (system, band, sedpy name, zero point).
 REFERENCE_BANDS: tuple[tuple[str, str, str, str], ...] = (

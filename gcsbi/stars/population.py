@@ -48,6 +48,22 @@ def _mag(flux: np.ndarray) -> np.ndarray:
         return -2.5 * np.log10(flux)
 
 
+def _abs_mags(log_l: np.ndarray, log_teff: np.ndarray, log_g: np.ndarray, feh: float,
+              filters: tuple[str, ...]) -> np.ndarray:  # fmt: skip
+    """Absolute Vega magnitudes (n, n_filters) of stars from log L, log Teff, log g (MIST/C3K BCs)."""
+    return MBOL_SUN - 2.5 * log_l[:, None] - bolometric_corrections(log_teff, log_g, feh, filters)
+
+
+def _white_dwarfs(initial_mass: np.ndarray, wd_mass_: np.ndarray, age_yr: float,
+                  m_turnoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """(log L, log Teff, log g) of white dwarfs of ``wd_mass_`` from progenitors of ``initial_mass``.
+
+    A progenitor lives ~ age (M_i / M_TO)^-2.5, so its white dwarf has cooled for the rest of the
+    population's age (Mestel cooling, :func:`~gcsbi.stars.remnants.wd_cooling`).
+    """
+    return wd_cooling(wd_mass_, age_yr * (1.0 - (initial_mass / m_turnoff) ** -2.5))
+
+
 @dataclass(frozen=True)
 class StarSample:
     """Particles of a population: individual stars (weight 1) and faint particles (weight = stars represented).
@@ -148,7 +164,7 @@ def _build(pop: StellarPopulation) -> _Tables:
         lt, lg, ll = (np.concatenate([f, y]) for f, y in zip(fit, (lt, lg, ll)))
         phase = np.concatenate([np.full(new.size, phase[0], dtype=np.int8), phase])
     m_alive = float(min(mi[-1], pop.m_max))
-    mags = MBOL_SUN - 2.5 * ll[:, None] - bolometric_corrections(lt, lg, pop.feh, pop.filters)
+    mags = _abs_mags(ll, lt, lg, pop.feh, pop.filters)
     props = np.column_stack([mcur, lt, lg, ll])
 
     def mcur_fn(m):
@@ -177,10 +193,8 @@ def _build(pop: StellarPopulation) -> _Tables:
         wd_edges = np.geomspace(m_alive, wd_hi, _N_FINE_WD)
 
         def wd_mag(m):
-            mw = wd_mass(m)
-            t_cool = age_yr * (1.0 - (m / m_alive) ** -2.5)  # progenitor lifetime ~ age (m / m_TO)^-2.5
-            wl, wt, wg = wd_cooling(mw, t_cool)
-            return MBOL_SUN - 2.5 * wl[:, None] - bolometric_corrections(wt, wg, pop.feh, pop.filters)
+            wl, wt, wg = _white_dwarfs(m, wd_mass(m), age_yr, m_alive)
+            return _abs_mags(wl, wt, wg, pop.feh, pop.filters)
 
         wd_cum, wd_mc, wd_n = _cumulate(imf, wd_edges, wd_mass, wd_mag)
     else:
@@ -332,9 +346,9 @@ class StellarPopulation:
             ns = dead & ~wd & ~bh
             if wd.any():
                 mc[wd] = wd_mass(mi[wd])
-                wl, wt, wg = wd_cooling(mc[wd], self.age_gyr * 1e9 * (1.0 - (mi[wd] / t.m_max_alive) ** -2.5))
+                wl, wt, wg = _white_dwarfs(mi[wd], mc[wd], self.age_gyr * 1e9, t.m_max_alive)
                 lt[wd], lg[wd], ll[wd] = wt, wg, wl
-                mags[wd] = MBOL_SUN - 2.5 * wl[:, None] - bolometric_corrections(wt, wg, self.feh, self.filters)
+                mags[wd] = _abs_mags(wl, wt, wg, self.feh, self.filters)
             mc[ns], mc[bh] = rem.ns_mass, rem.bh_mass(mi[bh])
             dark = ns | bh
             lt[dark], lg[dark], ll[dark], mags[dark] = np.nan, np.nan, np.nan, np.inf
@@ -412,8 +426,7 @@ class StellarPopulation:
                 pp = (1 - ww) * t.iso_props[kk] + ww * t.iso_props[kk + 1]
                 rep = pp[:, 1], pp[:, 2], pp[:, 3]
             else:
-                age_yr = self.age_gyr * 1e9
-                wl, wtf, wg = wd_cooling(mc_p, age_yr * (1.0 - (mi_p / t.m_max_alive) ** -2.5))
+                wl, wtf, wg = _white_dwarfs(mi_p, mc_p, self.age_gyr * 1e9, t.m_max_alive)
                 rep = wtf, wg, wl
             for key, val in zip(("log_teff", "log_g", "log_l"), rep):
                 out[key].append(val)

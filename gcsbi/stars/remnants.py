@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GcsbiValueError
+from .bolometric import LOG_G_SUN, TEFF_SUN
 
 __all__ = ["RemnantModel", "wd_mass", "wd_cooling"]
 
@@ -32,8 +33,8 @@ def wd_cooling(mass: np.ndarray, t_cool_yr: np.ndarray) -> tuple[np.ndarray, np.
     log_l = np.log10(m) - 1.4 * np.log10(t / 8.8e6)
     x = np.clip(m / 1.44, 1e-3, 0.999)
     r = 0.0112 * np.sqrt(x ** (-2.0 / 3.0) - x ** (2.0 / 3.0))  # R_sun
-    log_teff = np.log10(5772.0) + 0.25 * (log_l - 2 * np.log10(r))
-    log_g = 4.438 + np.log10(m) - 2 * np.log10(r)
+    log_teff = np.log10(TEFF_SUN) + 0.25 * (log_l - 2 * np.log10(r))
+    log_g = LOG_G_SUN + np.log10(m) - 2 * np.log10(r)
     return log_l, log_teff, log_g
 
 

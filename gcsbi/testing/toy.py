@@ -36,7 +36,14 @@ class ToyImageSimulator:
                                      "prior": {"name": "toy"}}
 
     def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
+        """Images (B, 3, size, size) for theta (B, 3).
+
+        ``seed=None`` draws the seed from torch's global generator, so ``torch.manual_seed`` (which
+        ``sbi.inference.simulate_for_sbi(..., seed=)`` calls) makes a run repeat.
+        """
         t = self.prior.check(theta).double().numpy()
+        if seed is None:
+            seed = int(torch.randint(0, 2**63 - 1, (1,)).item())
         rng = np.random.default_rng(seed)
         yy, xx = np.mgrid[: self.size, : self.size] - (self.size - 1) / 2.0
         r2 = (xx**2 + yy**2)[None]

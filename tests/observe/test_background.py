@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 
 from gcsbi.errors import GcsbiFileError, GcsbiValueError
-from gcsbi.observe import BackgroundBank, FieldBackground, luminosity_function_sampler
+from gcsbi.observe import BackgroundBank, FieldBackground, luminosity_function_sampler, stellar_population_sampler
 
 
 def test_bank_random_orientation_and_crop(tmp_path):
@@ -68,3 +68,13 @@ def test_field_surface_brightness_budget():
                              extinction_mag=np.zeros(2), area_arcsec2=area)  # fmt: skip
     assert mags.shape == (0, 2)
     assert -2.5 * np.log10(smooth[1] * 10 ** (-0.4 * dm)) == pytest.approx(mu, abs=1e-9)
+
+
+def test_stellar_population_sampler_follows_age_and_feh():
+    filters = ("F475W", "F814W")
+    old = stellar_population_sampler(filters, age_gyr=10.0, feh=-0.2)
+    a = old(400, np.random.default_rng(0))
+    assert a.shape == (400, 2) and np.all(np.isfinite(a))
+    assert np.array_equal(a, old(400, np.random.default_rng(0)))
+    young = stellar_population_sampler(filters, age_gyr=2.0, feh=-0.2)(400, np.random.default_rng(0))
+    assert not np.array_equal(a, young)

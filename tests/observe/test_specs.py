@@ -49,6 +49,36 @@ def test_hst_mw_is_the_pidoc_field_in_the_hst_phat_bands():
         assert a.read_noise_e == pytest.approx(5 * b.read_noise_e)
 
 
+def test_field_population_is_set_in_the_spec(tmp_path: Path):
+    for name in ("hst-phat", "hst-mw"):  # hst-mw reuses the M31 field population as a placeholder
+        bg = load_simulator_spec(name).background
+        assert bg.kind == "field" and (bg.population_age_gyr, bg.population_feh) == (10.0, -0.2)
+    text = _shipped_doc().replace("population_age_gyr = 10.0", "population_age_gyr = 12.5")
+    p = tmp_path / "old_field.toml"
+    p.write_text(text.replace("population_feh = -0.2", "population_feh = -1.0"))
+    bg = load_simulator_spec(p).background
+    assert (bg.population_age_gyr, bg.population_feh) == (12.5, -1.0)
+    p.write_text(text.replace("population_age_gyr = 12.5", "population_age_gyr = -1.0"))
+    with pytest.raises(SpecError, match="background.population_age_gyr must be > 0"):
+        load_simulator_spec(p)
+    p.write_text(text.replace("population_age_gyr = 12.5", 'population = "auto"'))
+    with pytest.raises(SpecError, match="unknown key background.population .*population_age_gyr"):
+        load_simulator_spec(p)
+
+
+def test_left_out_keys_take_the_dataclass_defaults(tmp_path: Path):
+    from gcsbi.spec.simulator_spec import BackgroundSpec, NoiseSpec, ObservationSpec, PSFSpec, TransformSpec
+
+    p = tmp_path / "minimal.toml"
+    p.write_text('[instrument]\ntelescope = "T"\npixel_scale_arcsec = 0.1\nfilters = ["V"]\n'
+                 "[instrument.bands.V]\nwavelength_nm = 550.0\nzeropoint_vega = 25.0\nexposure_s = 100.0\n")
+    s = load_simulator_spec(p)
+    assert s.observation == ObservationSpec() and s.psf == PSFSpec() and s.noise == NoiseSpec()
+    assert s.background == BackgroundSpec() and s.transforms == TransformSpec()
+    band = s.instrument.band("V")
+    assert (band.n_exposures, band.gain, band.read_noise_e, band.sky_e_per_s, band.extinction_coeff) == (1, 1.0, 0.0, 0.0, None)
+
+
 def test_load_by_path_and_snapshot_passthrough(tmp_path: Path):
     doc = _shipped_doc()
     text = doc[: doc.index("[snapshot]")] + '[snapshot]\nsource = "limepy"\nn_particles = 5000\n[snapshot.extra]\nw0 = 7.0\n'
