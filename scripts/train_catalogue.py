@@ -26,13 +26,18 @@ import numpy as np
 import torch
 
 from gcsbi.bank.store import SimulationBank
-from gcsbi.catalogue import CatalogueMLP, CatalogueSimulator
+from gcsbi.catalogue import CatalogueSimulator
 from gcsbi.inference import train
+from gcsbi.inference.cli import add_config_arguments, config_from_args
+from gcsbi.nets import CatalogueMLP
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "gcsbi" / "data" / "posteriors" / "hst-phat_m31-gc_catalogue.pt"
 RESULTS = ROOT / "bench" / "results"
 FACTORY = "gcsbi.catalogue.simulator:profile_simulator"
+#: This script's training defaults (TrainConfig fields).
+DEFAULTS = {"hidden_features": 64, "num_transforms": 5, "max_num_epochs": 150, "stop_after_epochs": 20,
+            "batch_size": 256, "learning_rate": 5e-4, "seed": 0}
 
 
 def heldout_metrics(post, theta: torch.Tensor, x: torch.Tensor, *, num_samples: int = 500, seed: int = 7) -> dict:
@@ -60,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-generate", action="store_true", help="train on the finished chunks only")
     p.add_argument("--augment", type=int, default=3, help="catalogue-noise draws per banked mock")
     p.add_argument("--n-held-out", type=int, default=300)
-    p.add_argument("--epochs", type=int, default=150)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(CHECKPOINT))
+    add_config_arguments(p, defaults=DEFAULTS, aliases={"max_num_epochs": ("--epochs",)}, switches={},
+                         exclude=("train_embedding",))
     a = p.parse_args(argv)
+    config = config_from_args(a)
     t0 = time.time()
     kwargs = {"spec": "hst-phat", "prior": "m31-gc", "stamp": a.stamp}
     path = Path(a.bank)
@@ -86,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.time() - t0:.0f} s")
     net = CatalogueMLP(in_features=x_tr.shape[1], hidden=64, features=16, layers=2)
     t1 = time.time()
-    post = train(t_tr, x_tr, prior=sim.prior, embedding_net=net, spec=sim.spec, hidden_features=64,
-                 num_transforms=5, max_num_epochs=a.epochs, stop_after_epochs=20, batch_size=256,
-                 learning_rate=5e-4, seed=a.seed)
+    post = train(t_tr, x_tr, simulator=sim, embedding_net=net, config=config)
     print(f"trained: {post.history['epochs_trained']} epochs, best val loss {post.history['best_validation_loss']:.3f}, "
           f"{time.time() - t1:.0f} s")
     ok = torch.isfinite(x_tr).all(1)

@@ -23,11 +23,11 @@ alone on 16000 fresh ones (seeds 2032-2035)::
         --bank banks/phat-m31-i.zarr --bank banks/phat-m31-j.zarr --seed 2032 \
         --init-from joint.pt --flow-only --lr 3e-4 --refine 1e-4 3e-5 --stop-after 10 --epochs 300
 
-The Milky Way posterior's joint step (banks seeds 3026/3027) was made by an earlier version of
-this script: 40-epoch cap, no refinement, dropout 0.1 and per-pixel z-scoring (recorded in
-``bench/results/train_hst-mw_milky-way-gc_joint.json``; today's defaults do not reproduce it).
-Its flow was then refitted alone like the M31 one, on banks seeds 3028/3029 (``--spec hst-mw
---prior milky-way-gc --seed 3028 --init-from joint.pt --flow-only ...``).
+The Milky Way posterior's joint step (banks seeds 3026/3027) used a 40-epoch cap, no refinement,
+dropout 0.1 and per-pixel z-scoring (``--epochs 40 --refine --dropout 0.1 --z-score-x independent``;
+recorded in ``bench/results/train_hst-mw_milky-way-gc_joint.json``). Its flow was then refitted
+alone like the M31 one, on banks seeds 3028/3029 (``--spec hst-mw --prior milky-way-gc --seed 3028
+--init-from joint.pt --flow-only ...``). Every TrainConfig field is an option (``--help``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ from pathlib import Path
 import torch
 
 from gcsbi.bank.store import SimulationBank
-from gcsbi.inference import calibrate, train
-from gcsbi.inference.train import pool_images, simulate
+from gcsbi.inference import calibrate, simulate, train
+from gcsbi.inference.cli import add_config_arguments, config_from_args
+from gcsbi.inference.posterior import pool_images
 from gcsbi.nets import PiDocEmbedding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,11 @@ RESULTS = ROOT / "bench" / "results"
 
 #: Channel groups of the hst-phat / hst-mw transforms: 3 log-flux, 2 colours, 1 pixel-CMD channel.
 GROUPS = {"flux": [0, 1, 2], "colour": [3, 4], "cmd": [5]}
+#: This script's training defaults (TrainConfig fields) and its short names for some of them.
+DEFAULTS = {"max_num_epochs": 50, "stop_after_epochs": 6, "learning_rate": 1e-3, "refine_learning_rates": (3e-4, 1e-4),
+            "x_pool": 2, "batch_size": 128}
+ALIASES = {"max_num_epochs": ("--epochs",), "stop_after_epochs": ("--stop-after",), "learning_rate": ("--lr",),
+           "refine_learning_rates": ("--refine",)}
 #: Per-parameter entries of a calibration report that stay meaningful on a theta-selected subset.
 ERROR_KEYS = ("median_abs_error", "rms_error", "bias", "posterior_sd_mean", "median_abs_error_over_prior_width")
 
@@ -90,20 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=2026, help="seed of the first new bank (default 2026)")
     p.add_argument("--n", type=int, default=4000, help="simulations per bank (default 4000)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=50, help="maximum number of epochs (default 50)")
-    p.add_argument("--stop-after", type=int, default=6, help="early stopping patience in epochs (default 6)")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of the first stage (default 1e-3)")
-    p.add_argument("--dropout", type=float, default=None,
-                   help="dropout probability while training (default: the embedding's 0.1)")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune this posterior (its weights and architecture) instead of training anew")
-    p.add_argument("--flow-only", action="store_true",
-                   help="with --init-from: keep its embedding fixed and train its flow only, on banks the "
-                        "embedding never saw (train(train_embedding=False))")
-    p.add_argument("--refine", type=float, nargs="*", default=[3e-4, 1e-4],
-                   help="learning rates of the refinement stages after the first early stop (default 3e-4 1e-4)")
-    p.add_argument("--x-pool", type=int, default=2,
-                   help="average-pool the images by this factor before the network (train(x_pool=...))")
     p.add_argument("--n-held-out", type=int, default=2000)
     p.add_argument("--held-out-seed", type=int, default=11,
                    help="seed of the held-out set (calibration stream; default 11)")
@@ -114,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="checkpoint path (default gcsbi/data/posteriors/<spec>_<prior>.pt)")
     p.add_argument("--skip-calibration", action="store_true")
     p.add_argument("--results", default=str(RESULTS), help="folder for the training/calibration reports")
+    add_config_arguments(p, defaults=DEFAULTS, aliases={**ALIASES, "max_num_epochs": ("--max-epochs", "--epochs")},
+                         exclude=("seed",), title="training options (TrainConfig; the training seed is 0)")
     args = p.parse_args(argv)
+    config = config_from_args(args, exclude=("seed",), seed=0)  # --seed: of the first bank
     torch.set_num_threads(2)
 
     tag = f"{args.spec}_{args.prior}"
@@ -132,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         bank.generate(workers=args.workers)
         sim_seconds += time.perf_counter() - t0
         banks.append(bank)
-    theta, x = _load_all(banks, args.x_pool)
+    theta, x = _load_all(banks, config.x_pool)
     sim = banks[0].simulator()
     if any(b.simulator().spec != sim.spec for b in banks[1:]):
         raise SystemExit("the banks were made with different simulators or priors")
@@ -141,10 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     net = None if args.init_from else PiDocEmbedding(in_channels=x.shape[1], groups=GROUPS, width=8, features=48,
                                                      hidden=(96, 48), dropout=0.1)
     t0 = time.perf_counter()
-    post = train(theta, x, prior=sim.prior, embedding_net=net, spec=sim.spec, max_num_epochs=args.epochs,
-                 stop_after_epochs=args.stop_after, batch_size=128, learning_rate=args.lr, x_pool=args.x_pool,
-                 pooled_from=banks[0].output_shape, refine_learning_rates=args.refine, dropout=args.dropout,
-                 init_from=args.init_from, train_embedding=not args.flow_only, seed=0, out=out, verbose=True)
+    post = train(theta, x, simulator=sim, embedding_net=net, config=config, init_from=args.init_from,
+                 pooled_from=banks[0].output_shape if config.x_pool > 1 else None, out=out, verbose=True)
     train_seconds = time.perf_counter() - t0
     del theta, x
     size_mb = out.stat().st_size / 2**20
@@ -153,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"checkpoint too large: {size_mb:.1f} MB > 10 MB")
     report = {"spec": args.spec, "prior": args.prior, "n_train": post.history["n_simulations"],
               "bank_seconds_this_run": sim_seconds, "train_seconds": train_seconds, "checkpoint_mb": size_mb,
-              "x_pool": args.x_pool, "learning_rate": args.lr, "refine_learning_rates": args.refine,
+              "x_pool": post.config.x_pool, "learning_rate": post.config.learning_rate,
+              "refine_learning_rates": list(post.config.refine_learning_rates),
               "dropout": post.config.dropout, "z_score_x": post.config.z_score_x,
               "train_embedding": post.config.train_embedding, "init_from": args.init_from,
               "parent": post.history.get("init_from"),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import runpy
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 from gcsbi.demo.run import SHIPPED_POSTERIOR
+from gcsbi.errors import GcsbiWarning
 
 TUTORIALS = sorted((Path(__file__).resolve().parents[1] / "tutorials").glob("*.py"))
 
@@ -21,6 +26,19 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
     assert nb.cells, f"{path.name} has no cells"
     monkeypatch.chdir(tmp_path)  # ... that runs as a script without writing into the repo
     runpy.run_path(str(path), run_name="__main__")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHIPPED_POSTERIOR.is_file(), reason="shipped posterior not built yet")
+def test_demo_prints_no_warnings(tmp_path):
+    """``python -m gcsbi.demo`` as a user runs it: its whole output holds no warning line."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "default"}
+    proc = subprocess.run([sys.executable, "-m", "gcsbi.demo", "--out", str(tmp_path / "out"), "--num-samples",
+                           "200", "--n-calibration", "10"], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = (proc.stdout + proc.stderr).splitlines()
+    warned = [line for line in lines if "warning" in line.lower()]
+    assert not warned, warned
 
 
 @pytest.mark.slow
@@ -45,6 +63,12 @@ def test_readme_short_script_runs(tmp_path, monkeypatch):
     code = blocks[0].replace("n_held_out=500", "n_held_out=20")  # same calls, test-sized
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(code, "README.md", "exec"), scope)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(compile(code, "README.md", "exec"), scope)
+    # only gcsbi's own flags (OutOfDistributionWarning, PriorEdgeWarning, ...) may be raised
+    foreign = [f"{w.category.__name__}: {w.message} ({w.filename})" for w in caught
+               if not issubclass(w.category, GcsbiWarning)]
+    assert not foreign, foreign
     assert scope["report"]["n_held_out"] == 20
     assert set(scope["post"].param_names) == set(scope["sim"].prior.names)

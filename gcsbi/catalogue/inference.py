@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
+from ..inference.checkpoint import SHIPPED_DIR
 from .catalogues import catalogue_values, is_catalogue_row, read_phat_catalogue, resolve_cluster
 from .model import FEATURES, CatalogueModel, features
 
 __all__ = ["SHIPPED_CATALOGUE_POSTERIOR", "load_catalogue_posterior", "catalogue_observation", "range_check",
            "infer_cluster", "infer_catalogue", "PERCENTILES"]
 
-SHIPPED_CATALOGUE_POSTERIOR = Path(__file__).resolve().parents[1] / "data" / "posteriors" / "hst-phat_m31-gc_catalogue.pt"
+SHIPPED_CATALOGUE_POSTERIOR = SHIPPED_DIR / "hst-phat_m31-gc_catalogue.pt"
 PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import GcsbiValueError
+from ..simulator.core import resolve_seed
 from ..spec.priors import NamedBoxPrior
 from .photometry import curves_of_growth, pixel_counts, radial_grid
 
@@ -103,9 +104,8 @@ class ProfileSimulator:
         return np.concatenate([cog.reshape(-1), total])
 
     def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
-        t = self.prior.check(theta).double().numpy() if hasattr(self.prior, "check") else np.asarray(theta, float)
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        t = self.prior.check_in_support(theta).double().numpy()
+        seed = resolve_seed(seed)
         out = np.empty((len(t), *self.output_shape), dtype=np.float64)
         for i, row in enumerate(t):
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), i]))
@@ -201,6 +201,5 @@ class CatalogueSimulator:
         return torch.from_numpy(out)
 
     def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        seed = resolve_seed(seed)
         return self.from_profiles(self.profiles(theta, seed=seed), seed=seed)

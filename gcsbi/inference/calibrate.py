@@ -1,6 +1,6 @@
 """Calibration of an amortised posterior on fresh simulations (never seen in training).
 
-Simulations come from the ``"calibration"`` seed stream (``train.simulate``), distinct from
+Simulations come from the ``"calibration"`` seed stream (``seeding.simulate``), distinct from
 the training stream for any seed. Posterior draws are taken once (batched) and shared by:
 SBC ranks + KS uniformity tests (sbi ``run_sbc``/``check_sbc``), TARP (``run_tarp``/``check_tarp``),
 expected coverage of central credible intervals from the ranks at a grid of levels, and
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..errors import GcsbiValueError, SpecError
-from .train import seeded, simulate
+from .seeding import seeded, simulate
 
 __all__ = ["calibrate", "coverage_from_ranks", "coverage_noise", "posterior_draws", "DEFAULT_LEVELS"]
 

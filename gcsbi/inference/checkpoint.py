@@ -1,4 +1,6 @@
-"""Save and reload a :class:`~gcsbi.inference.train.TrainedPosterior` without pickling objects.
+"""Reload a :class:`~gcsbi.inference.posterior.TrainedPosterior` saved without pickled objects.
+
+Checkpoints are written by :func:`~gcsbi.inference.serialize.save_posterior` (re-exported here).
 
 Format (one file, ``torch.save`` of plain containers, read back with ``weights_only=True``)::
 
@@ -18,7 +20,6 @@ embedding net from its recipe, and loads the state dict strictly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zipfile
@@ -31,13 +32,13 @@ from torch import nn
 from ..errors import GcsbiFileError, GcsbiValueError, SpecError
 from ..spec.priors import NamedBoxPrior, ParameterSpec
 from ..nets.recipe import build_embedding
-from .train import TrainConfig, TrainedPosterior, build_estimator, pool_images, seeded
+from .config import TrainConfig, build_estimator
+from .posterior import TrainedPosterior, pool_images
+from .seeding import seeded
+from .serialize import FORMAT, FORMAT_VERSION, save_posterior, weights_digest
 
 __all__ = ["save_posterior", "load_posterior", "shipped_posteriors", "spec_differences", "weights_digest",
            "FORMAT", "FORMAT_VERSION"]
-
-FORMAT = "gcsbi-posterior"
-FORMAT_VERSION = 1
 
 #: Keys every checkpoint must have, at the top level and inside ``meta``.
 REQUIRED_KEYS = ("format", "format_version", "meta", "state_dict", "reference_embeddings")
@@ -63,41 +64,10 @@ def _resolve(path: str | Path) -> Path:
                          f"{shipped_posteriors()})")
 
 
-def _prior_to_dict(prior: Any) -> dict[str, Any]:
-    if not isinstance(prior, NamedBoxPrior):
-        raise GcsbiValueError(f"checkpoints need a NamedBoxPrior, got {type(prior).__name__}")
-    return {"name": prior.name, "description": prior.description,
-            "parameters": [{"name": s.name, "low": s.low, "high": s.high, "unit": s.unit,
-                            "description": s.description} for s in prior.specs]}
-
-
 def _prior_from_dict(d: dict[str, Any], device: str) -> NamedBoxPrior:
     specs = tuple(ParameterSpec(p["name"], float(p["low"]), float(p["high"]), p.get("unit", ""),
                                 p.get("description", "")) for p in d["parameters"])
     return NamedBoxPrior(specs, name=d.get("name", "prior"), description=d.get("description", ""), device=device)
-
-
-def save_posterior(posterior: TrainedPosterior, path: str | Path) -> Path:
-    """Write ``posterior`` to ``path`` (a few MB at most for the π-doc net); returns the path."""
-    path = Path(path)
-    meta = {
-        "spec": posterior.spec, "prior": _prior_to_dict(posterior.prior), "config": posterior.config.to_dict(),
-        "history": posterior.history, "versions": posterior.versions, "x_shape": list(posterior.x_shape),
-        "embedding": posterior.embedding_recipe,
-    }
-    try:
-        meta_json = json.dumps(meta, sort_keys=True, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        raise GcsbiValueError(f"spec/history must be JSON-serialisable: {exc}") from exc
-    state = {k: v.detach().cpu().clone() for k, v in posterior.estimator.state_dict().items()}
-    ref = posterior.reference_embeddings.detach().cpu().clone()
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta_json, "state_dict": state,
-               "reference_embeddings": ref, "weights_sha256": weights_digest(state, ref)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -117,22 +87,6 @@ def spec_differences(stored: dict[str, Any], expected: dict[str, Any]) -> list[s
     """Dotted keys whose values differ between two (nested) spec dicts, sorted."""
     a, b = _flatten(json.loads(json.dumps(stored))), _flatten(json.loads(json.dumps(expected)))
     return sorted(k for k in set(a) | set(b) if a.get(k, "<missing>") != b.get(k, "<missing>"))
-
-
-def weights_digest(state_dict: dict[str, torch.Tensor], reference_embeddings: torch.Tensor) -> str:
-    """Hex SHA-256 over the weights and reference embeddings.
-
-    Each tensor contributes its name, dtype, shape and raw bytes, the state dict in sorted key
-    order and the reference embeddings last, so the digest depends on the numbers only (not on
-    how ``torch.save`` laid out the zip archive).
-    """
-    h = hashlib.sha256()
-    items = sorted(state_dict.items()) + [("<reference_embeddings>", reference_embeddings)]
-    for name, t in items:
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def _check_zip(path: Path) -> None:
@@ -228,7 +182,10 @@ def load_posterior(path: str | Path, *, expected_spec: dict[str, Any] | None = N
             raise SpecError(f"{path}: the posterior was trained for a different simulator/prior spec; "
                             f"differing keys: {', '.join(diff)}")
     try:
-        config = TrainConfig(**{**meta["config"], "device": device})
+        overrides: dict[str, Any] = {"device": device}
+        if "init_embedding" not in meta["config"]:  # not recorded: fine-tuned embeddings start from the parent's
+            overrides["init_embedding"] = "init_from" not in meta["history"]
+        config = TrainConfig.from_dict(meta["config"], **overrides)
         prior = _prior_from_dict(meta["prior"], device)
         x_shape = tuple(int(s) for s in meta["x_shape"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -1,32 +1,116 @@
 """``gcsbi train | infer | calibrate``: thin command-line wrappers around gcsbi.inference.
 
 Registered in ``gcsbi/cli.py`` as ``"train": "gcsbi.inference.cli:add_train_parser"`` etc.
-Simulators: ``--spec toy`` (the test toy), ``--spec module:Factory`` (import path), or a spec
-name/path resolved by ``gcsbi.simulator.load_simulator(spec, prior=...)``.
+Simulators: ``--spec module:Factory`` (an import path, e.g. ``gcsbi.testing.toy:ToyImageSimulator``)
+or a spec name/path resolved by ``gcsbi.simulator.load_simulator(spec, prior=...)``.
+The training options of ``gcsbi train`` are the fields of :class:`TrainConfig`
+(:func:`add_config_arguments`, also used by ``scripts/train_shipped.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import GcsbiDependencyError, GcsbiValueError
+from .config import TrainConfig
 
 __all__ = ["add_train_parser", "add_infer_parser", "add_calibrate_parser", "resolve_simulator",
-           "resolve_embedding"]
+           "resolve_embedding", "add_config_arguments", "config_from_args"]
+
+#: Other names of some options: TrainConfig field -> extra option strings.
+TRAIN_ALIASES: dict[str, tuple[str, ...]] = {"max_num_epochs": ("--max-epochs",),
+                                             "refine_learning_rates": ("--refine-lr",)}
+#: Switches that set a bool field to a fixed value: option -> (field, value, help).
+TRAIN_SWITCHES: dict[str, tuple[str, Any, str]] = {
+    "--flow-only": ("train_embedding", False, "same as --no-train-embedding (with --init-from)")}
+
+
+class _NoneValue:
+    """Parsed value of ``none`` for an optional field (``None`` itself means "not given")."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+NONE = _NoneValue()
+
+
+def _or_none(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        return NONE if text.strip().lower() in ("none", "null") else kind(text)
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error messages
+    return parse
+
+
+def _argument_kwargs(hint: Any) -> dict[str, Any]:
+    """``add_argument`` keywords for a field annotation: int, float, str, bool, X | None, tuple[X, ...]."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if hint in (int, float, str):
+        return {"type": hint, "metavar": hint.__name__.upper()}
+    if origin in (typing.Union, types.UnionType) and type(None) in args and len(args) == 2:
+        kind = next(a for a in args if a is not type(None))
+        return {"type": _or_none(kind), "metavar": f"{kind.__name__.upper()}|none"}
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return {"type": args[0], "nargs": "*", "metavar": args[0].__name__.upper()}
+    raise TypeError(f"no command-line form for a TrainConfig field of type {hint!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, *, defaults: Mapping[str, Any] | None = None,
+                         aliases: Mapping[str, Sequence[str]] = TRAIN_ALIASES,
+                         switches: Mapping[str, tuple[str, Any, str]] = TRAIN_SWITCHES,
+                         exclude: Sequence[str] = (), title: str = "training options (TrainConfig)") -> None:
+    """One option per :class:`TrainConfig` field: ``--name-with-dashes``, typed from its annotation,
+    helped by its ``metadata["help"]``; bools as ``--flag/--no-flag``, tuples as lists of values.
+
+    Options default to None (not given: TrainConfig's default), except those in ``defaults``;
+    :func:`config_from_args` builds the config from the given ones.
+    """
+    defaults = dict(defaults or {})
+    hints = typing.get_type_hints(TrainConfig)
+    group = parser.add_argument_group(title)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in exclude:
+            continue
+        kw = _argument_kwargs(hints[f.name])
+        if "choices" in f.metadata:
+            kw["choices"] = f.metadata["choices"]
+            kw.pop("metavar", None)
+        shown = defaults.get(f.name, f.default)
+        if isinstance(shown, tuple):
+            shown = " ".join(map(str, shown)) or None
+        text = f"{f.metadata.get('help', '')} (default: {'none' if shown is None else shown})"
+        group.add_argument(f"--{f.name.replace('_', '-')}", *aliases.get(f.name, ()), dest=f.name,
+                           default=defaults.get(f.name), help=text.replace("%", "%%"), **kw)
+    for option, (name, value, text) in switches.items():
+        if name not in exclude:
+            group.add_argument(option, dest=name, action="store_const", const=value, help=text)
+
+
+def config_from_args(args: argparse.Namespace, *, exclude: Sequence[str] = (), **fixed: Any) -> TrainConfig:
+    """``TrainConfig`` of the options given on the command line (but ``exclude``), plus ``fixed`` fields."""
+    given = {}
+    for f in dataclasses.fields(TrainConfig):
+        value = None if f.name in exclude else getattr(args, f.name, None)
+        if value is not None:
+            given[f.name] = None if value is NONE else tuple(value) if isinstance(value, list) else value
+    return TrainConfig(**{**given, **fixed})
 
 
 def resolve_simulator(spec: str, *, prior: str | None = None, kwargs: dict[str, Any] | None = None) -> Any:
-    """``toy`` | ``module:Factory`` | a simulator spec for ``gcsbi.simulator.load_simulator``."""
+    """``module:Factory`` (called with ``kwargs``) | a simulator spec for ``gcsbi.simulator.load_simulator``."""
     kwargs = dict(kwargs or {})
-    if spec == "toy":
-        from ..testing.toy import ToyImageSimulator
-
-        return ToyImageSimulator(**kwargs)
     if ":" in spec and not Path(spec).exists():
         mod, _, name = spec.partition(":")
         try:
@@ -34,16 +118,14 @@ def resolve_simulator(spec: str, *, prior: str | None = None, kwargs: dict[str, 
         except (ImportError, AttributeError) as exc:
             raise GcsbiValueError(f"cannot import simulator factory {spec!r}: {exc}") from exc
         return factory(**kwargs)
-    try:
-        from ..simulator.core import load_simulator  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise GcsbiDependencyError("gcsbi.simulator.load_simulator is not available in this build; "
-                                   "use --spec toy or --spec module:Factory") from exc
+    from ..simulator import load_simulator
+
     return load_simulator(spec, prior=prior, **kwargs) if prior else load_simulator(spec, **kwargs)
 
 
 def resolve_embedding(name: str, *, in_channels: int, features: int) -> Any:
-    """``small-cnn`` | ``pidoc`` (gcsbi.nets.pidoc, when present) | ``module:Class`` (kwargs in_channels)."""
+    """``small-cnn`` | ``pidoc`` (:class:`gcsbi.nets.PiDocEmbedding`) | ``module:Class``, each built with
+    ``in_channels`` and ``features``."""
     from ..nets.small import SmallCNN
 
     if name == "small-cnn":
@@ -58,12 +140,9 @@ def resolve_embedding(name: str, *, in_channels: int, features: int) -> Any:
 
 
 def _load_bank(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
-    try:
-        bank_mod = importlib.import_module("gcsbi.bank")
-    except ImportError as exc:
-        raise GcsbiDependencyError("gcsbi.bank (the Zarr simulation bank) is not available in this build; "
-                                   "use --simulations N with --spec") from exc
-    bank = bank_mod.SimulationBank.open(path)
+    from ..bank import SimulationBank
+
+    bank = SimulationBank.open(path)
     theta, x = bank.load()
     sim = bank.simulator()  # rebuilt from the stored factory: gives the prior and the spec
     return theta, x, sim.prior, dict(sim.spec)
@@ -82,27 +161,32 @@ def _kw(text: str | None) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import simulate, train
+    from .seeding import simulate
+    from .train import train
 
+    config = config_from_args(args)
     if (args.bank is None) == (args.simulations is None):
         raise GcsbiValueError("give either a bank path or --simulations N (with --spec)")
     if args.bank is not None:
+        given = [o for o, v in (("--spec", args.spec), ("--prior", args.prior), ("--sim-kwargs", args.sim_kwargs)) if v]
+        if given:
+            raise GcsbiValueError(f"{', '.join(given)}: not used with a bank, which stores its simulator; leave out")
         theta, x, prior, spec = _load_bank(args.bank)
     else:
         if not args.spec:
             raise GcsbiValueError("--simulations needs --spec")
         sim = resolve_simulator(args.spec, prior=args.prior, kwargs=_kw(args.sim_kwargs))
-        theta, x = simulate(sim, args.simulations, seed=args.seed, stream="train")
+        theta, x = simulate(sim, args.simulations, seed=config.seed, stream="train")
         prior, spec = sim.prior, sim.spec
-    emb = None if args.init_from else resolve_embedding(args.embedding, in_channels=int(x.shape[1]),
-                                                        features=args.features)
-    post = train(theta, x, prior=prior, embedding_net=emb, spec=spec, density_estimator=args.density_estimator,
-                 hidden_features=args.hidden_features, num_transforms=args.num_transforms, num_bins=args.num_bins,
-                 max_num_epochs=args.max_epochs, stop_after_epochs=args.stop_after_epochs,
-                 batch_size=args.batch_size, learning_rate=args.learning_rate, x_pool=args.x_pool,
-                 refine_learning_rates=args.refine_lr, dropout=args.dropout, init_from=args.init_from,
-                 train_embedding=not args.flow_only,
-                 seed=args.seed, device=args.device, out=args.out, verbose=args.verbose)
+    if args.init_from:
+        if args.embedding is not None or args.features is not None:
+            raise GcsbiValueError("--embedding/--features do not apply with --init-from: the embedding comes from "
+                                  "the checkpoint")
+        emb = None
+    else:
+        emb = resolve_embedding(args.embedding or "pidoc", in_channels=int(x.shape[1]), features=args.features or 64)
+    post = train(theta, x, prior=prior, spec=spec, embedding_net=emb, config=config, init_from=args.init_from,
+                 out=args.out, verbose=args.verbose)
     h = post.history
     print(f"trained {post.config.density_estimator} on {h['n_simulations']} simulations: {h['epochs_trained']} epochs, "
           f"best validation loss {h['best_validation_loss']:.4f}; wrote {args.out}")
@@ -165,28 +249,12 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--simulations", type=int, help="simulate N training examples instead of reading a bank")
     _common_sim(p)
     p.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
-    p.add_argument("--embedding", default="pidoc", help="pidoc (default) | small-cnn | module:Class")
-    p.add_argument("--features", type=int, default=64, help="embedding output size")
-    p.add_argument("--density-estimator", default="nsf")
-    p.add_argument("--hidden-features", type=int, default=50, help="width of the flow's conditioner nets")
-    p.add_argument("--num-transforms", type=int, default=5, help="number of flow transforms")
-    p.add_argument("--num-bins", type=int, default=10, help="spline bins per transform (nsf)")
-    p.add_argument("--max-epochs", type=int, default=200)
-    p.add_argument("--stop-after-epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=200)
-    p.add_argument("--learning-rate", type=float, default=5e-4)
-    p.add_argument("--x-pool", type=int, default=1, help="average-pool the images by this factor first (memory)")
-    p.add_argument("--refine-lr", type=float, nargs="*", default=[], metavar="LR",
-                   help="learning rates of extra stages, each resumed after early stopping (e.g. 3e-4 1e-4)")
-    p.add_argument("--dropout", type=float, default=None,
-                   help="dropout probability of every dropout layer while training (default: the net's own)")
+    p.add_argument("--embedding", default=None, help="pidoc (default) | small-cnn | module:Class")
+    p.add_argument("--features", type=int, default=None, help="embedding output size (default 64)")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune this posterior (path or shipped name): its weights and architecture")
-    p.add_argument("--flow-only", action="store_true",
-                   help="with --init-from: keep its embedding fixed and train the flow only (on fresh simulations)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
     p.add_argument("--verbose", action="store_true")
+    add_config_arguments(p)
     p.set_defaults(func=_cmd_train)
     return p
 

@@ -27,7 +27,8 @@ import torch
 
 from ..errors import GcsbiFileError, GcsbiValueError, GcsbiWarning, OutOfDistributionWarning, PriorEdgeWarning
 from .arviz import posterior_datatree, summary
-from .train import TrainedPosterior, seeded
+from .posterior import TrainedPosterior
+from .seeding import seeded
 
 __all__ = ["infer", "summary", "posterior_predictive", "check_observation", "ood_pvalues", "prior_edge_fraction",
            "read_observation", "MIN_REFERENCE"]
@@ -104,13 +105,13 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
     each variable's attrs), ``observed_data`` (the image(s)), ``constant_data`` (``truth`` if
     given). Root attrs: ``ood_pvalue``, ``ood_flag`` (``None`` when undetermined), ``ood_test``,
     ``prior_edge_fraction``, ``prior_edge_params``, ``prior_edge_flag``, ``seed``, ``spec`` (JSON).
-    Same seed -> same draws. For a catalogue-mode posterior
-    (``spec["simulator"]["kind"] == "catalogue"``) ``observation`` may also be a PHAT catalogue row
-    or a cluster name / APID (:mod:`gcsbi.catalogue.inference`, which adds its attrs).
+    Same seed -> same draws. When an observation reader is installed for the posterior's simulator
+    kind (:data:`READERS_GROUP`), ``observation`` goes through it first: for a catalogue-mode
+    posterior it may be a PHAT catalogue row or a cluster name / APID (gcsbi's catalogue mode).
     """
     if int(num_samples) < 1:
         raise GcsbiValueError(f"num_samples must be >= 1, got {num_samples}")
-    observation, extra_attrs = _catalogue_hook(posterior, observation)
+    observation, extra_attrs = _read_observation_for(posterior, observation)
     xb, batched = check_observation(observation, posterior.x_shape)
     names = posterior.param_names
     with seeded(seed, posterior.config.device):
@@ -196,13 +197,37 @@ def _truth_vector(truth: Any, names: tuple[str, ...]) -> np.ndarray | None:
     return np.asarray(truth, dtype=np.float64)
 
 
-def _catalogue_hook(posterior: TrainedPosterior, observation: Any) -> tuple[Any, dict[str, Any]]:
-    """Catalogue-mode posteriors accept a PHAT catalogue row or a cluster name (:mod:`gcsbi.catalogue`)."""
-    if ((getattr(posterior, "spec", None) or {}).get("simulator") or {}).get("kind") != "catalogue":
-        return observation, {}
-    from ..catalogue.inference import catalogue_observation
+#: Entry-point group of observation readers, keyed by ``spec["simulator"]["kind"]``: a reader
+#: ``(posterior, observation) -> (x, extra DataTree attrs)`` turns what a user has (a catalogue
+#: row, a cluster name, ...) into the posterior's input. gcsbi's catalogue mode registers
+#: ``catalogue`` in ``pyproject.toml``; other packages may register their own kinds.
+READERS_GROUP = "gcsbi.observation_readers"
 
-    return catalogue_observation(posterior, observation)
+
+def observation_reader(kind: str | None) -> Any:
+    """The installed observation reader for simulator ``kind``, or None."""
+    if not kind:
+        return None
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=READERS_GROUP):
+        if ep.name == kind:
+            return ep.load()
+    return None
+
+
+def _read_observation_for(posterior: TrainedPosterior, observation: Any) -> tuple[Any, dict[str, Any]]:
+    """Pass ``observation`` through the reader of the posterior's simulator kind, if one is installed."""
+    kind = ((getattr(posterior, "spec", None) or {}).get("simulator") or {}).get("kind")
+    reader = observation_reader(kind)
+    if reader is not None:
+        return reader(posterior, observation)
+    if isinstance(observation, str):
+        raise GcsbiValueError(f"observation {observation!r} is a string: for a file, read it first with "
+                              "read_observation(paths, bands=...); a name needs an observation reader for this "
+                              f"posterior's simulator kind {kind!r} (entry-point group {READERS_GROUP!r}), and "
+                              "none is installed")
+    return observation, {}
 
 
 def posterior_predictive(posterior: TrainedPosterior, simulator: Any, observation: Any, *, num_draws: int = 4,
@@ -210,7 +235,7 @@ def posterior_predictive(posterior: TrainedPosterior, simulator: Any, observatio
     """Simulate images from ``num_draws`` posterior draws: returns (theta (K, D), x (K, C, H, W))."""
     xb, _ = check_observation(observation, posterior.x_shape)
     theta = posterior.sample(int(num_draws), xb[0], seed=seed)
-    from .train import stream_seed
+    from .seeding import stream_seed
 
     return theta, torch.as_tensor(simulator(theta, seed=stream_seed(seed, "ppc", 1)))
 

@@ -6,6 +6,6 @@ RGB grids and parameter series).
 
 from __future__ import annotations
 
-from .core import PARAMETERS, ClusterSimulator, SnapshotSource, check_seed, load_simulator, spec_digest
+from .core import PARAMETERS, ClusterSimulator, SnapshotSource, check_seed, load_simulator, resolve_seed, spec_digest
 
-__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed"]
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed", "resolve_seed"]

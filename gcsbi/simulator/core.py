@@ -38,7 +38,7 @@ from ..errors import GcsbiValueError, SpecError
 from ..spec.priors import NamedBoxPrior, load_prior
 from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
 
-__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed"]
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed", "resolve_seed"]
 
 #: Parameter name -> (default or None if required, description).
 PARAMETERS: dict[str, tuple[float | None, str]] = {
@@ -136,6 +136,19 @@ def check_seed(seed: Any) -> int | None:
     raise GcsbiValueError(f"seed must be a non-negative integer (or None), got {seed!r:.40}")
 
 
+def resolve_seed(seed: Any) -> int:
+    """:func:`check_seed`, and for ``seed=None`` a seed drawn from torch's global generator.
+
+    Drawing from torch (not from OS entropy) is what sbi expects: ``torch.manual_seed(s)``, or
+    ``sbi.inference.simulate_for_sbi(sim, prior, n, seed=s)`` which seeds torch, then makes the
+    simulations reproducible too.
+    """
+    seed = check_seed(seed)
+    if seed is None:
+        seed = int(torch.randint(0, 2**63 - 1, (1,), dtype=torch.int64).item())
+    return seed
+
+
 def _positive_int(value: Any, name: str) -> int:
     try:
         n = None if isinstance(value, (bool, np.bool_)) else operator.index(value)
@@ -223,7 +236,8 @@ class ClusterSimulator:
                  allow_outside_prior: bool = False) -> torch.Tensor:
         """x (B, C, H, W) float32 for theta (B, D); rows are independent given (seed, row).
 
-        ``seed``: None (fresh OS entropy) or an integer >= 0. theta outside the prior box is refused
+        ``seed``: an integer >= 0, or None (drawn from torch's global generator, see
+        :func:`resolve_seed`). theta outside the prior box is refused
         unless ``allow_outside_prior`` (see the class docstring).
         """
         return self.simulate(theta, seed=seed, allow_outside_prior=allow_outside_prior)["x"]
@@ -281,19 +295,20 @@ class ClusterSimulator:
         Returns a dict of float32 tensors: ``x`` (B, C, H, W); with ``return_truth`` also
         ``image`` (B, F, H, W) noisy counts, ``clean`` (B, F, H, W) noiseless cluster light,
         ``background`` (B, F, H, W) and ``mass_map`` (B, H, W) in Msun per pixel.
-        Row i draws from ``SeedSequence([seed, i])``; ``seed=None`` takes fresh OS entropy, otherwise
-        it must be an integer >= 0 (:func:`check_seed`). Rows outside the prior box raise
-        :class:`~gcsbi.errors.GcsbiValueError` before anything is simulated, unless ``allow_outside_prior``.
+        Row i draws from ``SeedSequence([seed, i])``; ``seed=None`` draws the seed from torch's
+        global generator (:func:`resolve_seed`), otherwise it must be an integer >= 0
+        (:func:`check_seed`). Rows outside the prior box raise
+        :class:`~gcsbi.errors.GcsbiValueError` before anything is simulated, unless
+        ``allow_outside_prior``.
         """
-        seed = check_seed(seed)
+        seed = check_seed(seed)  # bad seeds fail before anything else
         if allow_outside_prior:
             t = self.prior.check(theta)
         else:
             t = self.prior.check_in_support(
                 theta, hint="; pass allow_outside_prior=True to simulate outside the prior anyway")
         t = t.double().numpy()
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        seed = resolve_seed(seed)
         jobs = [(self._rebuild_args(), t[i], int(seed), i, bool(return_truth)) for i in range(len(t))]
         if self.workers > 1 and len(t) > 1:
             import multiprocessing as mp

@@ -18,7 +18,7 @@ from gcsbi.spec.priors import load_prior
 @pytest.fixture(scope="module")
 def toy_posterior(tmp_path_factory):
     """NPE on a made-up linear 'catalogue' (mags from mass and E(B-V)); a few epochs: fast, not accurate."""
-    from gcsbi.inference import load_posterior, train
+    from gcsbi.inference import TrainConfig, load_posterior, train
 
     prior = load_prior("m31-gc")
     g = torch.Generator().manual_seed(0)
@@ -35,7 +35,7 @@ def toy_posterior(tmp_path_factory):
                           "catalogue_model": CatalogueModel().to_dict()},
             "prior": {"name": prior.name}}
     post = train(theta, x, prior=prior, embedding_net=CatalogueMLP(hidden=16, features=8), spec=spec,
-                 max_num_epochs=3, hidden_features=16, num_transforms=2, seed=0)
+                 config=TrainConfig(max_num_epochs=3, hidden_features=16, num_transforms=2, seed=0))
     lo, hi = np.percentile(x.numpy(), [0, 100], axis=0)
     post.history["x_range"] = {"names": list(FEATURES), "low": lo.tolist(), "high": hi.tolist()}
     path = tmp_path_factory.mktemp("post") / "toy_catalogue.pt"

@@ -10,13 +10,15 @@ from gcsbi.cli import main
 from gcsbi.inference import simulate
 from gcsbi.testing import ToyImageSimulator
 
+TOY = "gcsbi.testing.toy:ToyImageSimulator"
+
 
 @pytest.fixture(scope="module")
 def cli_ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "toy.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rc = main(["train", "--simulations", "300", "--spec", "toy", "--embedding", "small-cnn", "--features", "8",
+        rc = main(["train", "--simulations", "300", "--spec", TOY, "--embedding", "small-cnn", "--features", "8",
                    "--max-epochs", "2", "--stop-after-epochs", "2", "--batch-size", "64", "--x-pool", "2",
                    "--refine-lr", "1e-4", "--num-bins", "6", "--hidden-features", "12", "--num-transforms", "2",
                    "--out", str(out)])
@@ -34,7 +36,7 @@ def test_train_then_calibrate_json(cli_ckpt, capsys):
     capsys.readouterr()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rc = main(["calibrate", str(cli_ckpt), "--spec", "toy", "--n-held-out", "40", "--num-posterior-samples", "40",
+        rc = main(["calibrate", str(cli_ckpt), "--spec", TOY, "--n-held-out", "40", "--num-posterior-samples", "40",
                    "--no-c2st", "--json"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
@@ -74,7 +76,7 @@ def test_train_init_from_with_dropout(cli_ckpt, tmp_path):
     out = tmp_path / "fine.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rc = main(["train", "--simulations", "100", "--spec", "toy", "--seed", "5", "--max-epochs", "1",
+        rc = main(["train", "--simulations", "100", "--spec", TOY, "--seed", "5", "--max-epochs", "1",
                    "--batch-size", "64", "--init-from", str(cli_ckpt), "--dropout", "0", "--out", str(out)])
     assert rc == 0
     fine = load_posterior(out)
@@ -88,7 +90,7 @@ def test_train_flow_only(cli_ckpt, tmp_path):
     out = tmp_path / "head.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rc = main(["train", "--simulations", "100", "--spec", "toy", "--seed", "6", "--max-epochs", "1",
+        rc = main(["train", "--simulations", "100", "--spec", TOY, "--seed", "6", "--max-epochs", "1",
                    "--batch-size", "64", "--init-from", str(cli_ckpt), "--flow-only", "--out", str(out)])
     assert rc == 0
     head, parent = load_posterior(out), load_posterior(cli_ckpt)

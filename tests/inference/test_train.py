@@ -10,13 +10,15 @@ from gcsbi.inference import SmallCNN, TrainConfig, simulate, train
 from gcsbi.testing import ToyImageSimulator
 
 
-def _tiny(sim, theta, x, seed, emb=None, **kw):
-    emb = emb if emb is not None else SmallCNN(3, features=4, channels=2)
-    kw = {"hidden_features": 8, "num_transforms": 1, **kw}
+def _tiny(sim, theta, x, seed, emb=None, *, init_from=None, pooled_from=None, out=None, **kw):
+    if emb is None and init_from is None:
+        emb = SmallCNN(3, features=4, channels=2)
+    config = TrainConfig(**{"hidden_features": 8, "num_transforms": 1, "max_num_epochs": 2, "stop_after_epochs": 2,
+                            "batch_size": 32, "seed": seed, **kw})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(theta, x, prior=sim.prior, embedding_net=emb, spec=sim.spec,
-                     max_num_epochs=2, stop_after_epochs=2, batch_size=32, seed=seed, **kw)
+        return train(theta, x, simulator=sim, embedding_net=emb, config=config, init_from=init_from,
+                     pooled_from=pooled_from, out=out)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,8 @@ def test_seed_streams_distinct_and_reproducible():
 
 def test_x_pool_pools_before_the_estimator_and_survives_a_checkpoint(tiny_data, tmp_path):
     from gcsbi.inference import load_posterior
-    from gcsbi.inference.train import pool_images, seeded
+    from gcsbi.inference.posterior import pool_images
+    from gcsbi.inference.seeding import seeded
 
     sim, theta, x = tiny_data
     post = _tiny(sim, theta, x, seed=0, x_pool=2, out=tmp_path / "p.pt")
@@ -114,10 +117,12 @@ def test_init_from_fine_tunes_the_parent_and_dropout_is_overridden(tiny_data):
     parent = _tiny(sim, theta, x, seed=0, x_pool=2, num_bins=4)
     before = {k: v.clone() for k, v in parent.estimator.state_dict().items()}
     # a vanishing learning rate keeps the parent's weights: proof that training starts from them
-    child = _tiny(sim, theta, x, seed=1, init_from=parent, learning_rate=1e-12, num_transforms=3, x_pool=1,
-                  num_bins=9)
+    child = _tiny(sim, theta, x, seed=1, init_from=parent, learning_rate=1e-12, x_pool=1)
     assert child.config.num_transforms == parent.config.num_transforms and child.config.x_pool == 2
     assert child.config.num_bins == 4
+    # architecture options that differ from both the default and the parent's do not apply: they raise
+    with pytest.raises(GcsbiValueError, match=r"num_transforms=3.*num_bins=9.*come from init_from"):
+        _tiny(sim, theta, x, seed=1, init_from=parent, num_transforms=3, x_pool=1, num_bins=9)
     assert child.history["init_from"]["epochs_trained"] == parent.history["epochs_trained"]
     for k, v in child.estimator.state_dict().items():
         torch.testing.assert_close(v, before[k], atol=1e-6, rtol=0)
@@ -133,7 +138,8 @@ def test_init_from_fine_tunes_the_parent_and_dropout_is_overridden(tiny_data):
 
 
 def test_pooled_from_equals_pooling_inside_train(tiny_data):
-    from gcsbi.inference.train import pool_images, seeded
+    from gcsbi.inference.posterior import pool_images
+    from gcsbi.inference.seeding import seeded
 
     sim, theta, x = tiny_data
     inside = _tiny(sim, theta, x, seed=0, x_pool=2)
@@ -171,7 +177,7 @@ def test_channel_standardize_is_per_channel_and_bounded_on_sparse_channels():
 @pytest.mark.parametrize("density_estimator", ["nsf", "zuko_nsf"])
 def test_train_embedding_false_trains_the_flow_only(tiny_data, tmp_path, density_estimator):
     from gcsbi.inference import load_posterior
-    from gcsbi.inference.train import seeded
+    from gcsbi.inference.seeding import seeded
 
     sim, theta, x = tiny_data
     parent = _tiny(sim, theta, x, seed=0, x_pool=2, density_estimator=density_estimator)
