@@ -20,6 +20,8 @@ _LAZY = {
     "load_prior": "gcsbi.spec",
     "load_simulator": "gcsbi.simulator",
     "train": "gcsbi.inference",
+    "TrainConfig": "gcsbi.inference",
+    "TrainedPosterior": "gcsbi.inference",
     "load_posterior": "gcsbi.inference",
     "shipped_posteriors": "gcsbi.inference",
     "infer": "gcsbi.inference",

@@ -30,7 +30,7 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SHIPPED_POSTERIOR.is_file(), reason="shipped posterior not built yet")
-def test_demo_prints_no_warnings(tmp_path):
+def test_demo_output_is_clean(tmp_path):
     """``python -m gcsbi.demo`` as a user runs it: its whole output holds no warning line."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONWARNINGS": "default"}
     proc = subprocess.run([sys.executable, "-m", "gcsbi.demo", "--out", str(tmp_path / "out"), "--num-samples",

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from ..errors import GcsbiValueError, SpecError
+from . import sbi_compat
 from .seeding import seeded, simulate
 
 __all__ = ["calibrate", "coverage_from_ranks", "coverage_noise", "posterior_draws", "DEFAULT_LEVELS"]
@@ -177,7 +178,7 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
     names = names if len(names) == D else tuple(f"theta_{i}" for i in range(D))
     draws = posterior_draws(posterior, x, num_samples=S, seed=seed)
     fixed = _FixedDraws(draws)
-    with seeded(seed):
+    with seeded(seed), sbi_compat.quiet("diagnostics"):
         ranks, dap = run_sbc(theta, x, fixed, num_posterior_samples=S, reduce_fns="marginals",
                              show_progress_bar=False)
         ecp, alpha = run_tarp(theta, x, fixed, num_posterior_samples=S, show_progress_bar=False,

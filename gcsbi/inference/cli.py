@@ -212,7 +212,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
             if key in dt.attrs:
                 print(f"{key}: {dt.attrs[key]}")
     if args.out:  # Zarr keeps the DataTree groups and needs no netCDF library
-        dt.to_zarr(args.out, mode="w")
+        dt.to_zarr(args.out, mode="w", consolidated=False)
     return 0
 
 

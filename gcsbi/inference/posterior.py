@@ -154,7 +154,7 @@ class TrainedPosterior:
         """
         n = int(torch.Size(sample_shape).numel())
         x = self.condition(x).to(self.config.device)
-        with torch.no_grad():
+        with torch.no_grad(), sbi_compat.quiet("probe"):
             probe = self.posterior.sample_batched((256,), x=x, show_progress_bars=False,
                                                   reject_outside_prior=False,
                                                   max_sampling_batch_size=max(1, 100_000 // len(x)))
@@ -166,9 +166,10 @@ class TrainedPosterior:
             for mask, reject in ((good, True), (~good, False)):
                 if bool(mask.any()):
                     xs = x[mask.to(x.device)]
-                    out[:, mask] = self.posterior.sample_batched(
-                        (n,), x=xs, show_progress_bars=show_progress_bars, reject_outside_prior=reject,
-                        max_sampling_batch_size=max(1, 100_000 // len(xs))).cpu().float()
+                    with sbi_compat.quiet("sampling" if reject else "probe"):  # no-reject: infer warns itself
+                        out[:, mask] = self.posterior.sample_batched(
+                            (n,), x=xs, show_progress_bars=show_progress_bars, reject_outside_prior=reject,
+                            max_sampling_batch_size=max(1, 100_000 // len(xs))).cpu().float()
         return out.reshape(*torch.Size(sample_shape), len(x), -1)
 
     def log_prob(self, theta: torch.Tensor, x: Any = None) -> torch.Tensor:

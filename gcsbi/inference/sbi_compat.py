@@ -12,7 +12,9 @@ on the layout of sbi objects:
 * :func:`training_summary`, :func:`split_indices`, :func:`npe_history`: NPE's training record and
   train/validation split;
 * :func:`density_estimator_of`, :func:`split_standardization`: what a posterior or estimator built by
-  sbi holds (``posterior_estimator``; z-scoring as ``Sequential(Standardize, embedding_net)``).
+  sbi holds (``posterior_estimator``; z-scoring as ``Sequential(Standardize, embedding_net)``);
+* :func:`quiet`: silences the warnings sbi and its dependencies raise in the calls gcsbi makes
+  on purpose, matched by their exact wording.
 
 On an sbi upgrade, re-check each function against the new sbi source, then update
 ``SBI_VERSION`` (``tests/inference/test_sbi_compat.py`` fails until then).
@@ -20,8 +22,10 @@ On an sbi upgrade, re-check each function against the new sbi source, then updat
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -29,11 +33,33 @@ from torch import nn
 
 from ..errors import GcsbiValueError
 
-__all__ = ["SBI_VERSION", "MemoryTracker", "with_embedding", "train_in_stages", "training_summary",
+__all__ = ["SBI_VERSION", "quiet", "MemoryTracker", "with_embedding", "train_in_stages", "training_summary",
            "split_indices", "npe_history", "density_estimator_of", "split_standardization"]
 
 #: The sbi version this module was checked against.
 SBI_VERSION = "0.27.0"
+
+#: Warnings a gcsbi user can do nothing about, by the call that raises them (message prefixes):
+#: ``sampling``: nflows' LU transforms call the deprecated ``torch.triangular_solve`` when sampling;
+#: ``probe``: the rejection-free probe draws of ``TrainedPosterior.sample_batched`` are meant to fall
+#: partly outside the prior (their in-prior fraction is what is measured and reported);
+#: ``diagnostics``: SBC/TARP on few mocks, which ``calibrate`` reports against its noise level instead.
+QUIET: dict[str, tuple[str, ...]] = {
+    "sampling": ("torch.triangular_solve is deprecated",),
+    "probe": ("torch.triangular_solve is deprecated", r"[0-9.]+% of samples drawn with reject_outside_prior=False"),
+    "diagnostics": ("Number of SBC samples should be", "Number of TARP samples should be",
+                    "You are computing SBC checks with less than"),
+}
+
+
+@contextlib.contextmanager
+def quiet(*calls: str) -> Iterator[None]:
+    """Ignore the :data:`QUIET` warnings of ``calls`` inside the block (every other warning shows)."""
+    with warnings.catch_warnings():
+        for call in calls:
+            for message in QUIET[call]:
+                warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
 
 
 class MemoryTracker:

@@ -77,7 +77,7 @@ def save_datatree(dt, out_dir: str | Path, *, stem: str = "profiles") -> dict[st
         zpath, npath = out / f"{stem}.zarr", out / f"{stem}_posterior.nc"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dt.to_zarr(zpath, mode="w")
+            dt.to_zarr(zpath, mode="w", consolidated=False)
         dt["posterior"].to_dataset().to_netcdf(npath, engine="scipy")
     except OSError as exc:
         raise JeansFileError(f"cannot write results to {out}: {exc}") from exc
@@ -90,6 +90,6 @@ def load_datatree(path: str | Path):
     if not p.exists():
         raise JeansFileError(f"no such result: {p}")
     try:
-        return xr.open_datatree(p, engine="zarr")
+        return xr.open_datatree(p, engine="zarr", consolidated=False)
     except Exception as exc:  # corrupt store
         raise JeansFileError(f"cannot read {p}: {exc}") from exc

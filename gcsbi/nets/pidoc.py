@@ -38,8 +38,10 @@ running statistics; call ``.eval()`` for inference anyway (dropout).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -67,6 +69,30 @@ class PiDocConfig:
     spatial_dropout: float = 0.0
     image_size: tuple[int, int] | None = None
     input_pool: int = 1  # average-pool the input by this factor first (CPU-sized models)
+
+    @classmethod
+    def build(cls, *, in_channels: int, groups: Mapping[str, Sequence[int]] | None = None,
+              **options: Any) -> PiDocConfig:
+        """A config from user-style arguments: ``groups`` a mapping (``None``: one group of every
+        channel), ``image_size`` an int or (H, W), sequences for the tuple fields; any other field
+        keeps its default. Unknown options raise."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"in_channels", "groups"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise GcsbiValueError(f"unknown PiDocEmbedding option(s) {unknown}; known: {sorted(known)}")
+        if groups is None:
+            groups = {"image": range(int(in_channels))}
+        size = options.get("image_size")
+        if size is not None:
+            options["image_size"] = tuple(int(v) for v in ((size, size) if isinstance(size, int) else size))
+        for name in ("kernel_sizes", "hidden"):
+            if name in options:
+                options[name] = tuple(int(v) for v in options[name])
+        for name in ("dropout", "spatial_dropout"):
+            if name in options:
+                options[name] = float(options[name])
+        return cls(in_channels=in_channels, groups=tuple((str(k), tuple(int(i) for i in v)) for k, v in groups.items()),
+                   **options)
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "features", "width", "pool_output", "branch_features", "input_pool"):
@@ -178,6 +204,10 @@ class PiDocEmbedding(nn.Module):
         dropout, spatial_dropout: dropout before the dense layers / on conv feature maps.
         image_size: optional (H, W) (or int) every input must have; ``None`` accepts any
             H, W >= 16.
+        input_pool: average-pool the input by this factor first (CPU-sized models).
+
+    Every option but ``in_channels`` and ``groups`` is a :class:`PiDocConfig` field and takes
+    its default from there (one source); unknown options raise.
 
     Example::
 
@@ -186,32 +216,15 @@ class PiDocEmbedding(nn.Module):
         posterior_net = sbi.neural_nets.posterior_nn("nsf", embedding_net=net)
     """
 
-    def __init__(self, *, in_channels: int, groups: Mapping[str, Sequence[int]] | None = None, features: int = 64,
-                 width: int = 16, kernel_sizes: Sequence[int] = (5, 3, 3, 3), pool_output: int = 4,
-                 branch_features: int = 64, hidden: Sequence[int] = (128, 64), dropout: float = 0.1,
-                 spatial_dropout: float = 0.0, image_size: int | tuple[int, int] | None = None,
-                 input_pool: int = 1) -> None:
-        if groups is None:
-            groups = {"image": range(int(in_channels))}
-        if isinstance(image_size, int):
-            image_size = (image_size, image_size)
-        config = PiDocConfig(
-            in_channels=in_channels, groups=tuple((str(k), tuple(int(i) for i in v)) for k, v in groups.items()),
-            features=features, width=width, kernel_sizes=tuple(int(k) for k in kernel_sizes),
-            pool_output=pool_output, branch_features=branch_features, hidden=tuple(int(h) for h in hidden),
-            dropout=float(dropout), spatial_dropout=float(spatial_dropout),
-            image_size=None if image_size is None else tuple(int(s) for s in image_size),
-            input_pool=input_pool)
+    def __init__(self, *, in_channels: int, groups: Mapping[str, Sequence[int]] | None = None,
+                 **options: Any) -> None:
         super().__init__()
-        self._build(config)
+        self._build(PiDocConfig.build(in_channels=in_channels, groups=groups, **options))
 
     @classmethod
     def from_config(cls, config: PiDocConfig) -> PiDocEmbedding:
-        return cls(in_channels=config.in_channels, groups=dict(config.groups), features=config.features,
-                   width=config.width, kernel_sizes=config.kernel_sizes, pool_output=config.pool_output,
-                   branch_features=config.branch_features, hidden=config.hidden, dropout=config.dropout,
-                   spatial_dropout=config.spatial_dropout, image_size=config.image_size,
-                   input_pool=config.input_pool)
+        options = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        return cls(**(options | {"groups": dict(options["groups"])}))
 
     def _build(self, config: PiDocConfig) -> None:
         self.config = config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 import json
 import time
 from pathlib import Path
@@ -94,7 +95,7 @@ def plot_grid(images: np.ndarray, sky: np.ndarray, titles: list[str], path: str 
         ax.axis("off")
     for ax, img, title in zip(axes.ravel(), images, titles):
         ax.imshow(rgb_composite(img, sky=sky), origin="lower")
-        ax.set_title(title, fontsize=7)
+        ax.set_title(textwrap.fill(title, 40), fontsize=7)  # ~40 characters fit a 2.6-inch panel
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()

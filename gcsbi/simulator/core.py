@@ -22,6 +22,7 @@ prior nor ``[snapshot.fixed]`` sets them: see :data:`PARAMETERS`.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import os
 from collections.abc import Mapping
@@ -55,7 +56,6 @@ PARAMETERS: dict[str, tuple[float | None, str]] = {
     "background_sb": (float("nan"), "field surface brightness, mag/arcsec^2 (NaN: spec default)"),
 }
 
-_SNAPSHOT_KEYS = ("source", "library", "max_faint_particles", "truncation_g", "default_prior", "fixed")
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,12 @@ class SnapshotSource:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], *, base_dir: Path | None = None) -> "SnapshotSource":
-        unknown = set(table) - set(_SNAPSHOT_KEYS)
+        keys = [f.name for f in dataclasses.fields(cls)]
+        unknown = set(table) - set(keys)
         if unknown:
-            raise SpecError(f"[snapshot]: unknown keys {sorted(unknown)}; allowed {list(_SNAPSHOT_KEYS)}")
-        source = str(table.get("source", "limepy"))
+            raise SpecError(f"[snapshot]: unknown keys {sorted(unknown)}; allowed {keys}")
+        default = cls()  # the dataclass defaults are the only defaults
+        source = str(table.get("source", default.source))
         if source not in ("limepy", "library"):
             raise SpecError(f"[snapshot] source must be 'limepy' or 'library', got {source!r}")
         library = table.get("library")
@@ -90,15 +92,16 @@ class SnapshotSource:
         if bad:
             raise SpecError(f"[snapshot.fixed]: unknown parameters {sorted(bad)}; known {list(PARAMETERS)}")
         try:
-            n_faint = int(table.get("max_faint_particles", 2000))
-            g = float(table.get("truncation_g", 1.0))
+            n_faint = int(table.get("max_faint_particles", default.max_faint_particles))
+            g = float(table.get("truncation_g", default.truncation_g))
             fixed_t = tuple((k, float(v)) for k, v in fixed.items())
         except (TypeError, ValueError) as exc:
             raise SpecError(f"[snapshot]: bad value: {exc}") from exc
         if n_faint < 2:
             raise SpecError("[snapshot] max_faint_particles must be >= 2")
-        prior = table.get("default_prior")
-        return cls(source, library, n_faint, g, None if prior is None else str(prior), fixed_t)
+        prior = table.get("default_prior", default.default_prior)
+        return cls(source=source, library=library, max_faint_particles=n_faint, truncation_g=g,
+                   default_prior=None if prior is None else str(prior), fixed=fixed_t)
 
 
 def spec_digest(spec: SimulatorSpec) -> str:

@@ -58,7 +58,7 @@ def test_infer_npy(cli_ckpt, tmp_path, capsys):
     assert "ood_pvalue" in out["attrs"]
     import xarray as xr
 
-    saved = xr.open_datatree(tmp_path / "post.zarr", engine="zarr")
+    saved = xr.open_datatree(tmp_path / "post.zarr", engine="zarr", consolidated=False)
     assert saved["posterior"]["width"].shape == (1, 50)
 
 

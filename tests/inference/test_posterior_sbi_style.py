@@ -51,27 +51,36 @@ def test_set_default_x(toy_posterior, toy_sim):
         post.set_default_x(torch.zeros(3, 8, 8))
 
 
+def _sbi_npe(sim, n: int, seed: int, estimator):
+    """Train sbi's own NPE (seeded, warnings of tiny runs silenced) on ``n`` toy simulations."""
+    from sbi.inference import NPE
+
+    theta, x = simulate(sim, n, seed=seed)
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        npe = NPE(prior=sim.prior, density_estimator=estimator(), show_progress_bars=False)
+        npe.append_simulations(theta, x).train(max_num_epochs=3 if n > 100 else 1, training_batch_size=64 if n > 100 else 32,
+                                               show_train_summary=False)
+    return npe, x
+
+
 @pytest.fixture(scope="module")
 def sbi_npe():
     """A posterior trained with sbi's own NPE and a small PiDocEmbedding, nothing from gcsbi.train."""
-    from sbi.inference import NPE
     from sbi.neural_nets import posterior_nn
 
     from gcsbi.nets import PiDocEmbedding
 
     sim = ToyImageSimulator(size=16)
-    theta, x = simulate(sim, 300, seed=5)
-    with torch.random.fork_rng(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(0)
+
+    def estimator():
         net = PiDocEmbedding(in_channels=3, groups={"flux": [1], "colour": [0, 2]}, width=4, features=8,
                              hidden=(16,))
-        npe = NPE(prior=sim.prior, density_estimator=posterior_nn("nsf", embedding_net=net, hidden_features=16,
-                                                                  num_transforms=2),
-                  show_progress_bars=False)
-        npe.append_simulations(theta, x).train(max_num_epochs=3, training_batch_size=64, show_train_summary=False)
-        posterior = npe.build_posterior()
-    return sim, npe, posterior
+        return posterior_nn("nsf", embedding_net=net, hidden_features=16, num_transforms=2)
+
+    npe, _ = _sbi_npe(sim, 300, 5, estimator)
+    return sim, npe, npe.build_posterior()
 
 
 def test_from_sbi_calibrates_infers_and_round_trips(sbi_npe, tmp_path):
@@ -142,20 +151,12 @@ def test_from_sbi_finds_the_kind_and_without_reference_skips_ood(sbi_npe, tmp_pa
 
 def test_from_sbi_with_posterior_nn_defaults_needs_no_config():
     """sbi's posterior_nn defaults are TrainConfig's: the kind is found without a config (here maf)."""
-    from sbi.inference import NPE
     from sbi.neural_nets import posterior_nn
 
     from gcsbi.nets import SmallCNN
 
     sim = ToyImageSimulator(size=8)
-    theta, x = simulate(sim, 60, seed=9)
-    with torch.random.fork_rng(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(0)
-        npe = NPE(prior=sim.prior, density_estimator=posterior_nn("maf", embedding_net=SmallCNN(3, features=4,
-                                                                                               channels=2)),
-                  show_progress_bars=False)
-        npe.append_simulations(theta, x).train(max_num_epochs=1, training_batch_size=32)
+    npe, x = _sbi_npe(sim, 60, 9, lambda: posterior_nn("maf", embedding_net=SmallCNN(3, features=4, channels=2)))
     post = TrainedPosterior.from_sbi(npe, simulator=sim, reference_x=x, n_reference=25)
     assert post.config.density_estimator == "maf" and post.config.n_reference == 25
     assert post.reference_embeddings.shape == (25, 4)
