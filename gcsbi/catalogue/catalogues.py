@@ -9,7 +9,8 @@
 * :func:`caldwell_matched` - PHAT clusters within 1" of a Caldwell+2011 old cluster, with the
   Caldwell log M, [Fe/H], E(B-V) and age (reuses :func:`gcsbi.stars.reference.read_m31_old_clusters`).
 
-Data paths default to ``$GCSBI_SHARED_DATA/m31`` or ``<repo>/../shared/data/m31`` (:func:`data_dir`).
+Data paths default to ``$GCSBI_SHARED_DATA/m31`` when set, else the catalogues shipped in
+the package (:func:`data_dir`, :data:`PACKAGED_DATA`).
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ __all__ = ["PHAT_FILE", "CALDWELL_FILE", "data_dir", "read_phat_catalogue", "res
 
 PHAT_FILE = "phat_ap_clusters_johnson2015.fits"
 CALDWELL_FILE = "caldwell2011_m31_old_clusters.dat"
+#: The catalogues shipped as package data (Johnson et al. 2015; Caldwell et al. 2011).
+PACKAGED_DATA = Path(__file__).resolve().parent / "data"
 
 
 def data_dir() -> Path:
-    """Folder holding the M31 catalogues: ``$GCSBI_SHARED_DATA/m31`` or ``<repo>/../shared/data/m31``."""
+    """Folder holding the M31 catalogues: ``$GCSBI_SHARED_DATA/m31`` when set, else the copies
+    shipped in the package (``gcsbi/catalogue/data``, see its ``CITATION.md``)."""
     env = os.environ.get("GCSBI_SHARED_DATA")
     if env:
         return Path(env).expanduser() / "m31"
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "m31"
+    return PACKAGED_DATA
 
 
 def _path(path: str | Path | None, default: str) -> Path:

@@ -21,7 +21,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="m31_command", metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--posterior", type=Path, default=None, help="catalogue-mode checkpoint (default: shipped)")
-    common.add_argument("--catalogue", type=Path, default=None, help="PHAT FITS table (default: shared data)")
+    common.add_argument("--catalogue", type=Path, default=None, help="PHAT FITS table (default: the shipped Johnson+2015 catalogue)")
     common.add_argument("--num-samples", type=int, default=2000)
     common.add_argument("--seed", type=int, default=0)
 
@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     b = sub.add_parser("batch", parents=[common], help="posteriors for a whole sample")
     b.add_argument("--sample", choices=("caldwell", "all"), default="caldwell")
-    b.add_argument("--caldwell", type=Path, default=None, help="Caldwell+2011 table (default: shared data)")
+    b.add_argument("--caldwell", type=Path, default=None, help="Caldwell+2011 table (default: the shipped copy)")
     b.add_argument("--out", type=Path, required=True, help="results table (.fits or .ecsv)")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_batch)
