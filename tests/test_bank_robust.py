@@ -167,7 +167,7 @@ def test_second_generate_is_refused_while_one_runs(tmp_path, reference, monkeypa
                                  chunk_size=CHUNK, seed=SEED, trust_factory=True)
     code = ("from gcsbi.bank import SimulationBank; "
             f"SimulationBank.open({str(bank.path)!r}, trust_factory=True).generate(progress=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=_env(GCSBI_TEST_BANK_SLEEP="0.5"))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=_env(GCSBI_TEST_BANK_SLEEP="3"))
     calls = []
     monkeypatch.setattr(bank_mod, "_compute_and_write", lambda *a, **k: calls.append(a))
     try:
@@ -252,7 +252,13 @@ def _start_busy(path: Path, *, driver: str, sleep: float = 1.0) -> tuple[subproc
     while True:  # the forkserver, the resource tracker and both workers
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         kids |= {p.pid for p in parent.children(recursive=True)}
-        workers = [p for p in parent.children(recursive=True) if p.ppid() != proc.pid]
+        workers = []
+        for p in parent.children(recursive=True):
+            try:
+                if p.ppid() != proc.pid:
+                    workers.append(p)
+            except psutil.NoSuchProcess:  # exited between listing and asking
+                pass
         if len(workers) >= 2:
             return proc, kids
         time.sleep(0.05)
@@ -301,7 +307,7 @@ def test_ctrl_c_stops_workers_cleanly(tmp_path, reference, to):
     30 s each here: the workers must be stopped, not waited for."""
     bank = _slow_bank(tmp_path / "b.zarr")
     proc, kids = _start_busy(bank.path, driver=CLI, sleep=30.0)
-    time.sleep(0.5)  # let the workers enter their chunks
+    time.sleep(3.0)  # let the workers finish starting up and enter their chunks (slow on a loaded machine)
     if to == "group":
         os.killpg(proc.pid, signal.SIGINT)
     else:
@@ -345,3 +351,17 @@ def test_malformed_stored_config_is_a_file_error(tmp_path, edit, match):
     with pytest.raises(GcsbiFileError, match=match):
         SimulationBank.open(bank.path)
 
+
+
+def test_stored_kwargs_may_not_set_workers(tmp_path):
+    """A bank file must not make every chunk start its own process pool."""
+    with pytest.raises(GcsbiValueError, match="workers"):
+        SimulationBank.create(tmp_path / "w.zarr", simulator_factory="gcsbi.simulator:load_simulator",
+                              factory_kwargs={"spec": "hst-phat", "workers": 500}, n=2, chunk_size=1, seed=0)
+
+
+def test_private_gcsbi_modules_are_not_imported_for_a_typo_hint():
+    from gcsbi.bank.factory import build_simulator
+
+    with pytest.raises(GcsbiValueError, match="not trusted"):
+        build_simulator("gcsbi.__main__.x:y", {})

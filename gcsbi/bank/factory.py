@@ -76,7 +76,8 @@ def _import_factory(factory: str, *, trusted: bool = False) -> Any:
     if not isinstance(factory, str) or factory.count(":") != 1:
         raise GcsbiValueError(f"simulator_factory must be 'module:function', got {factory!r}")
     module_name, attr = factory.split(":")
-    if module_name == "gcsbi" or module_name.startswith("gcsbi."):  # a typo: say so, not "untrusted"
+    private = any(part.startswith("_") for part in module_name.split("."))  # gcsbi.__main__ runs the CLI
+    if (module_name == "gcsbi" or module_name.startswith("gcsbi.")) and not private:  # a typo: say so
         try:  # finds the file without running it (imports only the gcsbi packages above it)
             found = importlib.util.find_spec(module_name) is not None
         except (ImportError, ValueError):
@@ -105,6 +106,9 @@ def build_simulator(factory: str, kwargs: dict[str, Any], *, trusted: bool = Fal
     fn = _import_factory(factory, trusted=trusted)
     if not isinstance(kwargs, dict):
         raise GcsbiValueError(f"factory_kwargs of {factory} must be a JSON object, got {kwargs!r}")
+    if "workers" in kwargs:  # a bank parallelises over chunks; a stored value must not fork N pools
+        raise GcsbiValueError(f"factory_kwargs of {factory} may not set 'workers': use generate(workers=...) "
+                              "(gcsbi bank generate --workers N)")
     shown = one_line(json.dumps(kwargs, sort_keys=True, default=repr), 200)
     try:
         signature = inspect.signature(fn)

@@ -71,10 +71,10 @@ def _exit_with(pid: int) -> None:
 
 def pool_init(main_pid: int) -> None:
     """Initializer of every local worker (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: a Ctrl-C while torch imports must not reach us
     import torch
 
     torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.name == "posix":  # on Windows os.kill(pid, 0) would terminate the process
         threading.Thread(target=_exit_with, args=(main_pid,), name="gcsbi-parent-watch", daemon=True).start()
 

@@ -9,7 +9,7 @@ Catalogue mode (Johnson et al. 2015 PHAT cluster catalogue):
   :class:`CatalogueSimulator` (theta -> catalogue features; ``sbi``/``gcsbi.bank`` contract);
 * :mod:`.catalogues` - PHAT reader, name resolution (``"B165"`` -> APID 166), Caldwell+2011 match;
 * :mod:`.inference` - the shipped posterior, ``gcsbi.infer`` hook, batch mode;
-* :mod:`.hst` - image mode for real data: HST ``_drz``/``_drc`` cutouts on the simulator's grid.
+* :mod:`gcsbi.observe.hst_images` - image mode for real data: HST ``_drz``/``_drc`` cutouts on the simulator's grid.
 """
 
 from __future__ import annotations

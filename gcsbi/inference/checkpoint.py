@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import GcsbiFileError, GcsbiValueError, SpecError
+from ..errors import GcsbiError, GcsbiFileError, GcsbiValueError, SpecError
 from ..spec.priors import NamedBoxPrior, ParameterSpec
 from ..nets.recipe import build_embedding
 from .config import TrainConfig, build_estimator
@@ -188,13 +188,20 @@ def load_posterior(path: str | Path, *, expected_spec: dict[str, Any] | None = N
         config = TrainConfig.from_dict(meta["config"], **overrides)
         prior = _prior_from_dict(meta["prior"], device)
         x_shape = tuple(int(s) for s in meta["x_shape"])
+        if not x_shape or min(x_shape) < 1 or not isinstance(meta["embedding"], dict):
+            raise ValueError(f"x_shape {meta['x_shape']!r} / embedding {type(meta['embedding']).__name__}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise GcsbiFileError(f"{path}: checkpoint metadata is incomplete or damaged: {exc}") from exc
-    emb = embedding_net if embedding_net is not None else build_embedding(meta["embedding"], trusted=trusted)
-    with seeded(0):  # dummy batch only fixes shapes; weights and z-score buffers come from the file
-        theta0 = prior.sample((8,))
-        x0 = torch.randn((8, *x_shape))
-        estimator = build_estimator(config, emb, theta0, pool_images(x0, config.x_pool))
+    try:
+        emb = embedding_net if embedding_net is not None else build_embedding(meta["embedding"], trusted=trusted)
+        with seeded(0):  # dummy batch only fixes shapes; weights and z-score buffers come from the file
+            theta0 = prior.sample((8,))
+            x0 = torch.randn((8, *x_shape))
+            estimator = build_estimator(config, emb, theta0, pool_images(x0, config.x_pool))
+    except GcsbiError:
+        raise
+    except (TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise GcsbiFileError(f"{path}: cannot rebuild the network from the checkpoint metadata: {exc}") from exc
     try:
         estimator.load_state_dict(payload["state_dict"], strict=True)
     except (RuntimeError, KeyError, TypeError) as exc:

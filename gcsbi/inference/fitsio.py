@@ -70,8 +70,12 @@ def posterior_simulator_spec(posterior: Any) -> Any:
     from ..observe.transforms import channel_names
     from ..spec.simulator_spec import load_simulator_spec
 
-    stored = ((getattr(posterior, "spec", None) or {}).get("simulator") or {})
-    name = stored.get("name")
+    spec_dict = getattr(posterior, "spec", None)
+    stored = spec_dict.get("simulator") if isinstance(spec_dict, dict) else None
+    name = stored.get("name") if isinstance(stored, dict) else None
+    if not isinstance(name, str):
+        raise GcsbiValueError("per-band images need the posterior's simulator spec, but the posterior names none; "
+                              "give x itself (C, H, W) as .npy/.pt or a FITS cube")
     try:
         spec = load_simulator_spec(name)
     except GcsbiError as exc:

@@ -218,7 +218,9 @@ def observation_reader(kind: str | None) -> Any:
 
 def _read_observation_for(posterior: TrainedPosterior, observation: Any) -> tuple[Any, dict[str, Any]]:
     """Pass ``observation`` through the reader of the posterior's simulator kind, if one is installed."""
-    kind = ((getattr(posterior, "spec", None) or {}).get("simulator") or {}).get("kind")
+    spec = getattr(posterior, "spec", None)
+    sim = spec.get("simulator") if isinstance(spec, dict) else None
+    kind = sim.get("kind") if isinstance(sim, dict) else None
     reader = observation_reader(kind)
     if reader is not None:
         return reader(posterior, observation)

@@ -234,6 +234,9 @@ class TrainedPosterior:
         if prior is None and simulator is None:
             prior = getattr(obj, "prior", None)
         prior, spec = prior_and_spec(simulator, prior, spec)
+        if not callable(getattr(prior, "in_support", None)):
+            raise GcsbiValueError(f"from_sbi needs gcsbi's named box prior (NamedBoxPrior, with parameter names), got "
+                                  f"{type(prior).__name__}: pass simulator= or prior=gcsbi.load_prior(...)")
         shape = tuple(int(s) for s in estimator.condition_shape)
         if x_shape is not None and tuple(int(s) for s in x_shape) != shape:
             raise GcsbiValueError(f"x_shape {tuple(x_shape)} differs from the estimator's condition shape {shape}")

@@ -21,7 +21,8 @@ __all__ = ["embedding_recipe", "build_embedding"]
 
 # Only classes under these packages are imported automatically from a checkpoint (a
 # checkpoint must not be able to make us import and call arbitrary code).
-TRUSTED_PREFIXES: tuple[str, ...] = ("gcsbi.", "sbi.neural_nets.", "torch.nn.")
+# Not all of gcsbi: ``gcsbi.__main__`` or ``gcsbi.demo.__main__`` run programs when imported.
+TRUSTED_PREFIXES: tuple[str, ...] = ("gcsbi.nets.", "sbi.neural_nets.", "torch.nn.")
 
 #: Where classes named in older checkpoints live now.
 MOVED: dict[str, str] = {
@@ -76,7 +77,8 @@ def _import(target: str, trusted: tuple[str, ...]) -> Any:
     target = MOVED.get(target, target)
     module_name, _, qualname = target.partition(":")
     allowed = TRUSTED_PREFIXES + tuple(trusted)
-    if not any(module_name == p.rstrip(".") or module_name.startswith(p) for p in allowed):
+    private = any(part.startswith("_") for part in module_name.split("."))
+    if private or not any(module_name == p.rstrip(".") or module_name.startswith(p) for p in allowed):
         raise GcsbiValueError(
             f"refusing to import {target!r} from a checkpoint (not under {allowed}); "
             "pass trusted=('yourpackage.',) or a fresh instance as embedding_net=")

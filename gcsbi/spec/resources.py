@@ -20,7 +20,7 @@ def spec_folders(kind: str) -> list[Path]:
     if kind not in _KINDS:
         raise SpecError(f"unknown spec kind {kind!r}; expected one of {_KINDS}")
     here = Path(__file__).resolve().parent
-    folders = [here.parent / kind, Path(str(resources.files("gcsbi"))) / "_specs" / kind]
+    folders = [here.parents[1] / kind, Path(str(resources.files("gcsbi"))) / "_specs" / kind]
     unique = []
     for f in folders:
         if f.is_dir() and f.resolve() not in [u.resolve() for u in unique]:

@@ -54,10 +54,11 @@ def test_wheel_install_then_m31_infer_without_shared(tmp_path):
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("GCSBI_SHARED_DATA", "PYTHONPATH")}
     env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    where = subprocess.run([str(py), "-c", "import gcsbi; print(gcsbi.__file__)"], cwd=work, env=env,
-                           check=True, capture_output=True, text=True).stdout.strip()
+    probe = "import gcsbi; from gcsbi.catalogue.catalogues import data_dir; print(gcsbi.__file__); print(data_dir())"
+    where, data = subprocess.run([str(py), "-c", probe], cwd=work, env=env, check=True, capture_output=True,
+                                 text=True).stdout.split()
     assert Path(where).is_relative_to(site), where  # the installed wheel, not the checkout
-    assert not (Path(where).parents[1] / "shared").exists()
+    assert Path(data).is_relative_to(site) and (Path(data) / PHAT_FILE).is_file(), data
     proc = subprocess.run([str(py), "-m", "gcsbi", "m31", "infer", "B165", "--num-samples", "200"], cwd=work,
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gcsbi.errors import GcsbiFileError
+from gcsbi.errors import GcsbiFileError, GcsbiValueError
 from gcsbi.inference import load_posterior
 from gcsbi.inference.checkpoint import SHIPPED_DIR
 
@@ -164,3 +164,33 @@ def test_shipped_checkpoints_without_digest_still_load(name):
     payload = torch.load(SHIPPED_DIR / f"{name}.pt", map_location="cpu", weights_only=True)
     assert "weights_sha256" not in payload  # written before digests: only the zip CRCs protect them
     assert load_posterior(name).param_names
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("embedding", "oops"),                                                     # not a recipe
+    ("x_shape", [-1, 5, 5]),                                                   # impossible shape
+    ("embedding", {"class": "gcsbi.nets.pidoc:PiDocEmbedding", "kwargs": {"in_channels": "a"}}),
+    ("embedding", {"class": "gcsbi.__main__:main", "kwargs": {}}),             # would run the CLI
+    ("embedding", {"class": "gcsbi.demo.run:main", "kwargs": {}}),             # gcsbi, but not a net
+])
+def test_damaged_or_hostile_metadata_is_a_file_error(shipped_copy, tmp_path, key, value):
+    import json
+
+    def edit(p):
+        meta = json.loads(p["meta"])
+        meta[key] = value
+        p["meta"] = json.dumps(meta)
+
+    path = _rewrite(shipped_copy, tmp_path / "meta.pt", edit)
+    with pytest.raises((GcsbiFileError, GcsbiValueError)):
+        load_posterior(path)
+
+
+def test_from_sbi_refuses_a_prior_without_names(toy_posterior):
+    from sbi.utils import BoxUniform
+
+    from gcsbi.inference import TrainedPosterior
+
+    box = BoxUniform(torch.zeros(3), torch.ones(3))
+    with pytest.raises(GcsbiValueError, match="NamedBoxPrior"):
+        TrainedPosterior.from_sbi(toy_posterior.posterior, prior=box, spec=toy_posterior.spec)
