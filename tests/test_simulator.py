@@ -67,9 +67,18 @@ def test_truth_maps():
 
 
 def test_workers_give_same_bytes():
-    sim = load_simulator("hst-phat", workers=2)
-    theta = sim.prior.sample((2,))
-    assert torch.equal(sim(theta, seed=5), load_simulator("hst-phat")(theta, seed=5))
+    """Row i draws from (seed, i): the same bytes for any worker count, chunking or batch length."""
+    serial = load_simulator("hst-phat")
+    theta = serial.prior.sample((4,))
+    theta[:, serial.param_names.index("log10_mass")] = torch.tensor([4.0, 4.6, 4.2, 4.4])
+    ref = serial(theta, seed=5).numpy().tobytes()
+    assert serial(theta[:2], seed=5).numpy().tobytes() == serial(theta, seed=5)[:2].numpy().tobytes()
+    for workers in (2, 3):  # different splits of the batch over the workers
+        with load_simulator("hst-phat", workers=workers) as sim:
+            assert sim(theta, seed=5).numpy().tobytes() == ref
+            assert sim(theta[:3], seed=5).numpy().tobytes() == serial(theta, seed=5)[:3].numpy().tobytes()
+            assert len(sim.worker_pids) == workers
+        assert sim.worker_pids == ()
 
 
 def test_bad_inputs(tmp_path):

@@ -22,75 +22,27 @@ next ``generate``: terminating a worker at any moment loses no finished work.
 from __future__ import annotations
 
 import os
-import select
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ..simulator.processes import ignore_sigint_and_watch, terminate_pool
+from ..simulator.processes import mp_context as _mp_context
+
 __all__ = ["mp_context", "pool_init", "run_pool", "run_dask"]
 
-_POLL_S = 0.5
 
 
 def mp_context() -> Any:
     """The multiprocessing context of the local workers (forkserver, else spawn)."""
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["gcsbi.bank.chunks"])
-        return ctx
-    return mp.get_context("spawn")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else (the pid was reused): keep going
-        return True
-    return True
-
-
-def _exit_with(pid: int) -> None:
-    """Block until process ``pid`` has exited, then end this process at once."""
-    try:
-        fd = os.pidfd_open(pid)  # Linux >= 5.3: readable once the process exits (zombie or not)
-    except (AttributeError, OSError):
-        fd = None
-    if fd is not None:
-        select.select([fd], [], [])
-    else:
-        while _alive(pid):
-            time.sleep(_POLL_S)
-    os._exit(1)
+    return _mp_context("gcsbi.bank.chunks")
 
 
 def pool_init(main_pid: int) -> None:
     """Initializer of every local worker (see the module docstring)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: a Ctrl-C while torch imports must not reach us
+    ignore_sigint_and_watch(main_pid)  # first: a Ctrl-C while torch imports must not reach us
     import torch
 
     torch.set_num_threads(1)
-    if os.name == "posix":  # on Windows os.kill(pid, 0) would terminate the process
-        threading.Thread(target=_exit_with, args=(main_pid,), name="gcsbi-parent-watch", daemon=True).start()
-
-
-def _terminate(pool: Any) -> None:
-    """Stop a process pool now: running chunks are abandoned (recomputed on the next generate)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(timeout=5)
-        if p.is_alive():
-            p.kill()
-            p.join(timeout=5)
-    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_pool(fn: Callable[..., Any], calls: list[tuple[Any, ...]], workers: int) -> Iterator[Any]:
@@ -112,7 +64,7 @@ def run_pool(fn: Callable[..., Any], calls: list[tuple[Any, ...]], workers: int)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     except BaseException:  # KeyboardInterrupt, SystemExit, GeneratorExit
-        _terminate(pool)
+        terminate_pool(pool)
         raise
     pool.shutdown(wait=True)
 

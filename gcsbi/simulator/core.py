@@ -18,6 +18,17 @@ The ``[snapshot]`` table of a simulator spec says where the star particles come 
 
 Parameter names (prior columns) understood here, with their defaults when neither the
 prior nor ``[snapshot.fixed]`` sets them: see :data:`PARAMETERS`.
+
+Worker processes (``workers > 1``): the first call with a batch of more than one row starts a
+pool of ``workers`` processes that later calls reuse (sbi calls the simulator batch after
+batch). Each worker receives a copy of the simulator once, builds its observation model (PSF
+kernels, renderer, field pool) on its first mock and keeps it. Workers come from a
+``forkserver`` (preloading this module), else ``spawn``, never plain ``fork``; they use one
+torch thread, ignore SIGINT (Ctrl-C is the parent's business: it terminates the pool) and exit
+as soon as the process that started the pool is gone, even after a SIGKILL.
+:meth:`ClusterSimulator.close` (or leaving a ``with`` block) shuts the pool down; a later call
+starts a new one. A pool left open is shut down when the simulator is garbage-collected or at
+interpreter exit. Pickled or deep-copied simulators carry no pool: each copy starts its own.
 """
 
 from __future__ import annotations
@@ -25,11 +36,16 @@ from __future__ import annotations
 import dataclasses
 import operator
 import os
+import pickle
+import threading
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -38,6 +54,7 @@ import torch
 from ..errors import GcsbiValueError, SpecError
 from ..spec.priors import NamedBoxPrior, load_prior
 from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
+from .processes import ignore_sigint_and_watch, mp_context, terminate_pool
 
 __all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed", "resolve_seed"]
 
@@ -176,7 +193,9 @@ class ClusterSimulator:
         spec: a simulator spec name, path or :class:`~gcsbi.spec.SimulatorSpec`.
         prior: a prior name, path or :class:`~gcsbi.spec.NamedBoxPrior`; its parameter
             names must be known (:data:`PARAMETERS`).
-        workers: processes used by ``__call__``/``simulate`` for batches (1: in process).
+        workers: processes used by ``__call__``/``simulate`` for batches (1: in process). The
+            pool is persistent (see the module docstring): release it with :meth:`close` or
+            ``with load_simulator(..., workers=4) as sim:``.
 
     ``sim(theta, seed=)`` and :meth:`simulate` refuse parameter vectors outside the prior box
     (:class:`~gcsbi.errors.GcsbiValueError` naming the row, parameter, value and bounds): outside it
@@ -187,7 +206,6 @@ class ClusterSimulator:
 
     def __init__(self, spec: str | Path | SimulatorSpec = "hst-phat",
                  prior: str | Path | NamedBoxPrior | None = None, *, workers: int = 1) -> None:
-        self._spec_arg = spec if isinstance(spec, (str, Path)) else None
         self.sim_spec = spec if isinstance(spec, SimulatorSpec) else load_simulator_spec(spec)
         base = Path(self.sim_spec.source).parent if self.sim_spec.source else None
         self.snapshot_source = SnapshotSource.from_mapping(self.sim_spec.snapshot, base_dir=base)
@@ -195,7 +213,6 @@ class ClusterSimulator:
             prior = self.snapshot_source.default_prior
             if prior is None:
                 raise GcsbiValueError(f"spec {self.sim_spec.name!r} names no default_prior: pass prior=")
-        self._prior_arg = prior if isinstance(prior, (str, Path)) else None
         self.prior = prior if isinstance(prior, NamedBoxPrior) else load_prior(prior)
         unknown = [n for n in self.prior.names if n not in PARAMETERS]
         if unknown:
@@ -216,6 +233,84 @@ class ClusterSimulator:
         self.output_shape = (len(self.channel_names), h, w)
         self._model = None
         self._library = None
+        self._init_pool_state()
+
+    # ------------------------------------------------------------ worker pool
+    def _init_pool_state(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
+        self._pool_finalizer: weakref.finalize | None = None
+        self._pool_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Shut the worker pool down (waits for the workers to exit); idempotent.
+
+        The simulator stays usable: a later call with ``workers > 1`` starts a new pool.
+        """
+        with self._pool_lock:
+            finalizer, self._pool, self._pool_finalizer, self._pool_size = self._pool_finalizer, None, None, 0
+        if finalizer is not None:
+            finalizer()  # runs _shutdown_pool once and unregisters the exit hook
+
+    def _terminate_pool(self) -> None:
+        """Stop the pool now, abandoning running mocks (after Ctrl-C or a broken pool)."""
+        with self._pool_lock:
+            pool, finalizer = self._pool, self._pool_finalizer
+            self._pool, self._pool_finalizer, self._pool_size = None, None, 0
+        if finalizer is not None:
+            finalizer.detach()
+        if pool is not None:
+            terminate_pool(pool)
+
+    def __enter__(self) -> "ClusterSimulator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """Process ids of the live pool's workers (empty without a pool; workers start on demand)."""
+        pool = self._pool
+        procs = getattr(pool, "_processes", None) or {}
+        return tuple(sorted(pid for pid, p in list(procs.items()) if p.is_alive()))
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        with self._pool_lock:
+            pool = self._pool
+            if pool is not None and self._pool_size == self.workers and not getattr(pool, "_broken", False):
+                return pool
+        if pool is not None and getattr(pool, "_broken", False):  # a worker died since the last call
+            self._terminate_pool()
+        self.close()  # none yet, or ``workers`` changed since it started
+        with self._pool_lock:
+            if self._pool is None:
+                # the workers get a copy of this simulator (no pool, no model: see __getstate__)
+                blob = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+                pool = ProcessPoolExecutor(self.workers, mp_context=_mp_context(), initializer=_pool_init,
+                                           initargs=(os.getpid(), blob))
+                self._pool, self._pool_size = pool, self.workers
+                # never references self, so an unclosed simulator can still be garbage-collected
+                self._pool_finalizer = weakref.finalize(self, _shutdown_pool, pool)
+            return self._pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable state: no pool (a copy starts its own), no built model or library (rebuilt lazily)."""
+        state = self.__dict__.copy()
+        for key in ("_pool", "_pool_size", "_pool_finalizer", "_pool_lock"):
+            state.pop(key, None)
+        state["_model"] = state["_library"] = None
+        spec = state["sim_spec"]
+        if isinstance(spec.snapshot, MappingProxyType):  # SimulatorSpec.snapshot does not pickle as is
+            state["sim_spec"] = dataclasses.replace(spec, snapshot=dict(spec.snapshot))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        spec = state["sim_spec"]
+        if not isinstance(spec.snapshot, MappingProxyType):
+            state = {**state, "sim_spec": dataclasses.replace(spec, snapshot=MappingProxyType(dict(spec.snapshot)))}
+        self.__dict__.update(state)
+        self._init_pool_state()
 
     # --------------------------------------------------------------- contract
     @property
@@ -312,25 +407,27 @@ class ClusterSimulator:
                 theta, hint="; pass allow_outside_prior=True to simulate outside the prior anyway")
         t = t.double().numpy()
         seed = resolve_seed(seed)
-        jobs = [(self._rebuild_args(), t[i], int(seed), i, bool(return_truth)) for i in range(len(t))]
+        jobs = [(t[i], int(seed), i, bool(return_truth)) for i in range(len(t))]
         if self.workers > 1 and len(t) > 1:
-            import multiprocessing as mp
-
             chunks = max(1, len(jobs) // (4 * self.workers))
-            with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                     initializer=_worker_init) as pool:
-                results = list(_progress(pool.map(_simulate_job, jobs, chunksize=chunks), len(jobs), progress))
+            pool = self._get_pool()
+            try:
+                results = list(_progress(pool.map(_pool_job, jobs, chunksize=chunks), len(jobs), progress))
+            except BrokenProcessPool:  # a worker died (killed, out of memory): the next call starts afresh
+                self._terminate_pool()
+                raise
+            except Exception:  # a mock failed: mocks not started are cancelled, the pool stays
+                raise
+            except BaseException:  # Ctrl-C: stop the workers now rather than finish the batch
+                self._terminate_pool()
+                raise
         else:
-            results = [_simulate_job(j, sim=self) for j in _progress(jobs, len(jobs), progress)]
+            results = [_simulate_job(j, self) for j in _progress(jobs, len(jobs), progress)]
         keys = results[0].keys() if results else ["x"]
         if not results:
             return {"x": torch.zeros((0, *self.output_shape))}
         return {k: torch.from_numpy(np.stack([r[k] for r in results]).astype(np.float32)) for k in keys}
 
-    def _rebuild_args(self) -> tuple:
-        spec = self._spec_arg if self._spec_arg is not None else self.sim_spec
-        prior = self._prior_arg if self._prior_arg is not None else self.prior
-        return (str(spec) if isinstance(spec, Path) else spec, str(prior) if isinstance(prior, Path) else prior)
 
 
 def _progress(it, total: int, enabled: bool):
@@ -341,21 +438,53 @@ def _progress(it, total: int, enabled: bool):
     return tqdm(it, total=total, desc="simulating", unit="mock")
 
 
-_WORKER_SIMS: dict = {}
+# ------------------------------------------------------------------ worker pool
+# (the process policy, shared with the bank's workers, is in gcsbi.simulator.processes)
+
+#: The simulator of this worker process (set by _pool_init) and how many observation models it built.
+_WORKER_SIM: ClusterSimulator | None = None
+_WORKER_MODEL_BUILDS = 0
 
 
-def _worker_init() -> None:
+def _mp_context() -> Any:
+    return mp_context(__name__)
+
+
+def _pool_init(main_pid: int, blob: bytes) -> None:
+    """Initializer of a pool worker: SIGINT ignored, exit with ``main_pid``, one torch thread, the simulator."""
+    global _WORKER_SIM
+    ignore_sigint_and_watch(main_pid)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _WORKER_SIM = pickle.loads(blob)
 
 
-def _simulate_job(job: tuple, sim: ClusterSimulator | None = None) -> dict[str, np.ndarray]:
-    (spec, prior), row, seed, index, truth = job
-    if sim is None:
-        key = (repr(spec), repr(prior))
-        sim = _WORKER_SIMS.get(key)
-        if sim is None:
-            sim = _WORKER_SIMS[key] = ClusterSimulator(spec, prior)
+def _pool_job(job: tuple) -> dict[str, np.ndarray]:
+    global _WORKER_MODEL_BUILDS
+    sim = _WORKER_SIM
+    if sim is None:  # pragma: no cover - _pool_init always runs first
+        raise RuntimeError("simulator worker used without its initializer")
+    built = sim._model is None
+    out = _simulate_job(job, sim)
+    _WORKER_MODEL_BUILDS += built
+    return out
+
+
+def _worker_info() -> tuple[int, int]:
+    """(pid, observation models built so far) of the worker running it (diagnostics, tests)."""
+    return os.getpid(), _WORKER_MODEL_BUILDS
+
+
+def _shutdown_pool(pool: ProcessPoolExecutor) -> None:
+    """Finalizer of a simulator's pool (close(), garbage collection or interpreter exit)."""
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    except Exception:  # pragma: no cover - at exit the pool may already be gone
+        pass
+
+
+def _simulate_job(job: tuple, sim: ClusterSimulator) -> dict[str, np.ndarray]:
+    row, seed, index, truth = job
     rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
     x, obs = sim.simulate_one(row, rng=rng, return_truth=truth)
     out = {"x": x}
