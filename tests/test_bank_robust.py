@@ -17,6 +17,7 @@ import gcsbi.bank.store as bank_mod
 from gcsbi.bank.store import SimulationBank
 from gcsbi.cli import main
 from gcsbi.errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError
+from proc_utils import wait_gone
 from gcsbi.testing.toy import ToyImageSimulator
 from test_bank import CHUNK, FLAKY, N, SEED, TOY, _assert_same, _create  # tests/ is on sys.path
 
@@ -264,23 +265,6 @@ def _start_busy(path: Path, *, driver: str, sleep: float = 1.0) -> tuple[subproc
         time.sleep(0.05)
 
 
-def _wait_gone(pids: set[int], timeout: float = 10.0) -> list[int]:
-    import psutil
-
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
-
-
 CLI = "import sys; from gcsbi.cli import main; sys.exit(main(sys.argv[1:]))"  # = python -m gcsbi
 
 
@@ -295,7 +279,7 @@ def test_workers_die_with_a_killed_parent(tmp_path, reference):
     proc, kids = _start_busy(bank.path, driver=CLI)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
-    assert _wait_gone(kids) == [], "orphaned worker processes"
+    assert wait_gone(kids) == [], "orphaned worker processes"
     bank.generate(progress=False, trust_factory=True)
     _assert_same(bank, reference)
 
@@ -316,7 +300,7 @@ def test_ctrl_c_stops_workers_cleanly(tmp_path, reference, to):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and time.monotonic() - t0 < 10
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err  # the CLI's one line
-    assert _wait_gone(kids) == [], "worker processes left running"
+    assert wait_gone(kids) == [], "worker processes left running"
     assert not bank.is_complete
     bank.generate(progress=False, trust_factory=True)
     _assert_same(bank, reference)

@@ -23,6 +23,7 @@ import torch
 
 from gcsbi.simulator import core
 from gcsbi.simulator.core import load_simulator
+from proc_utils import wait_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,22 +35,6 @@ def _theta(sim, n: int, seed: int) -> torch.Tensor:
         theta = sim.prior.sample((n,))
     theta[:, sim.param_names.index("log10_mass")] = torch.linspace(4.0, 4.3, n)
     return theta
-
-
-def _gone(pids, timeout: float = 10.0) -> bool:
-    """True once none of ``pids`` is a live (non-zombie) process."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return not alive
-        time.sleep(0.1)
 
 
 def _infrastructure(proc: psutil.Process) -> bool:
@@ -101,7 +86,7 @@ def test_close_context_manager_and_lazy_reopen(serial):
         x = sim(theta, seed=5)
         pids = sim.worker_pids
         assert pids
-    assert sim.worker_pids == () and _gone(pids)  # leaving the block closed the pool
+    assert sim.worker_pids == () and not wait_gone(pids)  # leaving the block closed the pool
     assert all(_infrastructure(psutil.Process(p)) for p in _descendants() - set(pids) if psutil.pid_exists(p))
     sim.close()  # idempotent
     assert torch.equal(sim(theta, seed=5), x)  # a closed simulator reopens a pool on the next call
@@ -109,7 +94,7 @@ def test_close_context_manager_and_lazy_reopen(serial):
     assert new and not set(new) & set(pids)
     sim.close()
     sim.close()
-    assert _gone(new)
+    assert not wait_gone(new)
     assert torch.equal(serial(theta, seed=5), x)
 
 
@@ -161,7 +146,7 @@ def test_no_worker_outlives_its_parent(tmp_path, how):
         assert proc.stdout.strip() == json.dumps(pids)  # nothing printed at exit
     else:
         assert proc.returncode == -signal.SIGKILL
-    assert _gone(pids), pids
+    assert not wait_gone(pids), pids
 
 
 def test_a_dead_worker_is_replaced(serial):
@@ -170,7 +155,7 @@ def test_a_dead_worker_is_replaced(serial):
         x = sim(theta, seed=7)
         pids = sim.worker_pids
         os.kill(pids[0], signal.SIGKILL)
-        assert _gone(pids[:1])
+        assert not wait_gone(pids[:1])
         deadline = time.monotonic() + 10
         while not getattr(sim._pool, "_broken", False) and time.monotonic() < deadline:
             time.sleep(0.05)  # the pool notices in its manager thread
