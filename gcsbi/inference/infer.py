@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import GcsbiFileError, GcsbiValueError, GcsbiWarning, OutOfDistributionWarning, PriorEdgeWarning
+from ..errors import GcsbiValueError, GcsbiWarning, OutOfDistributionWarning, PriorEdgeWarning
 from .arviz import posterior_datatree, summary
 from .posterior import TrainedPosterior
 from .seeding import seeded
@@ -242,27 +242,12 @@ def posterior_predictive(posterior: TrainedPosterior, simulator: Any, observatio
     return theta, torch.as_tensor(simulator(theta, seed=stream_seed(seed, "ppc", 1)))
 
 
-def _band_of(header: Any) -> str | None:
-    for key in ("FILTER", "FILTER1", "FILTER2", "BAND"):
-        val = header.get(key)
-        if val and not str(val).upper().startswith("CLEAR"):
-            return str(val).strip()
-    return None
+def _read_fits(path: Path) -> tuple[np.ndarray, str | None]:
+    """The first science image of a FITS file (float32) and its band, read as the per-band image path reads them."""
+    from ..observe.hst_images import band_name, read_fits_planes
 
-
-def _read_fits(path: Path) -> tuple[np.ndarray, Any]:
-    from astropy.io import fits
-
-    if not path.is_file():
-        raise GcsbiFileError(f"observation file not found: {path}")
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            for hdu in hdul:
-                if hdu.data is not None and hdu.data.ndim >= 2:
-                    return np.asarray(hdu.data, dtype=np.float32), hdu.header
-    except OSError as exc:
-        raise GcsbiFileError(f"{path}: not a readable FITS file: {exc}") from exc
-    raise GcsbiFileError(f"{path}: no image HDU found")
+    plane = read_fits_planes(path)[0]
+    return np.asarray(plane.data, dtype=np.float32), band_name(plane.band_headers)
 
 
 def read_observation(paths: str | Path | Sequence[str | Path] | Mapping[str, str | Path], *,
@@ -289,10 +274,10 @@ def read_observation(paths: str | Path | Sequence[str | Path] | Mapping[str, str
     images: dict[str, np.ndarray] = {}
     order: list[str] = []
     for band, path in items:
-        data, header = _read_fits(path)
+        data, found = _read_fits(path)
         if data.ndim != 2:
             raise GcsbiValueError(f"{path}: expected a 2D image per band, got shape {data.shape}")
-        name = band or _band_of(header) or path.stem
+        name = band or found or path.stem
         if name in images:
             raise GcsbiValueError(f"band {name!r} given twice")
         images[name] = data

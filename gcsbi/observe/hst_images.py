@@ -140,7 +140,8 @@ def _number(headers: Sequence[Any], label: str, *keys: str) -> float | None:
     return None
 
 
-def _band(headers: Sequence[Any]) -> str | None:
+def band_name(headers: Sequence[Any]) -> str | None:
+    """The band a FITS image holds, from FILTER/FILTER1/FILTER2/BAND (CLEAR and N/A skipped), upper-cased."""
     for key in ("FILTER", "FILTER1", "FILTER2", "BAND"):
         for h in headers:
             val = h.get(key) if h is not None else None
@@ -307,10 +308,10 @@ def read_hst_image(path: str | Path, *, band: str | None = None, zeropoint_vega:
     """
     planes = read_fits_planes(path)
     if len(planes) > 1:
-        found = ", ".join(f"{p.label}: {_band(p.band_headers) or 'no FILTER'}" for p in planes)
+        found = ", ".join(f"{p.label}: {band_name(p.band_headers) or 'no FILTER'}" for p in planes)
         raise GcsbiValueError(f"{path}: holds {len(planes)} images ({found}); read every band with read_hst_images")
     plane = planes[0]
-    return _calibrate(plane, band.upper() if band else _band(plane.band_headers), zeropoint_vega=zeropoint_vega,
+    return _calibrate(plane, band.upper() if band else band_name(plane.band_headers), zeropoint_vega=zeropoint_vega,
                       gain=gain)
 
 
@@ -320,7 +321,7 @@ def read_hst_images(path: str | Path, *, zeropoints_vega: Mapping[str, float] | 
     zps = {str(k).upper(): float(v) for k, v in (zeropoints_vega or {}).items()}
     out = []
     for plane in read_fits_planes(path):
-        name = _band(plane.band_headers)
+        name = band_name(plane.band_headers)
         out.append(_calibrate(plane, name, zeropoint_vega=zps.get(name or ""), gain=gain))
     return out
 
@@ -400,7 +401,7 @@ def _name_bands(planes: list[tuple[str | None, FitsPlane]], bands: Sequence[str]
                               f"({', '.join(p.label for _, p in planes)})")
     named: dict[str, FitsPlane] = {}
     for i, (given, plane) in enumerate(planes):
-        found = given or _band(plane.band_headers)
+        found = given or band_name(plane.band_headers)
         if order is not None:
             if found is not None and found != order[i]:
                 raise GcsbiValueError(f"{plane.label}: the band list says {order[i]} but its FILTER keyword "
