@@ -58,17 +58,22 @@ def _key(fn) -> tuple[str, int, str]:
 def _functions() -> dict[str, tuple[str, int, str]]:
     from gcsbi.clusters import limepy_grid
     from gcsbi.clusters.models import sample_cluster
+    from gcsbi.clusters.unresolved import sample_cluster_light
     from gcsbi.observe.background import BackgroundBank
     from gcsbi.observe.noise import add_noise
     from gcsbi.observe.observe import ObservationModel
     from gcsbi.observe.render import Renderer
     from gcsbi.simulator import core
-    from gcsbi.stars import population
+    from gcsbi.stars import population, unresolved
 
     return {
         "simulate": _key(core.ClusterSimulator.simulate),
         "simulate_one": _key(core.ClusterSimulator.simulate_one),
         "sample_cluster": _key(sample_cluster),
+        "sample_cluster_light": _key(sample_cluster_light),
+        "sample_resolved": _key(unresolved.sample_resolved),
+        "light_groups": _key(unresolved.light_groups),
+        "unresolved_pixels": _key(ObservationModel._unresolved),
         "pop_sample": _key(population.StellarPopulation.sample),
         "pop_build": _key(population._build),
         "pop_new": _key(core._population),
@@ -83,10 +88,13 @@ def _functions() -> dict[str, tuple[str, int, str]]:
 
 #: stage -> what it holds (the arithmetic is in :func:`stages`).
 STAGES = {
-    "snapshot: LIMEPY sampling": "sample_cluster less the population sample (radii, speeds, r_h, virial, flattening)",
+    "snapshot: LIMEPY sampling": "sample_cluster(_light) less the population sample (radii, speeds, r_h, virial, "
+                                 "flattening; projected profiles of the unresolved light)",
     "  of which model-node tables": "LIMEPY (W0, delta) node tables loaded or solved (first use per node)",
     "population: tables": "StellarPopulation per (age, [Fe/H]): isochrone + bolometric-correction tables",
-    "population: sampling + photometry": "StellarPopulation.sample less table building (IMF draws, evolve, faint particles)",
+    "population: sampling + photometry": "StellarPopulation.sample / sample_resolved less table building (IMF draws, "
+                                         "evolve, faint particles or luminosity groups)",
+    "unresolved light: pixel counts": "ObservationModel._unresolved: profiles on the pixel grid, Poisson counts",
     "field stars / background": "ObservationModel._field (+ BackgroundBank.sample)",
     "render: deposit (sparse)": "scipy.sparse calls under Renderer.render (one-hot deposit matrix @ phase tables)",
     "render: FFT": "scipy.fft rfftn / irfft2 under Renderer.render",
@@ -119,17 +127,21 @@ def _callee_time(stats: dict, caller, pattern: str) -> float:
 def stages(stats: dict) -> dict[str, float]:
     """Seconds per stage (see :data:`STAGES`) from ``pstats.Stats(...).stats``."""
     f = _functions()
-    pop_in_cluster = _ct(stats, f["pop_sample"], f["sample_cluster"])
-    tables = _ct(stats, f["pop_build"])  # only ever reached through StellarPopulation._t, per mock
+    pop_in_cluster = (_ct(stats, f["pop_sample"], f["sample_cluster"])
+                      + _ct(stats, f["sample_resolved"], f["sample_cluster_light"]))
+    # only ever built once per population (StellarPopulation._t / light_groups), per mock
+    tables = _ct(stats, f["pop_build"]) + _ct(stats, f["light_groups"])
     render = _ct(stats, f["render"])
     deposit = _callee_time(stats, f["render"], "scipy/sparse")
     fft = _callee_time(stats, f["render"], "scipy/fft")
     out = {
-        "snapshot: LIMEPY sampling": _ct(stats, f["sample_cluster"]) - pop_in_cluster,
+        "snapshot: LIMEPY sampling": _ct(stats, f["sample_cluster"]) + _ct(stats, f["sample_cluster_light"])
+        - pop_in_cluster,
         "  of which model-node tables": _ct(stats, f["node_tables"]),
         "population: tables": tables + _ct(stats, f["pop_new"]),
         "population: sampling + photometry": pop_in_cluster - tables,
         "field stars / background": _ct(stats, f["field"]) + _ct(stats, f["bank"]),
+        "unresolved light: pixel counts": _ct(stats, f["unresolved_pixels"]),
         "render: deposit (sparse)": deposit,
         "render: FFT": fft,
         "render: rest": render - deposit - fft,
@@ -169,7 +181,7 @@ def _cold() -> None:
     """Forget the per-(age, [Fe/H]) populations and LIMEPY node tables, as for fresh prior draws."""
     from gcsbi.clusters import limepy_grid
     from gcsbi.simulator import core
-    from gcsbi.stars import population
+    from gcsbi.stars import population, unresolved
 
     core._population.cache_clear()
     population._build.cache_clear()

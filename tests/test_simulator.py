@@ -12,11 +12,20 @@ from gcsbi.spec.resources import available_specs
 from gcsbi.simulator.core import load_simulator
 
 SPECS = available_specs("simulators")
+SMOOTH = "+smooth"  # the same spec with [snapshot] faint_light = "smooth"
 
 
-@pytest.fixture(scope="module", params=SPECS)
+def load_variant(name: str):
+    from gcsbi.simulator.core import ClusterSimulator, with_snapshot
+
+    if not name.endswith(SMOOTH):
+        return load_simulator(name)
+    return ClusterSimulator(with_snapshot(name[: -len(SMOOTH)], faint_light="smooth"))
+
+
+@pytest.fixture(scope="module", params=SPECS + [s + SMOOTH for s in SPECS])
 def sim(request):
-    return load_simulator(request.param)
+    return load_variant(request.param)
 
 
 def _corners(prior: NamedBoxPrior, n_random: int, seed: int) -> torch.Tensor:

@@ -165,6 +165,16 @@ def sample_cluster(
     stars = population.sample(
         current_mass=params.mass, rng=rng, max_faint_particles=max_faint_particles
     )
+    return _place(stars, params, grid, rng, virialize=virialize)
+
+
+def _place(stars, params: ClusterParams, grid: LimepyGrid, rng: np.random.Generator, *, virialize: bool = True,
+           extra_comp_mass: np.ndarray | None = None, source: str = "limepy") -> Snapshot:
+    """Phase-space coordinates for a star sample (see :func:`sample_cluster`).
+
+    ``extra_comp_mass`` (per model component) is mass that is not in ``stars`` but counts for the
+    expected half-mass radius (the unresolved stars of :func:`gcsbi.clusters.unresolved.sample_cluster_light`).
+    """
     n = len(stars.current_mass)
     comp = grid.component_of(stars.current_mass)
     nodes = grid.node_weights(params.w0, params.segregation)
@@ -178,9 +188,11 @@ def sample_cluster(
         speed[sel] = t.sample_speed(comp[sel], radius[sel], u_v[sel])
     pmass = stars.current_mass * stars.weight
     comp_mass = np.bincount(comp, weights=pmass, minlength=len(grid.mass_bins))
+    if extra_comp_mass is not None:
+        comp_mass = comp_mass + extra_comp_mass
     rh_model = _expected_half_mass_radius(grid, nodes, comp_mass)
     length = params.half_mass_radius / rh_model
-    total = float(pmass.sum())
+    total = float(pmass.sum()) + (0.0 if extra_comp_mass is None else float(np.sum(extra_comp_mass)))
     positions = radius[:, None] * _unit_vectors(rng, n) * length
     velocities = speed[:, None] * _unit_vectors(rng, n) * np.sqrt(total / length)
     rescale = 1.0
@@ -203,6 +215,6 @@ def sample_cluster(
         filters=stars.filters,
         age_gyr=params.age_gyr,
         feh=params.feh,
-        source="limepy",
-        meta={"model": "limepy", **asdict(params), "velocity_rescale": rescale},
+        source=source,
+        meta={"model": "limepy", **asdict(params), "velocity_rescale": rescale, "length_scale_pc": length},
     )

@@ -217,8 +217,13 @@ class ObservationModel:
         background_level: float | None = None,
         extinction_coeff: Sequence[float] | None = None,
         return_truth: bool = False,
+        unresolved=None,
     ) -> Observation:
-        """Mock observation of one cluster (see module docstring); ``background_level`` in mag/arcsec^2."""
+        """Mock observation of one cluster (see module docstring); ``background_level`` in mag/arcsec^2.
+
+        ``unresolved`` (a :class:`gcsbi.clusters.unresolved.UnresolvedLight`) adds the cluster's
+        unresolved stars as Poisson star counts per pixel (:mod:`.unresolved`), drawn after the field.
+        """
         if not isinstance(rng, np.random.Generator):
             raise GcsbiValueError("rng must be a numpy.random.Generator")
         d = distance_kpc_value(distance_kpc)
@@ -240,16 +245,20 @@ class ObservationModel:
             background += smooth[:, None, None]
         if self.bank is not None:
             background += self.bank.sample(rng, shape=(h, w))
+        grid = None
+        if unresolved is not None:
+            grid = self._unresolved(unresolved, rng, mu=mu, a_f=a_f, distance_kpc=d, ellipticity=ellipticity,
+                                    position_angle_deg=position_angle_deg)
         # The noisy image never depends on return_truth (same seed, same bytes): cluster and
         # field stars are rendered together (same PSF, linear); truth maps are extra renders.
         if fx is None:
-            sources = self.renderer.render(x, y, counts)
+            sources = self.renderer.render(x, y, counts, grid=grid)
         else:
             sources = self.renderer.render(np.concatenate([x, fx]), np.concatenate([y, fy]),
-                                           np.concatenate([counts, fcounts], axis=1))  # fmt: skip
+                                           np.concatenate([counts, fcounts], axis=1), grid=grid)  # fmt: skip
         clean = None
         if return_truth:
-            clean = sources if fx is None else self.renderer.render(x, y, counts)
+            clean = sources if fx is None else self.renderer.render(x, y, counts, grid=grid)
         truth_background = background
         if return_truth and fx is not None:
             truth_background = background + self.renderer.render(fx, fy, fcounts)
@@ -264,9 +273,31 @@ class ObservationModel:
                 if m.shape != (pos.shape[0],) or not np.all(np.isfinite(m)):
                     raise GcsbiValueError("particle_mass must be finite with one entry per particle")
                 truth["mass_map"] = mass_map(x, y, m, shape=(h, w))
+                if grid is not None:
+                    p = grid.pad
+                    truth["mass_map"] = truth["mass_map"] + grid.mass[p:p + h, p:p + w].astype(np.float32)
         return Observation(image=image, filters=self.filters, sky=self.sky_e.astype(np.float32),
                            pixel_scale_arcsec=self.spec.instrument.pixel_scale_arcsec, distance_kpc=d,
                            **truth)  # fmt: skip
+
+    def _unresolved(self, light, rng: np.random.Generator, *, mu: float, a_f: np.ndarray, distance_kpc: float,
+                    ellipticity: float, position_angle_deg: float):
+        """The unresolved light of ``light`` on the renderer's padded grid (:func:`.unresolved.unresolved_pixels`)."""
+        import dataclasses
+
+        from .unresolved import unresolved_pixels
+
+        missing = [f for f in self.filters if f not in light.filters]
+        if missing:
+            raise GcsbiValueError(f"unresolved light lacks bands {missing} (has {list(light.filters)})")
+        idx = [light.filters.index(f) for f in self.filters]
+        light = dataclasses.replace(light, flux=light.flux[:, idx], flux2=light.flux2[:, idx], filters=self.filters)
+        k = magnitudes_to_counts(np.zeros((1, len(self.filters))), zeropoints=self.zeropoints,
+                                 exposure_s=self.exposure_s, distance_modulus=mu, extinction_mag=a_f)[:, 0]
+        return unresolved_pixels(light, shape=self.shape, pad=self.renderer.pad,
+                                 pixel_scale_arcsec=self.spec.instrument.pixel_scale_arcsec, distance_kpc=distance_kpc,
+                                 counts_per_flux=k, rng=rng, phases=self.renderer.phases, ellipticity=ellipticity,
+                                 position_angle_deg=position_angle_deg)
 
     def _field(
         self, rng: np.random.Generator, *, mu: float, a_f: np.ndarray, background_level: float | None

@@ -23,6 +23,7 @@ independent of the star count for the FFT part.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import galsim
@@ -55,6 +56,8 @@ class Renderer:
     n_components: tuple[int, ...]
     _tables: tuple[np.ndarray, ...]  # per band (table_phases^2, L) float32 lookup of a_l
     _kernel_ft: tuple[np.ndarray, ...]  # per band (My, Mx//2+1, L) complex64 FFT of B_l
+    _centred: tuple[np.ndarray, ...] = ()  # per band (table_phases^2, L) float32: a_l minus its phase average
+    _mean_ft: tuple[np.ndarray, ...] = ()  # per band (My, Mx//2+1) complex64 FFT of the phase-averaged PSF
 
     @classmethod
     def build(
@@ -98,6 +101,15 @@ class Renderer:
             ix = np.arange(-r, r + 1) % mx
             grid[np.ix_(iy, ix)] = np.moveaxis(k.basis, 0, -1)  # kernel centre at (0, 0), wrapped
             fts.append(scipy.fft.rfftn(grid, axes=(0, 1)).astype(np.complex64))
+        # phase averages of a_l (exactly rounded) and the FFT of the phase-averaged PSF, summed
+        # term by term with element-wise operations (see the note on rounding in ``render``)
+        means = [np.array([math.fsum(col) / t.shape[0] for col in t.astype(np.float64).T]) for t in tables]
+        mean_fts = []
+        for ft, m in zip(fts, means):
+            acc = ft[..., 0] * np.complex64(m[0])
+            for term in range(1, ft.shape[-1]):
+                acc += ft[..., term] * np.complex64(m[term])
+            mean_fts.append(acc.astype(np.complex64))
         return cls(
             shape=(h, w),
             pad=int(pad),
@@ -106,17 +118,25 @@ class Renderer:
             n_components=tuple(k.rank for k in kernels),
             _tables=tuple(tables),
             _kernel_ft=tuple(fts),
+            _centred=tuple((t - m).astype(np.float32) for t, m in zip(tables, means)),
+            _mean_ft=tuple(mean_fts),
         )
 
     @property
     def n_bands(self) -> int:
         return len(self.n_components)
 
-    def render(self, x: np.ndarray, y: np.ndarray, flux: np.ndarray, *, workers: int = 1) -> np.ndarray:
+    def render(self, x: np.ndarray, y: np.ndarray, flux: np.ndarray, *, workers: int = 1,
+               grid=None) -> np.ndarray:
         """Noiseless image (F, H, W) float32 of point sources at pixel coordinates ``x, y`` with ``flux`` (F, n).
 
         Sources farther than the kernel radius outside the stamp are ignored
         (they contribute nothing within the truncated kernel).
+
+        ``grid`` (a :class:`~gcsbi.observe.unresolved.UnresolvedPixels` with this renderer's padding)
+        adds light given per pixel of the padded grid: each pixel's ``flux`` is deposited with the
+        phase-averaged PSF, plus ``amplitude`` times (PSF at one random sub-pixel phase minus the
+        phase average), at the random phase-table index ``grid.phase`` of each pixel.
         """
         h, w = self.shape
         nb = self.n_bands
@@ -139,8 +159,11 @@ class Renderer:
         if not np.all(keep):
             x, y, fx, fy, flux = x[keep], y[keep], fx[keep], fy[keep], flux[:, keep]
         n = x.size
-        if n == 0:
+        if n == 0 and grid is None:
             return out
+        if grid is not None and (grid.pad != r or grid.flux.shape != (nb, h + 2 * r, w + 2 * r)):
+            raise GcsbiValueError(f"grid light must be ({nb}, {h + 2 * r}, {w + 2 * r}) with pad {r}, got "
+                                  f"{grid.flux.shape} with pad {grid.pad}")
         jx = np.minimum(((x - fx + 0.5) * qt).astype(np.intp), qt - 1)
         jy = np.minimum(((y - fy + 0.5) * qt).astype(np.intp), qt - 1)
         phase = jy * qt + jx
@@ -152,6 +175,11 @@ class Renderer:
             # one-hot deposit matrix (pixels x stars) with the fluxes as entries: dep = S @ a
             s = scipy.sparse.csc_matrix((flux[b].astype(np.float32), pix, indptr), shape=(my * mx, n))
             dep = np.asarray(s @ a).reshape(my, mx, a.shape[1])
+            if grid is not None:  # the zero-mean sub-pixel phase term (the mean term is added in Fourier space)
+                hp, wp = h + 2 * r, w + 2 * r
+                term = self._centred[b][grid.phase.ravel()]
+                term *= grid.amplitude[b].reshape(-1, 1).astype(np.float32)
+                dep[:hp, :wp] += term.reshape(hp, wp, -1)
             ft = scipy.fft.rfftn(dep, axes=(0, 1), workers=workers)
             # Sum over the L basis terms in a fixed order with element-wise operations only:
             # np.einsum / reductions pick SIMD paths by memory alignment, which changes the
@@ -160,6 +188,10 @@ class Renderer:
             acc = ft[..., 0] * kft[..., 0]
             for term in range(1, ft.shape[-1]):
                 acc += ft[..., term] * kft[..., term]
+            if grid is not None:
+                smooth = np.zeros((my, mx), dtype=np.float32)
+                smooth[: h + 2 * r, : w + 2 * r] = grid.flux[b]
+                acc += scipy.fft.rfftn(smooth, workers=workers) * self._mean_ft[b]
             ft = acc
             img = scipy.fft.irfft2(ft, s=(my, mx), workers=workers)
             out[b] = img[r : r + h, r : r + w]

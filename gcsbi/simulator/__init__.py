@@ -6,6 +6,8 @@ RGB grids and parameter series).
 
 from __future__ import annotations
 
-from .core import PARAMETERS, ClusterSimulator, SnapshotSource, check_seed, load_simulator, resolve_seed, spec_digest
+from .core import (PARAMETERS, ClusterSimulator, SnapshotSource, check_seed, load_simulator, resolve_seed, spec_digest,
+                   with_snapshot)
 
-__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed", "resolve_seed"]
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed", "resolve_seed",
+           "with_snapshot"]

@@ -11,6 +11,8 @@ The ``[snapshot]`` table of a simulator spec says where the star particles come 
     source = "limepy"            # embedded multi-mass model (default) | "library"
     library = "path/to/folder"   # N-body snapshots indexed by gcsbi.clusters.library (source = "library")
     max_faint_particles = 2000   # particles standing for the faint, non-stochastic stars
+    faint_light = "particles"    # or "smooth": faint stars as Poisson counts per pixel (limepy only)
+    max_resolved_stars = 2000    # with "smooth": about how many of the brightest stars are sampled one by one
     truncation_g = 1.0           # LIMEPY truncation (1 King, 2 Wilson)
     default_prior = "m31-gc"     # prior used when none is given
     [snapshot.fixed]             # values of cluster parameters the prior does not sample
@@ -56,7 +58,8 @@ from ..spec.priors import NamedBoxPrior, load_prior
 from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
 from .processes import ignore_sigint_and_watch, mp_context, terminate_pool
 
-__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed", "resolve_seed"]
+__all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed",
+           "resolve_seed", "with_snapshot"]
 
 #: Parameter name -> (default or None if required, description).
 PARAMETERS: dict[str, tuple[float | None, str]] = {
@@ -82,6 +85,8 @@ class SnapshotSource:
     source: str = "limepy"
     library: str | None = None
     max_faint_particles: int = 2000
+    faint_light: str = "particles"
+    max_resolved_stars: int = 2000
     truncation_g: float = 1.0
     default_prior: str | None = None
     fixed: tuple[tuple[str, float], ...] = ()
@@ -108,7 +113,16 @@ class SnapshotSource:
         bad = set(fixed) - set(PARAMETERS)
         if bad:
             raise SpecError(f"[snapshot.fixed]: unknown parameters {sorted(bad)}; known {list(PARAMETERS)}")
+        faint_light = str(table.get("faint_light", default.faint_light))
+        if faint_light not in ("particles", "smooth"):
+            raise SpecError(f"[snapshot] faint_light must be 'particles' or 'smooth', got {faint_light!r}")
+        if faint_light == "smooth" and source != "limepy":
+            raise SpecError("[snapshot] faint_light = 'smooth' needs source = 'limepy' (library snapshots are particles)")
+        unused = {"smooth": "max_faint_particles", "particles": "max_resolved_stars"}[faint_light]
+        if unused in table:
+            raise SpecError(f"[snapshot] {unused} does not apply with faint_light = {faint_light!r}")
         try:
+            n_resolved = int(table.get("max_resolved_stars", default.max_resolved_stars))
             n_faint = int(table.get("max_faint_particles", default.max_faint_particles))
             g = float(table.get("truncation_g", default.truncation_g))
             fixed_t = tuple((k, float(v)) for k, v in fixed.items())
@@ -116,9 +130,36 @@ class SnapshotSource:
             raise SpecError(f"[snapshot]: bad value: {exc}") from exc
         if n_faint < 2:
             raise SpecError("[snapshot] max_faint_particles must be >= 2")
+        if n_resolved < 1:
+            raise SpecError("[snapshot] max_resolved_stars must be >= 1")
         prior = table.get("default_prior", default.default_prior)
-        return cls(source=source, library=library, max_faint_particles=n_faint, truncation_g=g,
+        return cls(source=source, library=library, max_faint_particles=n_faint, faint_light=faint_light,
+                   max_resolved_stars=n_resolved, truncation_g=g,
                    default_prior=None if prior is None else str(prior), fixed=fixed_t)
+
+
+def with_snapshot(spec: str | Path | SimulatorSpec, **changes: Any) -> SimulatorSpec:
+    """A copy of ``spec`` with ``[snapshot]`` keys changed (``None`` removes a key), validated.
+
+    Changing ``faint_light`` drops the size key of the other mode (``max_faint_particles`` /
+    ``max_resolved_stars``) unless it is given too, e.g. ``with_snapshot("hst-phat",
+    faint_light="particles")`` renders every faint star as mass-stratified particles. The copy's
+    :func:`spec_digest` covers the changed table, so posteriors trained on the file's spec refuse it.
+    """
+    s = spec if isinstance(spec, SimulatorSpec) else load_simulator_spec(spec)
+    table = dict(s.snapshot)
+    if "faint_light" in changes:
+        other = {"smooth": "max_faint_particles", "particles": "max_resolved_stars"}.get(str(changes["faint_light"]))
+        if other is not None and other not in changes:
+            table.pop(other, None)
+    for key, value in changes.items():
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    base = Path(s.source).parent if s.source else None
+    SnapshotSource.from_mapping(table, base_dir=base)  # raises SpecError on a bad combination
+    return dataclasses.replace(s, snapshot=MappingProxyType(table))
 
 
 def spec_digest(spec: SimulatorSpec) -> str:
@@ -133,6 +174,8 @@ def spec_digest(spec: SimulatorSpec) -> str:
     from ..spec.resources import read_toml
 
     doc = read_toml(Path(spec.source)) if spec.source else {"repr": repr(spec)}
+    if spec.source and dict(spec.snapshot) != doc.get("snapshot", {}):  # changed in memory (with_snapshot)
+        doc["snapshot"] = dict(spec.snapshot)
     blob = json.dumps(doc, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -180,10 +223,11 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 @lru_cache(maxsize=128)
-def _population(age_gyr: float, feh: float):
+def _population(age_gyr: float, feh: float, filters: tuple[str, ...]):
+    """The population of a mock, with photometry in the spec's bands only (tables cost ~ number of bands)."""
     from ..stars import StellarPopulation
 
-    return StellarPopulation(age_gyr=age_gyr, feh=feh)
+    return StellarPopulation(age_gyr=age_gyr, feh=feh, filters=filters)
 
 
 class ClusterSimulator:
@@ -353,6 +397,7 @@ class ClusterSimulator:
         return {**self._constants, **{n: float(v) for n, v in zip(self.prior.names, row)}}
 
     def _snapshot(self, v: Mapping[str, float], rng: np.random.Generator):
+        """(snapshot, unresolved light or None) for parameter values ``v``."""
         if self.snapshot_source.source == "library":
             if self._library is None:
                 from ..clusters.library import SnapshotLibrary
@@ -363,25 +408,31 @@ class ClusterSimulator:
                 from ..clusters.nbody import attach_photometry
 
                 snap = attach_photometry(snap, age_gyr=v["age_gyr"], feh=v["feh"], rng=rng)
-            return snap
+            return snap, None
         from ..clusters.models import ClusterParams, sample_cluster
 
+        src = self.snapshot_source
         params = ClusterParams(mass=10 ** v["log10_mass"], half_mass_radius=10 ** v["log10_r_half"],
                                age_gyr=v["age_gyr"], feh=v["feh"], w0=v["w0"], segregation=v["segregation"],
-                               g=self.snapshot_source.truncation_g)
-        return sample_cluster(params, rng=rng, population=_population(v["age_gyr"], v["feh"]),
-                              max_faint_particles=self.snapshot_source.max_faint_particles)
+                               g=src.truncation_g)
+        pop = _population(v["age_gyr"], v["feh"], tuple(self.sim_spec.filters))
+        if src.faint_light == "smooth":
+            from ..clusters.unresolved import sample_cluster_light
+
+            return sample_cluster_light(params, rng=rng, population=pop, max_resolved=src.max_resolved_stars)
+        return sample_cluster(params, rng=rng, population=pop, max_faint_particles=src.max_faint_particles), None
 
     def simulate_one(self, row: np.ndarray, *, rng: np.random.Generator, return_truth: bool = False):
         """One mock: returns (x (C,H,W) float32, :class:`~gcsbi.observe.observe.Observation`)."""
         v = self._values(row)
-        snap = self._snapshot(v, rng)
+        snap, unresolved = self._snapshot(v, rng)
         bg = v["background_sb"]
         obs = self.model(
             snap.positions, snap.abs_mag, snap.filters, snap.particle_mass if return_truth else None,
             distance_kpc=v["distance_kpc"], rng=rng, ellipticity=v["ellipticity"],
             position_angle_deg=v["position_angle"], ebv=v["ebv"],
             background_level=None if not np.isfinite(bg) else bg, return_truth=return_truth,
+            unresolved=unresolved,
         )
         x = self.model.transform(obs.image, sky=obs.sky)
         return x, obs

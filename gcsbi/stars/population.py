@@ -34,6 +34,9 @@ class Phase(IntEnum):
 
 
 _MIST_TO_PHASE = {-1: Phase.PMS, 0: Phase.MS, 2: Phase.RGB, 3: Phase.CHEB, 4: Phase.EAGB, 5: Phase.TPAGB, 9: Phase.WR}
+_PHASE_LOOKUP = np.full(11, -1, dtype=np.int8)  # MIST phase + 1 -> Phase (-1: not expected on an isochrone)
+for _mist, _phase in _MIST_TO_PHASE.items():
+    _PHASE_LOOKUP[_mist + 1] = _phase
 _N_FINE_MS = 6000
 _N_FINE_WD = 1500
 _N_FINE_BH = 400
@@ -123,6 +126,8 @@ class _Tables:
     wd_edges: np.ndarray
     wd_cum: np.ndarray
     faint_mass: float  # current mass of faint component per M_sun formed
+    br_edges: np.ndarray  # fine grid edges split..m_max_alive and cumulatives (N, Mi, Mcur, flux)
+    br_cum: np.ndarray
     ns_range: tuple[float, float]
     bh_range: tuple[float, float]
     n_ns: float  # retained, per M_sun formed
@@ -153,7 +158,10 @@ def _build(pop: StellarPopulation) -> _Tables:
     age_yr = pop.age_gyr * 1e9
     iso = isochrone(float(np.log10(age_yr)), float(pop.feh))
     mi, mcur, lt, lg, ll = iso.initial_mass, iso.star_mass, iso.log_teff, iso.log_g, iso.log_l
-    phase = np.array([_MIST_TO_PHASE[int(p)] for p in iso.mist_phase], dtype=np.int8)
+    mist = np.asarray(iso.mist_phase, dtype=np.intp)
+    phase = _PHASE_LOOKUP[np.clip(mist + 1, 0, _PHASE_LOOKUP.size - 1)]
+    if np.any(phase < 0) or np.any(mist + 1 >= _PHASE_LOOKUP.size):
+        raise GcsbiValueError(f"unexpected MIST phases {sorted(set(mist.tolist()) - set(_MIST_TO_PHASE))}")
     if mi[0] > pop.m_min:  # MIST lacks the lowest masses here: extend the lower MS as power laws in mass
         k = min(12, mi.size)
         x = np.log10(mi[:k])
@@ -218,7 +226,7 @@ def _build(pop: StellarPopulation) -> _Tables:
         np.concatenate([ms_n, br_n, wd_n, [n_ns], bh_n]),
     )
     return _Tables(mi, props, phase, mags, m_alive, split, mu, n_bright, ms_edges, ms_cum, wd_edges, wd_cum,
-                   faint_mass, ns_range, bh_range, n_ns, n_bh, flux_total, pdmf, *_gather_tables(mi, props, mags))
+                   faint_mass, br_edges, br_cum, ns_range, bh_range, n_ns, n_bh, flux_total, pdmf, *_gather_tables(mi, props, mags))
 
 
 def _gather_tables(mi: np.ndarray, props: np.ndarray, mags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

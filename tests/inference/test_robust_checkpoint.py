@@ -52,9 +52,14 @@ def _member(path: Path, suffix: str) -> zipfile.ZipInfo:
         return next(m for m in zf.infolist() if m.filename.endswith(suffix))
 
 
-def _rewrite(src: Path, dst: Path, edit) -> Path:
+def _rewrite(src: Path, dst: Path, edit, *, restamp: bool = False) -> Path:
+    """``src`` edited by ``edit``; ``restamp``: with a weight digest that matches the edit (if it has one)."""
     payload = torch.load(src, map_location="cpu", weights_only=True)
     edit(payload)
+    if restamp and "weights_sha256" in payload:
+        from gcsbi.inference.checkpoint import weights_digest
+
+        payload["weights_sha256"] = weights_digest(payload["state_dict"], payload["reference_embeddings"])
     torch.save(payload, dst)
     return dst
 
@@ -133,7 +138,7 @@ def test_non_finite_weights_refused(shipped_copy, tmp_path, value):
         p["state_dict"][key].view(-1)[3] = value
 
     with pytest.raises(GcsbiFileError, match=rf"non-finite.*{key}"):
-        load_posterior(_rewrite(shipped_copy, tmp_path / "nan.pt", poison))
+        load_posterior(_rewrite(shipped_copy, tmp_path / "nan.pt", poison, restamp=True))
 
 
 def test_non_finite_reference_embeddings_refused(shipped_copy, tmp_path):
@@ -141,7 +146,7 @@ def test_non_finite_reference_embeddings_refused(shipped_copy, tmp_path):
         p["reference_embeddings"][0, 0] = float("nan")
 
     with pytest.raises(GcsbiFileError, match="non-finite.*reference_embeddings"):
-        load_posterior(_rewrite(shipped_copy, tmp_path / "nan.pt", poison))
+        load_posterior(_rewrite(shipped_copy, tmp_path / "nan.pt", poison, restamp=True))
 
 
 def test_weight_digest_written_and_checked(toy_posterior, tmp_path):
@@ -159,11 +164,17 @@ def test_weight_digest_written_and_checked(toy_posterior, tmp_path):
         load_posterior(_rewrite(path, tmp_path / "edited.pt", tamper))
 
 
-@pytest.mark.parametrize("name", ["hst-phat_m31-gc", "hst-phat_m31-gc_catalogue"])
+@pytest.mark.parametrize("name", ["hst-mw_milky-way-gc", "hst-phat_m31-gc_catalogue"])
 def test_shipped_checkpoints_without_digest_still_load(name):
     payload = torch.load(SHIPPED_DIR / f"{name}.pt", map_location="cpu", weights_only=True)
     assert "weights_sha256" not in payload  # written before digests: only the zip CRCs protect them
     assert load_posterior(name).param_names
+
+
+def test_shipped_checkpoint_with_digest_loads():
+    payload = torch.load(SHIPPED_DIR / "hst-phat_m31-gc.pt", map_location="cpu", weights_only=True)
+    assert "weights_sha256" in payload  # refitted after digests existed
+    assert load_posterior("hst-phat_m31-gc").param_names
 
 
 @pytest.mark.parametrize(("key", "value"), [

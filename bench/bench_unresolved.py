@@ -1,0 +1,180 @@
+"""Unresolved light (``[snapshot] faint_light = "smooth"``) against sampling every star, and its speed.
+
+Measurements, one process, one thread (results: bench/results/unresolved.json; the speed of the
+whole simulator, old vs new, is ``bench_simulator.py``):
+
+1. **Statistics of the unresolved part** (the claim it must meet: same mean and the SBF variance the
+   stars' discreteness implies). For one cluster (hst-phat at M31, E(B-V) = 0.1) the stars that
+   the smooth mode does not sample one by one are (a) drawn star by star with
+   :func:`gcsbi.stars.population.sample_every_star`, placed with the LIMEPY sampler at the same
+   length scale and rendered as point sources, and (b) drawn as Poisson counts per pixel
+   (:mod:`gcsbi.observe.unresolved`) and rendered with ``grid=``. Over ``--n`` realisations of each:
+   total flux per band, flux and summed pixel variance inside the half-light radius, colours.
+2. **Whole images** against today's particle rendering and against an (expensive) every-star
+   particle rendering (faint particles of one star each), same theta, ``--n`` seeds each.
+3. **Memory**: peak RSS of each worker of a ``workers=2`` simulator over 200 prior draws.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/bench_unresolved.py [--n 200]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gcsbi.simulator.core import ClusterSimulator, with_snapshot
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def _sim(spec_name: str, prior: str, mode: str, **extra) -> ClusterSimulator:
+    return ClusterSimulator(with_snapshot(spec_name, faint_light=mode, **extra), prior)
+
+
+def _half_light_mask(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(xx - (w - 1) / 2, yy - (h - 1) / 2)
+    order = np.argsort(r.ravel())
+    cum = np.cumsum(img.ravel()[order])
+    return r <= r.ravel()[order][np.searchsorted(cum, 0.5 * cum[-1])]
+
+
+def _compare(test: np.ndarray, ref: np.ndarray) -> dict:
+    """Statistics of image stacks (N, F, H, W): test / reference."""
+    mt, mr = test.mean(0), ref.mean(0)
+    sel = _half_light_mask(mr.sum(0))
+    colours = lambda m: np.diff(-2.5 * np.log10(m.sum((1, 2))))  # noqa: E731
+    return {
+        "total_flux_ratio": (mt.sum((1, 2)) / mr.sum((1, 2))).round(4).tolist(),
+        "half_light_flux_ratio": (mt[:, sel].sum(1) / mr[:, sel].sum(1)).round(4).tolist(),
+        "half_light_pixel_variance_ratio": (test.var(0)[:, sel].sum(1) / ref.var(0)[:, sel].sum(1)).round(4).tolist(),
+        "colour_difference_mag": (colours(mt) - colours(mr)).round(4).tolist(),
+    }
+
+
+def unresolved_statistics(n: int, log_mass: float = 5.0) -> dict:
+    from gcsbi.clusters.models import ClusterParams, _place, reference_grid
+    from gcsbi.clusters.unresolved import sample_cluster_light
+    from gcsbi.observe.instrument import magnitudes_to_counts
+    from gcsbi.observe.observe import get_observation_model
+    from gcsbi.stars import StellarPopulation
+    from gcsbi.stars.population import Phase, sample_every_star
+
+    params = ClusterParams(mass=10**log_mass, half_mass_radius=10**0.5, age_gyr=11.0, feh=-1.0, w0=7.0,
+                           segregation=0.2)
+    pop = StellarPopulation(age_gyr=params.age_gyr, feh=params.feh)
+    grid = reference_grid()
+    model = get_observation_model("hst-phat")
+    d, ebv = 780.0, 0.1
+    mu = 5 * np.log10(d * 100.0)
+    a_f = model.extinction_mag(ebv)
+    idx = [pop.filters.index(f) for f in model.filters]
+    stacks = {"every_star": [], "smooth": []}
+    t = {"every_star": 0.0, "smooth": 0.0}
+    for i in range(n):
+        # each realisation draws its own resolved stars; the cut depends on the cluster mass only
+        snap, light = sample_cluster_light(params, rng=np.random.default_rng([0, i]), population=pop)
+        extra = np.bincount(grid.component_of(snap.current_mass), weights=snap.particle_mass,
+                            minlength=len(grid.mass_bins))
+        rng = np.random.default_rng([1, i])
+        t0 = time.perf_counter()
+        stars = sample_every_star(pop, params.mass, rng)
+        faint = (stars.initial_mass < light.resolved_above) | (stars.phase == Phase.WD)
+        faint_stars = stars._take(faint)
+        s = _place(faint_stars, params, grid, rng, extra_comp_mass=extra, virialize=False)
+        x, y = model.pixel_coordinates(s.positions, distance_kpc=d)
+        counts = magnitudes_to_counts(faint_stars.abs_mag[:, idx], zeropoints=model.zeropoints,
+                                      exposure_s=model.exposure_s, distance_modulus=mu, extinction_mag=a_f)
+        stacks["every_star"].append(model.renderer.render(x, y, counts))
+        t["every_star"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        grid_light = model._unresolved(light, rng, mu=mu, a_f=a_f, distance_kpc=d, ellipticity=0.0,
+                                       position_angle_deg=0.0)
+        stacks["smooth"].append(model.renderer.render(np.zeros(0), np.zeros(0), np.zeros((3, 0)), grid=grid_light))
+        t["smooth"] += time.perf_counter() - t0
+    ref, test = (np.stack(stacks[k]).astype(np.float64) for k in ("every_star", "smooth"))
+    out = _compare(test, ref)
+    out.update(log10_mass=log_mass, n_realisations=n, unresolved_stars=float(light.n.sum()),
+               unresolved_mass=float(light.total_mass), resolved_stars=len(snap),
+               ms_per_realisation={k: 1e3 * v / n for k, v in t.items()})
+    return out
+
+
+def whole_images(n: int, log_masses=(4.5, 5.0)) -> dict:
+    from gcsbi.stars.population import StellarPopulation
+
+    sims = {"particles": _sim("hst-phat", "m31-gc", "particles"),
+            "every_star": _sim("hst-phat", "m31-gc", "particles", max_faint_particles=10**8),
+            "smooth": _sim("hst-phat", "m31-gc", "smooth")}
+    orig = StellarPopulation.sample
+    names = sims["smooth"].prior.names
+    base = (sims["smooth"].prior.low + sims["smooth"].prior.high) / 2
+    res = {}
+    try:
+        for logm in log_masses:
+            th = base.clone()
+            th[names.index("log10_mass")] = logm
+            th[names.index("ebv")] = 0.1
+            th = th[None].repeat(n, 1)
+            clean = {}
+            for name, sim in sims.items():
+                # every faint particle one star (the default packs >= 10 stars into a particle)
+                StellarPopulation.sample = ((lambda self, *a, **k: orig(self, *a, **{**k, "min_stars_per_particle": 1.0}))
+                                            if name == "every_star" else orig)
+                clean[name] = sim.simulate(th, seed=1, return_truth=True)["clean"].double().numpy()
+            res[f"logM_{logm}"] = {"smooth_vs_every_star": _compare(clean["smooth"], clean["every_star"]),
+                                   "particles_vs_every_star": _compare(clean["particles"], clean["every_star"])}
+    finally:
+        StellarPopulation.sample = orig
+    return res
+
+
+def worker_memory(spec: str = "hst-phat", prior: str = "m31-gc", n: int = 200) -> dict:
+    """Peak RSS (VmHWM) of each pool worker after ``n`` prior draws with ``workers=2``, and of this process."""
+    from gcsbi.simulator.core import load_simulator
+
+    def hwm(pid: int) -> float:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024
+        return float("nan")
+
+    with load_simulator(spec, prior, workers=2) as sim:
+        gen = torch.Generator().manual_seed(5)
+        th = sim.prior.low + (sim.prior.high - sim.prior.low) * torch.rand((n, len(sim.param_names)), generator=gen)
+        t0 = time.perf_counter()
+        sim(th, seed=6)
+        wall = time.perf_counter() - t0
+        out = {"peak_rss_mb_per_worker": [round(hwm(p), 1) for p in sim.worker_pids], "n": n,
+               "wall_s_2_workers": wall, "main_peak_rss_mb": round(hwm(os.getpid()), 1)}
+    print(f"{spec}/{prior} workers=2: {out}", flush=True)
+    return out
+
+
+def main() -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=200, help="realisations per statistic (default 200)")
+    p.add_argument("--skip-images", action="store_true", help="skip part 2 (the every-star images are slow)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    res = {}
+    res["unresolved_part"] = unresolved_statistics(args.n)
+    print("unresolved part vs every star:", json.dumps(res["unresolved_part"]), flush=True)
+    if not args.skip_images:
+        res["whole_images"] = whole_images(max(args.n // 2, 20))
+        print("whole images:", json.dumps(res["whole_images"]), flush=True)
+    res["memory"] = worker_memory()
+    return res
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    result = main()
+    (OUT / "unresolved.json").write_text(json.dumps(result, indent=2))

@@ -1,0 +1,154 @@
+"""Clusters whose faint stars are smooth light: resolved stars as particles, the rest as projected profiles.
+
+:func:`sample_cluster_light` is :func:`~gcsbi.clusters.models.sample_cluster` for massive
+clusters: the brightest stars (:func:`gcsbi.stars.unresolved.sample_resolved`) get positions
+and velocities from the multi-mass LIMEPY model as before; every other star is described by
+:class:`UnresolvedLight`, the *expected* surface density of each luminosity group on the sky
+(stars per pc^2 vs projected radius), taken from the projected mass profile of the model
+component its stars belong to (so mass segregation is kept), with the same length scale as
+the particles. A renderer draws Poisson star counts per pixel from it
+(:mod:`gcsbi.observe.unresolved`), which is what sampling every star and binning it in
+pixels would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import GcsbiValueError
+from .limepy_grid import LimepyGrid, ModelTables
+from .models import ClusterParams, _place, reference_grid
+from .snapshot import Snapshot
+
+__all__ = ["UnresolvedLight", "sample_cluster_light", "projected_profiles"]
+
+_N_R = 256  # projected-radius grid of the profiles (log-spaced, model units)
+_R_MIN = 1e-3  # innermost radius in units of the model's r_h (= 1)
+
+
+@dataclass(frozen=True, eq=False)
+class UnresolvedLight:
+    """Expected sky density of the unresolved stars of one cluster, by luminosity group.
+
+    Attributes:
+        radius_pc: (R,) projected radii, log-spaced; ``density`` is constant inside the first and
+            zero beyond the last.
+        density: (R, G) expected stars per pc^2 of each group at those radii (circular, before
+            any projected ellipticity the observation applies).
+        n: (G,) expected number of stars per group (the integral of ``density``).
+        mean_mass, flux, flux2, filters, resolved_above: as in :class:`gcsbi.stars.unresolved.UnresolvedStars`.
+    """
+
+    radius_pc: np.ndarray
+    density: np.ndarray
+    n: np.ndarray
+    mean_mass: np.ndarray
+    flux: np.ndarray
+    flux2: np.ndarray
+    filters: tuple[str, ...]
+    resolved_above: float = float("inf")
+
+    @property
+    def total_mass(self) -> float:
+        return float(np.sum(self.n * self.mean_mass))
+
+
+def _shell_antiderivative(r: np.ndarray, big_r: np.ndarray) -> np.ndarray:
+    """G(r) with dG/dr = fraction of a thin shell of radius r inside projected radius R (1 for r <= R).
+
+    For r > R the fraction is 1 - sqrt(1 - R^2/r^2), whose antiderivative is
+    r - sqrt(r^2 - R^2) + R arccos(R / r); G is continuous at r = R.
+    """
+    rr = np.maximum(r, big_r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(rr > 0, np.clip(big_r / np.where(rr > 0, rr, 1.0), 0.0, 1.0), 1.0)
+    return r - np.sqrt(np.maximum(rr**2 - big_r**2, 0.0)) + big_r * np.arccos(cos)
+
+
+@lru_cache(maxsize=512)
+def _projected(tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:
+    """(R (nR,), Sigma (J, nR)): projected number density per unit area of each component, normalised to 1.
+
+    Mirrors the particle sampler exactly: :meth:`ModelTables.sample_radius` puts equal mass in each
+    interval between the quantile radii ``radius_q``, uniformly in r. A thin shell of radius r has a
+    fraction 1 - sqrt(1 - R^2/r^2) of its mass within projected radius R < r; averaged over an
+    interval [a, b] that is (G(b) - G(a)) / (b - a) (:func:`_shell_antiderivative`).
+    """
+    rq = np.asarray(tables.radius_q, dtype=float)  # (J, Q)
+    lo, hi = rq[:, :-1], rq[:, 1:]
+    rt = float(rq[:, -1].max())
+    edges = np.concatenate([[0.0], np.geomspace(_R_MIN, rt, _N_R)])
+    e = edges[:, None, None]
+    width = hi - lo
+    frac = np.where(width > 0, (_shell_antiderivative(hi, e) - _shell_antiderivative(lo, e)) / np.where(width > 0, width, 1.0),
+                    (lo <= e).astype(float))  # (nR+1, J, Q-1)
+    cum = frac.mean(axis=2).T  # (J, nR+1): equal mass per interval
+    cum[:, -1] = 1.0
+    area = np.pi * np.diff(edges**2)
+    sigma = np.diff(cum, axis=1) / area  # (J, nR) mean density in each annulus
+    radius = np.sqrt(edges[1:] * np.maximum(edges[:-1], edges[1] * edges[1] / edges[2]))
+    return radius, np.maximum(sigma, 0.0)
+
+
+def projected_profiles(grid: LimepyGrid, w0: float, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Node-mixed projected densities (R (nR,), Sigma (J, nR)) at (w0, delta), model units (r_h = 1)."""
+    radius, out = None, None
+    for wn, dn, weight in grid.node_weights(w0, delta):
+        rad, sig = _projected(grid.tables(wn, dn))
+        if radius is None:
+            radius, out = rad, weight * sig
+        else:  # nodes differ in tidal radius: put each on the first node's grid
+            out = out + weight * np.stack([np.interp(radius, rad, s, right=0.0) for s in sig]) \
+                if not np.array_equal(rad, radius) else out + weight * sig
+    return radius, out
+
+
+def sample_cluster_light(
+    params: ClusterParams,
+    *,
+    rng: np.random.Generator,
+    population=None,
+    grid: LimepyGrid | None = None,
+    max_resolved: int = 2000,
+) -> tuple[Snapshot, UnresolvedLight]:
+    """Resolved stars as a :class:`Snapshot` and the rest as :class:`UnresolvedLight` (module docstring).
+
+    The snapshot holds only the individually sampled stars (and NS/BH); its ``meta`` records
+    the unresolved mass. Speeds follow the model's scale for the whole cluster's mass without
+    the virial rescaling of :func:`sample_cluster` (a sample of the brightest stars alone would
+    give the wrong potential). Intrinsic flattening (``params.ellipticity``) is not supported here:
+    apply projected ellipticity in the observation instead.
+    """
+    from ..stars import StellarPopulation
+    from ..stars.unresolved import sample_resolved
+
+    if not isinstance(rng, np.random.Generator):
+        raise GcsbiValueError("rng must be a numpy.random.Generator")
+    if params.ellipticity != 0.0:
+        raise GcsbiValueError("sample_cluster_light: intrinsic ellipticity is not supported; "
+                              "use the observation's projected ellipticity")
+    if population is None:
+        population = StellarPopulation(age_gyr=params.age_gyr, feh=params.feh)
+    elif abs(population.age_gyr - params.age_gyr) > 1e-9 or abs(population.feh - params.feh) > 1e-9:
+        raise GcsbiValueError(
+            f"population (age {population.age_gyr}, feh {population.feh}) does not match "
+            f"params (age {params.age_gyr}, feh {params.feh})"
+        )
+    grid = grid or reference_grid(params.g)
+    bins = np.asarray(grid.mass_bins)
+    stars, faint = sample_resolved(population, params.mass, rng, max_resolved=max_resolved,
+                                   mass_edges=tuple(np.sqrt(bins[1:] * bins[:-1])))
+    comp = grid.component_of(faint.mean_mass)
+    extra = np.bincount(comp, weights=faint.n * faint.mean_mass, minlength=len(grid.mass_bins))
+    snap = _place(stars, params, grid, rng, virialize=False, extra_comp_mass=extra)
+    length = float(snap.meta["length_scale_pc"])
+    radius, sigma = projected_profiles(grid, params.w0, params.segregation)
+    density = sigma[comp].T * (faint.n / length**2)[None, :]  # (nR, G) stars per pc^2
+    snap.meta["unresolved_mass"] = faint.total_mass
+    light = UnresolvedLight(radius_pc=radius * length, density=density, n=faint.n, mean_mass=faint.mean_mass,
+                            flux=faint.flux, flux2=faint.flux2, filters=faint.filters,
+                            resolved_above=faint.resolved_above)
+    return snap, light
