@@ -4,17 +4,20 @@ Measurements, one process, one thread (results: bench/results/unresolved.json; t
 whole simulator, old vs new, is ``bench_simulator.py``):
 
 1. **Statistics of the unresolved part** (the claim it must meet: same mean and the SBF variance the
-   stars' discreteness implies). For one cluster (hst-phat at M31, E(B-V) = 0.1) the stars that
+   stars' discreteness implies). For a 1e5 and a 1e6 Msun cluster (hst-phat at M31, E(B-V) = 0.1;
+   ``--n`` and ``--n``/5 realisations, each with its own resolved stars) the stars that
    the smooth mode does not sample one by one are (a) drawn star by star with
    :func:`gcsbi.stars.population.sample_every_star`, placed with the LIMEPY sampler at the same
    length scale and rendered as point sources, and (b) drawn as Poisson counts per pixel
-   (:mod:`gcsbi.observe.unresolved`) and rendered with ``grid=``. Over ``--n`` realisations of each:
-   total flux per band, flux and summed pixel variance inside the half-light radius, colours.
-2. **Whole images** against today's particle rendering and against an (expensive) every-star
-   particle rendering (faint particles of one star each), same theta, ``--n`` seeds each.
+   (:mod:`gcsbi.observe.unresolved`) and rendered with ``grid=``. Total flux per band, flux and
+   summed pixel variance inside the half-light radius, colours, each with a bootstrap error.
+2. **Whole images** (clean cluster light) at 10^4.5 and 10^5 Msun, ``--n-images`` seeds each:
+   smooth and the old particle rendering, both against an (expensive) every-star rendering
+   (faint particles of one star each). The old rendering shares its bright-star draws with the
+   every-star one (same random stream), the smooth one does not, so its errors are larger.
 3. **Memory**: peak RSS of each worker of a ``workers=2`` simulator over 200 prior draws.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/bench_unresolved.py [--n 200]``
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/bench_unresolved.py [--n 200] [--n-images 400]``
 """
 
 from __future__ import annotations
@@ -46,17 +49,34 @@ def _half_light_mask(img: np.ndarray) -> np.ndarray:
     return r <= r.ravel()[order][np.searchsorted(cum, 0.5 * cum[-1])]
 
 
-def _compare(test: np.ndarray, ref: np.ndarray) -> dict:
-    """Statistics of image stacks (N, F, H, W): test / reference."""
-    mt, mr = test.mean(0), ref.mean(0)
-    sel = _half_light_mask(mr.sum(0))
-    colours = lambda m: np.diff(-2.5 * np.log10(m.sum((1, 2))))  # noqa: E731
-    return {
-        "total_flux_ratio": (mt.sum((1, 2)) / mr.sum((1, 2))).round(4).tolist(),
-        "half_light_flux_ratio": (mt[:, sel].sum(1) / mr[:, sel].sum(1)).round(4).tolist(),
-        "half_light_pixel_variance_ratio": (test.var(0)[:, sel].sum(1) / ref.var(0)[:, sel].sum(1)).round(4).tolist(),
-        "colour_difference_mag": (colours(mt) - colours(mr)).round(4).tolist(),
-    }
+def _compare(test: np.ndarray, ref: np.ndarray, n_boot: int = 200) -> dict:
+    """Statistics of image stacks (N, F, H, W): test / reference, each with a bootstrap standard error.
+
+    The realisations of each stack are resampled independently (the two stacks are independent).
+    """
+    sel = _half_light_mask(ref.mean(0).sum(0))
+
+    def stats(t: np.ndarray, r: np.ndarray) -> np.ndarray:
+        mt, mr = t.mean(0), r.mean(0)
+        total = mt.sum((1, 2)) / mr.sum((1, 2))
+        inner = mt[:, sel].sum(1) / mr[:, sel].sum(1)
+        var = t[:, :, sel].var(0).sum(1) / r[:, :, sel].var(0).sum(1)
+        col = np.diff(-2.5 * np.log10(mt.sum((1, 2)))) - np.diff(-2.5 * np.log10(mr.sum((1, 2))))
+        return np.concatenate([total, inner, var, col])
+
+    nf = test.shape[1]
+    best = stats(test, ref)
+    rng = np.random.default_rng(0)
+    boots = np.stack([stats(test[rng.integers(0, len(test), len(test))], ref[rng.integers(0, len(ref), len(ref))])
+                      for _ in range(n_boot)])
+    se = boots.std(0)
+    parts = {"total_flux_ratio": slice(0, nf), "half_light_flux_ratio": slice(nf, 2 * nf),
+             "half_light_pixel_variance_ratio": slice(2 * nf, 3 * nf), "colour_difference_mag": slice(3 * nf, None)}
+    out = {}
+    for name, sl in parts.items():
+        out[name] = best[sl].round(4).tolist()
+        out[name + "_se"] = se[sl].round(4).tolist()
+    return out
 
 
 def unresolved_statistics(n: int, log_mass: float = 5.0) -> dict:
@@ -161,14 +181,18 @@ def worker_memory(spec: str = "hst-phat", prior: str = "m31-gc", n: int = 200) -
 def main() -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=200, help="realisations per statistic (default 200)")
+    p.add_argument("--n-images", type=int, default=400, help="seeds per theta in part 2 (default 400)")
     p.add_argument("--skip-images", action="store_true", help="skip part 2 (the every-star images are slow)")
     args = p.parse_args()
     torch.set_num_threads(1)
     res = {}
-    res["unresolved_part"] = unresolved_statistics(args.n)
-    print("unresolved part vs every star:", json.dumps(res["unresolved_part"]), flush=True)
+    res["unresolved_part"] = {}
+    for log_mass, n in ((5.0, args.n), (6.0, max(args.n // 5, 20))):  # every star of 1e6 Msun: ~4 s a mock
+        res["unresolved_part"][f"logM_{log_mass}"] = unresolved_statistics(n, log_mass)
+        print(f"unresolved part vs every star, log M {log_mass}:", json.dumps(res["unresolved_part"][f"logM_{log_mass}"]),
+              flush=True)
     if not args.skip_images:
-        res["whole_images"] = whole_images(max(args.n // 2, 20))
+        res["whole_images"] = whole_images(args.n_images)
         print("whole images:", json.dumps(res["whole_images"]), flush=True)
     res["memory"] = worker_memory()
     return res

@@ -68,7 +68,6 @@ def _shell_antiderivative(r: np.ndarray, big_r: np.ndarray) -> np.ndarray:
     return r - np.sqrt(np.maximum(rr**2 - big_r**2, 0.0)) + big_r * np.arccos(cos)
 
 
-@lru_cache(maxsize=512)
 def _projected(tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:
     """(R (nR,), Sigma (J, nR)): projected number density per unit area of each component, normalised to 1.
 
@@ -93,16 +92,47 @@ def _projected(tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:
     return radius, np.maximum(sigma, 0.0)
 
 
+@lru_cache(maxsize=512)
+def _node_projection(grid: LimepyGrid, w0: float, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_projected` of one grid node, memory- and disk-cached next to the node's tables."""
+    import os
+
+    from .limepy_grid import _cache_dir
+
+    folder = _cache_dir()
+    path = folder / f"{grid.key}_w{w0:.3f}_d{delta:.3f}_projected{_N_R}.npz" if folder else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return data["radius"], data["sigma"]
+        except Exception:  # corrupt cache entry: compute again and overwrite
+            pass
+    radius, sigma = _projected(grid.tables(w0, delta))
+    if path is not None:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, radius=radius, sigma=sigma)
+            tmp.replace(path)
+        except OSError:
+            pass
+    return radius, sigma
+
+
 def projected_profiles(grid: LimepyGrid, w0: float, delta: float) -> tuple[np.ndarray, np.ndarray]:
-    """Node-mixed projected densities (R (nR,), Sigma (J, nR)) at (w0, delta), model units (r_h = 1)."""
-    radius, out = None, None
-    for wn, dn, weight in grid.node_weights(w0, delta):
-        rad, sig = _projected(grid.tables(wn, dn))
-        if radius is None:
-            radius, out = rad, weight * sig
-        else:  # nodes differ in tidal radius: put each on the first node's grid
-            out = out + weight * np.stack([np.interp(radius, rad, s, right=0.0) for s in sig]) \
-                if not np.array_equal(rad, radius) else out + weight * sig
+    """Node-mixed projected densities (R (nR,), Sigma (J, nR)) at (w0, delta), model units (r_h = 1).
+
+    Nodes differ in tidal radius: all are put on the grid of the most extended one (zero beyond
+    each node's own edge).
+    """
+    nodes = [(weight, *_node_projection(grid, float(wn), float(dn))) for wn, dn, weight in grid.node_weights(w0, delta)]
+    radius = max((rad for _, rad, _ in nodes), key=lambda r: r[-1])
+    out = np.zeros((nodes[0][2].shape[0], radius.size))
+    for weight, rad, sig in nodes:
+        if np.array_equal(rad, radius):
+            out += weight * sig
+        else:
+            out += weight * np.stack([np.interp(radius, rad, s, right=0.0) for s in sig])
     return radius, out
 
 

@@ -61,11 +61,16 @@ class UnresolvedPixels:
 
 
 def _radii_pc(shape: tuple[int, int], pad: int, *, pixel_scale: float, distance_kpc: float, ellipticity: float,
-              position_angle_deg: float, sub: int = 1, box: int | None = None) -> np.ndarray:
-    """Elliptical radius (pc) of the source-plane position of every (sub-)pixel centre of the padded grid."""
+              position_angle_deg: float, sub: int = 1, box: int | None = None, half: bool = False) -> np.ndarray:
+    """Elliptical radius (pc) of the source-plane position of every (sub-)pixel centre of the padded grid.
+
+    ``half``: only the first half of the rows (the rest is their point reflection through the centre).
+    """
     h, w = shape
     if box is None:
         ys = np.arange(-pad, h + pad, dtype=float)
+        if half:
+            ys = ys[: ys.size // 2]
         xs = np.arange(-pad, w + pad, dtype=float)
     else:  # sub-pixels of the central box, pixel-major: (2 box, sub, 2 box, sub) flattened per axis
         off = (np.arange(sub) + 0.5) / sub - 0.5
@@ -136,7 +141,11 @@ def unresolved_pixels(
     table = np.concatenate([dens[:, drawn], rest @ flux[~drawn], rest @ flux2[~drawn],
                             rest @ light.mean_mass[~drawn, None]], axis=1) * area
     nd, nf = int(drawn.sum()), flux.shape[1]
-    cols = _profile(light.radius_pc, table, _radii_pc(shape, pad, **geo))  # (Hp*Wp, C)
+    radii = _radii_pc(shape, pad, half=hp % 2 == 0, **geo)
+    cols = _profile(light.radius_pc, table, radii)  # (Hp*Wp, C), or its top half
+    if radii.shape[0] < hp:  # the radii are point-symmetric about the stamp centre: mirror the top half
+        top = cols.reshape(radii.shape[0], wp, -1)
+        cols = np.concatenate([top, top[::-1, ::-1]], axis=0).reshape(hp * wp, -1)
     # the central box, averaged over sub-pixels
     box = min(_BOX, (h + 1) // 2, (w + 1) // 2)
     rsub = _radii_pc(shape, pad, sub=_SUB, box=box, **geo)
@@ -154,7 +163,10 @@ def unresolved_pixels(
     # the groups kept at their expected counts, pooled into one pseudo-group per pixel: a Poisson
     # number of pseudo-stars with the pooled effective count m^2 / v, each carrying v / m per band
     m_rest, v_rest = cols[:, nd:nd + nf], cols[:, nd + nf:nd + 2 * nf]
-    m2, v2 = (m_rest**2).sum(axis=1), v_rest.sum(axis=1)
+    m2, v2 = m_rest[:, 0] ** 2, v_rest[:, 0].copy()
+    for j in range(1, nf):
+        m2 += m_rest[:, j] ** 2
+        v2 += v_rest[:, j]
     ok = (m2 > 0) & (v2 > 0)
     lam_eff = np.where(ok, m2 / np.where(ok, v2, 1.0), 0.0)
     n_eff = rng.poisson(lam_eff)
