@@ -11,7 +11,8 @@ whole simulator, old vs new, is ``bench_simulator.py``):
    length scale and rendered as point sources, and (b) drawn as Poisson counts per pixel
    (:mod:`gcsbi.observe.unresolved`) and rendered with ``grid=``. Total flux per band, flux and
    summed pixel variance inside the half-light radius, colours, each with a bootstrap error.
-2. **Whole images** (clean cluster light) at 10^4.5 and 10^5 Msun, ``--n-images`` seeds each:
+2. **Whole images** (clean cluster light) at 10^4.5 and 10^5 Msun, ``--n-images`` seeds each
+   (and smooth against particles alone at 10^6.5 Msun, a quarter as many):
    smooth and the old particle rendering, both against an (expensive) every-star rendering
    (faint particles of one star each). The old rendering shares its bright-star draws with the
    every-star one (same random stream), the smooth one does not, so its errors are larger.
@@ -153,7 +154,19 @@ def whole_images(n: int, log_masses=(4.5, 5.0)) -> dict:
                                    "particles_vs_every_star": _compare(clean["particles"], clean["every_star"])}
     finally:
         StellarPopulation.sample = orig
+    res.update(massive_images(max(n // 4, 20)))
     return res
+
+
+def massive_images(n: int, log_mass: float = 6.5) -> dict:
+    """Smooth against today's particle rendering at 10^6.5 Msun (every star is too slow there), ``n`` seeds."""
+    sims = {m: _sim("hst-phat", "m31-gc", m) for m in ("particles", "smooth")}
+    names = sims["smooth"].prior.names
+    th = ((sims["smooth"].prior.low + sims["smooth"].prior.high) / 2)[None].repeat(n, 1)
+    th[:, names.index("log10_mass")] = log_mass
+    th[:, names.index("ebv")] = 0.1
+    clean = {m: s.simulate(th, seed=1, return_truth=True)["clean"].double().numpy() for m, s in sims.items()}
+    return {f"logM_{log_mass}": {"smooth_vs_particles": _compare(clean["smooth"], clean["particles"])}}
 
 
 def worker_memory(spec: str = "hst-phat", prior: str = "m31-gc", n: int = 200) -> dict:

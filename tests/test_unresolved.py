@@ -13,7 +13,7 @@ from gcsbi.clusters.unresolved import UnresolvedLight, projected_profiles, sampl
 from gcsbi.errors import GcsbiValueError, SpecError
 from gcsbi.observe.unresolved import unresolved_pixels
 from gcsbi.stars import StellarPopulation
-from gcsbi.stars.unresolved import sample_resolved
+from gcsbi.stars.unresolved import UnresolvedStars, sample_resolved
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +88,15 @@ def _toy_light() -> UnresolvedLight:
     n = np.array([2e4, 3e3, 50.0])
     profile = profile / np.sum(profile * 2 * np.pi * radius * np.gradient(radius))
     flux = np.array([[1.0, 2.0], [10.0, 15.0], [200.0, 400.0]])
-    return UnresolvedLight(radius_pc=radius, density=profile[:, None] * n[None, :], n=n,
-                           mean_mass=np.array([0.2, 0.6, 0.8]), flux=flux, flux2=flux**2 * 1.1, filters=("a", "b"))
+    stars = UnresolvedStars(n=n, mean_mass=np.array([0.2, 0.6, 0.8]), flux=flux, flux2=flux**2 * 1.1, filters=("a", "b"))
+    return UnresolvedLight(radius_pc=radius, density=profile[:, None] * n[None, :], stars=stars)
 
 
 def test_unresolved_pixels_mean_and_variance():
     light = _toy_light()
     kw = dict(shape=(24, 24), pad=4, pixel_scale_arcsec=0.05, distance_kpc=20.0, counts_per_flux=np.ones(2))
     draws = [unresolved_pixels(light, rng=np.random.default_rng(s), **kw) for s in range(400)]
+    assert light.flux is light.stars.flux and light.total_mass == pytest.approx(light.stars.total_mass)
     flux = np.stack([d.flux for d in draws])
     base = draws[0]
     assert flux.shape == (400, 2, 32, 32) and np.all(flux >= 0)

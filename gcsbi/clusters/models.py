@@ -150,22 +150,28 @@ def sample_cluster(
             applied is stored in ``snapshot.meta["velocity_rescale"]`` (typically within a few
             per cent of 1; see tests/clusters).
     """
-    if not isinstance(rng, np.random.Generator):
-        raise GcsbiValueError("rng must be a numpy.random.Generator")
-    if population is None:
-        from ..stars import StellarPopulation
-
-        population = StellarPopulation(age_gyr=params.age_gyr, feh=params.feh)
-    elif abs(population.age_gyr - params.age_gyr) > 1e-9 or abs(population.feh - params.feh) > 1e-9:
-        raise GcsbiValueError(
-            f"population (age {population.age_gyr}, feh {population.feh}) does not match "
-            f"params (age {params.age_gyr}, feh {params.feh})"
-        )
+    population = _checked_population(params, population, rng)
     grid = grid or reference_grid(params.g)
     stars = population.sample(
         current_mass=params.mass, rng=rng, max_faint_particles=max_faint_particles
     )
     return _place(stars, params, grid, rng, virialize=virialize)
+
+
+def _checked_population(params: ClusterParams, population, rng: np.random.Generator):
+    """``population`` (built from ``params`` if None) after checking it and ``rng`` against ``params``."""
+    if not isinstance(rng, np.random.Generator):
+        raise GcsbiValueError("rng must be a numpy.random.Generator")
+    if population is None:
+        from ..stars import StellarPopulation
+
+        return StellarPopulation(age_gyr=params.age_gyr, feh=params.feh)
+    if abs(population.age_gyr - params.age_gyr) > 1e-9 or abs(population.feh - params.feh) > 1e-9:
+        raise GcsbiValueError(
+            f"population (age {population.age_gyr}, feh {population.feh}) does not match "
+            f"params (age {params.age_gyr}, feh {params.feh})"
+        )
+    return population
 
 
 def _place(stars, params: ClusterParams, grid: LimepyGrid, rng: np.random.Generator, *, virialize: bool = True,

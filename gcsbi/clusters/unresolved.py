@@ -19,8 +19,9 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import GcsbiValueError
+from ..stars.unresolved import UnresolvedStars
 from .limepy_grid import LimepyGrid, ModelTables
-from .models import ClusterParams, _place, reference_grid
+from .models import ClusterParams, _checked_population, _place, reference_grid
 from .snapshot import Snapshot
 
 __all__ = ["UnresolvedLight", "sample_cluster_light", "projected_profiles"]
@@ -38,22 +39,19 @@ class UnresolvedLight:
             zero beyond the last.
         density: (R, G) expected stars per pc^2 of each group at those radii (circular, before
             any projected ellipticity the observation applies).
-        n: (G,) expected number of stars per group (the integral of ``density``).
-        mean_mass, flux, flux2, filters, resolved_above: as in :class:`gcsbi.stars.unresolved.UnresolvedStars`.
+        stars: the groups (:class:`gcsbi.stars.unresolved.UnresolvedStars`: expected numbers, the
+            integrals of ``density``; mean masses; flux moments per band); their attributes are
+            also reachable here (``light.flux`` is ``light.stars.flux``).
     """
 
     radius_pc: np.ndarray
     density: np.ndarray
-    n: np.ndarray
-    mean_mass: np.ndarray
-    flux: np.ndarray
-    flux2: np.ndarray
-    filters: tuple[str, ...]
-    resolved_above: float = float("inf")
+    stars: UnresolvedStars
 
-    @property
-    def total_mass(self) -> float:
-        return float(np.sum(self.n * self.mean_mass))
+    def __getattr__(self, name: str):
+        if name in ("n", "mean_mass", "flux", "flux2", "filters", "resolved_above", "total_mass"):
+            return getattr(self.stars, name)
+        raise AttributeError(name)
 
 
 def _shell_antiderivative(r: np.ndarray, big_r: np.ndarray) -> np.ndarray:
@@ -152,21 +150,12 @@ def sample_cluster_light(
     give the wrong potential). Intrinsic flattening (``params.ellipticity``) is not supported here:
     apply projected ellipticity in the observation instead.
     """
-    from ..stars import StellarPopulation
     from ..stars.unresolved import sample_resolved
 
-    if not isinstance(rng, np.random.Generator):
-        raise GcsbiValueError("rng must be a numpy.random.Generator")
+    population = _checked_population(params, population, rng)
     if params.ellipticity != 0.0:
         raise GcsbiValueError("sample_cluster_light: intrinsic ellipticity is not supported; "
                               "use the observation's projected ellipticity")
-    if population is None:
-        population = StellarPopulation(age_gyr=params.age_gyr, feh=params.feh)
-    elif abs(population.age_gyr - params.age_gyr) > 1e-9 or abs(population.feh - params.feh) > 1e-9:
-        raise GcsbiValueError(
-            f"population (age {population.age_gyr}, feh {population.feh}) does not match "
-            f"params (age {params.age_gyr}, feh {params.feh})"
-        )
     grid = grid or reference_grid(params.g)
     bins = np.asarray(grid.mass_bins)
     stars, faint = sample_resolved(population, params.mass, rng, max_resolved=max_resolved,
@@ -178,7 +167,5 @@ def sample_cluster_light(
     radius, sigma = projected_profiles(grid, params.w0, params.segregation)
     density = sigma[comp].T * (faint.n / length**2)[None, :]  # (nR, G) stars per pc^2
     snap.meta["unresolved_mass"] = faint.total_mass
-    light = UnresolvedLight(radius_pc=radius * length, density=density, n=faint.n, mean_mass=faint.mean_mass,
-                            flux=faint.flux, flux2=faint.flux2, filters=faint.filters,
-                            resolved_above=faint.resolved_above)
+    light = UnresolvedLight(radius_pc=radius * length, density=density, stars=faint)
     return snap, light

@@ -291,7 +291,8 @@ class ObservationModel:
         if missing:
             raise GcsbiValueError(f"unresolved light lacks bands {missing} (has {list(light.filters)})")
         idx = [light.filters.index(f) for f in self.filters]
-        light = dataclasses.replace(light, flux=light.flux[:, idx], flux2=light.flux2[:, idx], filters=self.filters)
+        stars = dataclasses.replace(light.stars, flux=light.flux[:, idx], flux2=light.flux2[:, idx], filters=self.filters)
+        light = dataclasses.replace(light, stars=stars)
         k = magnitudes_to_counts(np.zeros((1, len(self.filters))), zeropoints=self.zeropoints,
                                  exposure_s=self.exposure_s, distance_modulus=mu, extinction_mag=a_f)[:, 0]
         return unresolved_pixels(light, shape=self.shape, pad=self.renderer.pad,
