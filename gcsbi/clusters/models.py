@@ -175,7 +175,7 @@ def _checked_population(params: ClusterParams, population, rng: np.random.Genera
 
 
 def _place(stars, params: ClusterParams, grid: LimepyGrid, rng: np.random.Generator, *, virialize: bool = True,
-           extra_comp_mass: np.ndarray | None = None, source: str = "limepy") -> Snapshot:
+           extra_comp_mass: np.ndarray | None = None) -> Snapshot:
     """Phase-space coordinates for a star sample (see :func:`sample_cluster`).
 
     ``extra_comp_mass`` (per model component) is mass that is not in ``stars`` but counts for the
@@ -221,6 +221,6 @@ def _place(stars, params: ClusterParams, grid: LimepyGrid, rng: np.random.Genera
         filters=stars.filters,
         age_gyr=params.age_gyr,
         feh=params.feh,
-        source=source,
+        source="limepy",
         meta={"model": "limepy", **asdict(params), "velocity_rescale": rescale, "length_scale_pc": length},
     )
