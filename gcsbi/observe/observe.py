@@ -19,8 +19,10 @@ and read noise (:mod:`.noise`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import galsim
@@ -41,6 +43,10 @@ from .instrument import (
 from .noise import add_noise
 from .psf import build_subpixel_kernel, exact_profile, file_psf, load_psf_image, optical_psf
 from .render import Renderer, mass_map
+
+if TYPE_CHECKING:
+    from ..clusters.unresolved import UnresolvedLight
+    from .unresolved import UnresolvedPixels
 
 __all__ = ["Observation", "ObservationModel", "get_observation_model", "transform"]
 
@@ -217,7 +223,7 @@ class ObservationModel:
         background_level: float | None = None,
         extinction_coeff: Sequence[float] | None = None,
         return_truth: bool = False,
-        unresolved=None,
+        unresolved: UnresolvedLight | None = None,
     ) -> Observation:
         """Mock observation of one cluster (see module docstring); ``background_level`` in mag/arcsec^2.
 
@@ -280,11 +286,9 @@ class ObservationModel:
                            pixel_scale_arcsec=self.spec.instrument.pixel_scale_arcsec, distance_kpc=d,
                            **truth)  # fmt: skip
 
-    def _unresolved(self, light, rng: np.random.Generator, *, mu: float, a_f: np.ndarray, distance_kpc: float,
-                    ellipticity: float, position_angle_deg: float):
+    def _unresolved(self, light: UnresolvedLight, rng: np.random.Generator, *, mu: float, a_f: np.ndarray,
+                    distance_kpc: float, ellipticity: float, position_angle_deg: float) -> UnresolvedPixels:
         """The unresolved light of ``light`` on the renderer's padded grid (:func:`.unresolved.unresolved_pixels`)."""
-        import dataclasses
-
         from .unresolved import unresolved_pixels
 
         missing = [f for f in self.filters if f not in light.filters]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import galsim
 import numpy as np
@@ -33,6 +34,9 @@ import scipy.sparse
 
 from ..errors import GcsbiValueError
 from .psf import SubpixelKernel
+
+if TYPE_CHECKING:
+    from .unresolved import UnresolvedPixels
 
 __all__ = ["Renderer", "render_exact", "mass_map"]
 
@@ -127,7 +131,7 @@ class Renderer:
         return len(self.n_components)
 
     def render(self, x: np.ndarray, y: np.ndarray, flux: np.ndarray, *, workers: int = 1,
-               grid=None) -> np.ndarray:
+               grid: UnresolvedPixels | None = None) -> np.ndarray:
         """Noiseless image (F, H, W) float32 of point sources at pixel coordinates ``x, y`` with ``flux`` (F, n).
 
         Sources farther than the kernel radius outside the stamp are ignored
