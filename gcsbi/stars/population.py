@@ -364,6 +364,22 @@ class StellarPopulation:
         return StarSample(mi, mc, np.ones(mi.size), phase.astype(np.int8, copy=False), lt, lg, ll, mags, self.filters)
 
     # ------------------------------------------------------------------ sampling
+    def _sample_individual(self, current_mass: float, rng: np.random.Generator, *, m_lo: float,
+                           n_per_msun: float) -> StarSample:
+        """Living stars from ``m_lo`` up (``n_per_msun`` of them per M_sun formed), then retained NS/BH, each
+        drawn one by one (Poisson numbers) and evolved; kept, in that order, while they fit in ``current_mass``."""
+        t = self._t
+        imf = IMF(self.imf, self.m_min, self.m_max)
+        s = current_mass / t.mu  # M_sun formed
+        n_b = rng.poisson(s * n_per_msun)
+        mi_b = imf.sample(n_b, rng, m_lo=m_lo, m_hi=t.m_max_alive)
+        n_ns = rng.poisson(s * t.n_ns) if t.ns_range[1] > t.ns_range[0] else 0
+        mi_ns = imf.sample(n_ns, rng, m_lo=t.ns_range[0], m_hi=t.ns_range[1]) if n_ns else np.zeros(0)
+        n_bh = rng.poisson(s * t.n_bh) if t.bh_range[1] > t.bh_range[0] else 0
+        mi_bh = imf.sample(n_bh, rng, m_lo=t.bh_range[0], m_hi=t.bh_range[1]) if n_bh else np.zeros(0)
+        ev = self.evolve(np.concatenate([mi_b, mi_ns, mi_bh]))
+        return ev._take(np.cumsum(ev.current_mass) <= current_mass)
+
     def sample(
         self,
         current_mass: float,
@@ -386,20 +402,9 @@ class StellarPopulation:
         if int(max_faint_particles) < 2 or min_stars_per_particle <= 0:
             raise GcsbiValueError("need max_faint_particles >= 2 and min_stars_per_particle > 0")
         t = self._t
-        imf = IMF(self.imf, self.m_min, self.m_max)
         nf = len(self.filters)
-        s = current_mass / t.mu  # M_sun formed
-        n_b = rng.poisson(s * t.n_bright)
-        mi_b = imf.sample(n_b, rng, m_lo=t.split, m_hi=t.m_max_alive)
-        n_ns = rng.poisson(s * t.n_ns) if t.ns_range[1] > t.ns_range[0] else 0
-        mi_ns = imf.sample(n_ns, rng, m_lo=t.ns_range[0], m_hi=t.ns_range[1]) if n_ns else np.zeros(0)
-        n_bh = rng.poisson(s * t.n_bh) if t.bh_range[1] > t.bh_range[0] else 0
-        mi_bh = imf.sample(n_bh, rng, m_lo=t.bh_range[0], m_hi=t.bh_range[1]) if n_bh else np.zeros(0)
-
-        # individually sampled stars (bright ones, then NS/BH), kept while they fit in current_mass
-        ev = self.evolve(np.concatenate([mi_b, mi_ns, mi_bh]))
-        keep = np.cumsum(ev.current_mass) <= current_mass
-        m_bright = float(np.sum(ev.current_mass[keep]))
+        ind = self._sample_individual(current_mass, rng, m_lo=t.split, n_per_msun=t.n_bright)
+        m_bright = ind.total_mass
 
         # faint particles
         s_f = max(current_mass - m_bright, 0.0) / t.faint_mass
@@ -420,7 +425,6 @@ class StellarPopulation:
             ok = d[:, 0] > 0
             d = d[ok]
             parts.append((code, s_f * d[:, 0], d[:, 1] / d[:, 0], d[:, 2] / d[:, 0], _mag(s_f * d[:, 3:])))
-        ind = ev._take(keep)
         out = {key: [getattr(ind, key)] for key in ("initial_mass", "current_mass", "weight", "phase",
                                                     "log_teff", "log_g", "log_l", "abs_mag")}
         for code, wt, mi_p, mc_p, mag_p in parts:

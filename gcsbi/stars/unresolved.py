@@ -24,7 +24,6 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import GcsbiValueError
-from .imf import IMF
 from .population import Phase, StarSample, StellarPopulation, _build
 
 __all__ = ["UnresolvedStars", "LightGroups", "light_groups", "sample_resolved", "GROUP_DEX"]
@@ -137,11 +136,8 @@ def light_groups(pop: StellarPopulation, mass_edges: tuple[float, ...] = ()) -> 
     n_above = n_alive - np.concatenate([[0.0], np.cumsum(n)])
     wd = _segments(t.wd_edges, t.wd_cum)
     if wd["n"].size:
-        tot = np.maximum(wd["flux"].sum(axis=1), 1e-300)
-        order = np.argsort(-tot, kind="stable")
-        wd = {k: v[order] for k, v in wd.items()}
-        lt = np.log10(tot[order])
-        wkey = np.floor((lt[0] - lt) / GROUP_DEX).astype(np.int64) * 1000 + np.searchsorted(medges, wd["mass"] / wd["n"])
+        lt = np.log10(np.maximum(wd["flux"].sum(axis=1), 1e-300))
+        wkey = np.floor((lt.max() - lt) / GROUP_DEX).astype(np.int64) * 1000 + np.searchsorted(medges, wd["mass"] / wd["n"])
         order = np.argsort(wkey, kind="stable")
         gw = _group({k: v[order] for k, v in wd.items()}, wkey[order])
         n, mass, flux, flux2 = (np.concatenate([a, b]) for a, b in zip((n, mass, flux, flux2), gw[:4]))
@@ -172,16 +168,7 @@ def sample_resolved(
     fits = np.flatnonzero(s * lg.n_above[lg.first:] <= max_resolved)
     cut = lg.first + int(fits[0]) if fits.size else lg.n_ms
     m_cut = float(lg.lower[cut]) if cut < lg.n_ms else lg.upper
-    imf = IMF(pop.imf, pop.m_min, pop.m_max)
-    n_b = rng.poisson(s * lg.n_above[cut])
-    mi_b = imf.sample(n_b, rng, m_lo=m_cut, m_hi=t.m_max_alive)
-    n_ns = rng.poisson(s * t.n_ns) if t.ns_range[1] > t.ns_range[0] else 0
-    mi_ns = imf.sample(n_ns, rng, m_lo=t.ns_range[0], m_hi=t.ns_range[1]) if n_ns else np.zeros(0)
-    n_bh = rng.poisson(s * t.n_bh) if t.bh_range[1] > t.bh_range[0] else 0
-    mi_bh = imf.sample(n_bh, rng, m_lo=t.bh_range[0], m_hi=t.bh_range[1]) if n_bh else np.zeros(0)
-    ev = pop.evolve(np.concatenate([mi_b, mi_ns, mi_bh]))
-    keep = np.cumsum(ev.current_mass) <= current_mass
-    bright = ev._take(keep)
+    bright = pop._sample_individual(current_mass, rng, m_lo=m_cut, n_per_msun=float(lg.n_above[cut]))
     smooth = np.r_[np.arange(cut), np.arange(lg.n_ms, lg.n.size)]
     faint_mass = float(lg.mass[smooth].sum())
     s_f = max(current_mass - bright.total_mass, 0.0) / faint_mass if faint_mass > 0 else 0.0
