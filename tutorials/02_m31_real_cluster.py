@@ -14,16 +14,19 @@
 # # Real M31 clusters from the PHAT catalogue (catalogue mode)
 #
 # No HST pixel cutouts of M31 clusters are available offline, so the real test goes through what the
-# PHAT cluster catalogue (Johnson et al. 2015, ApJ 802, 127) measured for each cluster: F336W, F475W,
-# F814W aperture magnitudes in the catalogue's apertures `Rap`, their errors, and the effective
-# radius `Reff`. `gcsbi.catalogue` turns the *same* image simulator into exactly these numbers
+# PHAT cluster catalogue (Johnson et al. 2015, ApJ 802, 127) measured for each cluster: aperture
+# magnitudes in its six bands (F275W, F336W, F475W, F814W, F110W, F160W) in the catalogue's
+# apertures `Rap`, their errors (or upper limits), and the effective radius `Reff`.
+# `gcsbi.catalogue` turns the *same* image simulator (spec `hst-phat6`) into exactly these numbers
 # (aperture photometry with a local background annulus, the catalogue's own error-vs-magnitude
-# distribution, rounding) and a small NPE posterior was trained on them
-# (`scripts/train_catalogue.py`, shipped as `hst-phat_m31-gc_catalogue.pt`).
+# distribution, 3-sigma upper limits, bands missing as often as in the catalogue, rounding) and a
+# small NPE posterior was trained on them under the `m31-clusters` prior (log age 7 - 10.15:
+# young to old; `scripts/train_catalogue.py`, shipped as `hst-phat6_m31-clusters_catalogue.pt`).
 #
 # Steps: one simulated catalogue entry -> the posterior of B165 (= APID 166) next to Caldwell et al.
-# (2011) -> all ~120 PHAT clusters that Caldwell measured, with offsets, scatter, coverage and
-# out-of-distribution flags -> reading real HST cutouts (image mode) for users who have them.
+# (2011), under the old-cluster prior -> all ~100 old PHAT clusters that Caldwell measured, with
+# offsets, scatter, coverage and out-of-distribution flags -> reading real HST cutouts (image mode)
+# for users who have them.
 
 # %%
 import warnings
@@ -49,14 +52,15 @@ print("trained on", post.history["bank"])
 # ## One simulated catalogue entry
 # `CatalogueSimulator` keeps the `sbi` simulator contract (`prior`, `param_names`, `output_shape`,
 # `spec`, `sim(theta, seed=)`), so `gcsbi.bank`, `train`, `infer` and `calibrate` work unchanged.
-# Its output is the 8 network features: magnitudes - 18, log10 errors, log10 Reff, log10 Rap.
+# Its output is the 14 network features: six magnitudes - 18, their log10 errors, log10 Reff,
+# log10 Rap (a missing band is (0, 1), an upper limit has log10 error 0).
 # (A smaller stamp than the 256 px used in training keeps this cell fast; it limits Rap to 1.4".)
 
 # %%
 from gcsbi.catalogue.model import CatalogueModel
 
 sim = CatalogueSimulator(stamp=96, model=CatalogueModel(rap_range=(0.5, 1.4)))
-truth = {"distance_kpc": 780.0, "log10_mass": 5.0, "age_gyr": 12.0, "feh": -1.5, "log10_r_half": 0.4,
+truth = {"distance_kpc": 780.0, "log10_mass": 5.0, "log10_age_yr": 10.08, "feh": -1.5, "log10_r_half": 0.4,
          "w0": 7.0, "segregation": 0.1, "ellipticity": 0.05, "position_angle": 30.0, "ebv": 0.1,
          "background_sb": 22.0}
 x = sim(sim.prior.from_dict(truth), seed=1)
@@ -67,37 +71,48 @@ print("as catalogue values:", {k: np.round(v, 2).tolist() for k, v in catalogue_
 # %% [markdown]
 # ## B165 (= APID 166): posterior vs Caldwell et al. (2011)
 # `gcsbi.infer` accepts a cluster name from the catalogue's `AltID` column (or an APID, or a catalogue
-# row) for a catalogue-mode posterior. Caldwell: log M = 5.61, [Fe/H] = -2.04, E(B-V) = 0.15
-# (age ~14 Gyr, marked uncertain).
+# row) for a catalogue-mode posterior; `infer_cluster` does the same under a prior choice. B165 is
+# an old globular cluster, so we use the old-cluster prior (age 8 - 14 Gyr; the posterior's draws
+# are reweighted, see `gcsbi.catalogue.priors`). Caldwell: log M = 5.61, [Fe/H] = -2.04,
+# E(B-V) = 0.15 (age ~14 Gyr, marked uncertain).
 
 # %%
 if HAVE_DATA:
+    from gcsbi.catalogue import infer_cluster
+    from gcsbi.catalogue.priors import prior_choice
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OutOfDistributionWarning)
         warnings.simplefilter("ignore", PriorEdgeWarning)
-        dt = gcsbi.infer(post, "B165", num_samples=4000, seed=0)
+        dt = infer_cluster("B165", post, prior=prior_choice("old"), num_samples=4000, seed=0)
     print(dt.attrs["cluster"], dt.attrs["catalogue_values"])
+    print("prior:", dt.attrs["prior"])
     print("OOD: MMD p-value %.3g (flag %s), features outside training range: %s"
           % (dt.attrs["ood_pvalue"], dt.attrs["ood_flag"], dt.attrs["features_out_of_range"]))
-    caldwell = {"log10_mass": 5.61, "feh": -2.04, "ebv": 0.15, "age_gyr": 14.0}
+    caldwell = {"log10_mass": 5.61, "feh": -2.04, "ebv": 0.15, "log10_age_yr": 9.0 + np.log10(14.0)}
     table = summary(dt)
     table.insert(0, "Caldwell2011", [caldwell.get(n, np.nan) for n in table.index])
-    print(table.loc[["log10_mass", "age_gyr", "feh", "ebv"]])
+    print(table.loc[["log10_mass", "log10_age_yr", "feh", "ebv"]])
     plot_cluster_posterior(dt, caldwell, "b165_posterior.png", title="B165 (APID 166)")
 
 # %% [markdown]
 # ## The Caldwell-matched sample (batch mode)
-# All PHAT clusters within 1" of a Caldwell et al. (2011) old cluster. `infer_catalogue` returns a
-# table with posterior percentiles and flags (`ood_flag`: embedding-MMD test of `infer`;
-# `range_flag`: a feature outside the range of the training simulations; `any_ood`: either, or the
-# posterior leaving the prior box); rows with a missing band are kept with the reason in `status`.
+# All PHAT clusters within 1" of a Caldwell et al. (2011) cluster older than 8 Gyr, under the old
+# prior. `infer_catalogue` returns a table with posterior percentiles and flags (`ood_flag`:
+# embedding-MMD test of `infer`; `range_flag`: a feature outside the range of the training
+# simulations; `any_ood`: either, or the posterior leaving the prior box); a cluster missing a band
+# is inferred from the bands it has, and `status` says which were missing. `res.meta["PRIOR"]`
+# names the prior used.
 
 # %%
 if HAVE_DATA:
     from gcsbi.catalogue import caldwell_matched, infer_catalogue
 
     sample = caldwell_matched()
-    res = infer_catalogue(sample, post, num_samples=500, seed=0, progress=False, out="m31_caldwell.ecsv")
+    sample = sample[~(np.asarray(sample["caldwell_age"], float) < 8.0)]
+    res = infer_catalogue(sample, post, num_samples=500, seed=0, progress=False, out="m31_caldwell.ecsv",
+                          prior=prior_choice("old"))
+    print("prior:", res.meta["PRIOR"])
     stats = compare_with_caldwell(res)
     print(f"{stats['n_used']} of {stats['n_clusters']} clusters used; OOD fraction {stats['ood_fraction']:.0%}")
     for p, s in stats["all"].items():

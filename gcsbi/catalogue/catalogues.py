@@ -132,51 +132,57 @@ def _get(row: Any, col: str) -> float:
 def is_catalogue_row(obj: Any) -> bool:
     """True for an astropy Row / dict-like with the catalogue's magnitude, Reff and Rap columns."""
     try:
-        return all(k in obj.keys() if hasattr(obj, "keys") else k in obj.colnames for k in ("Rap", "Reff", *BANDS))
+        keys = obj.keys() if hasattr(obj, "keys") else obj.colnames
+        return "Rap" in keys and "Reff" in keys and any(b in keys for b in BANDS)
     except Exception:
         return False
 
 
-def catalogue_values(row: Any, *, model: CatalogueModel | None = None, missing_errors: str = "model") -> dict[str, Any]:
-    """``mag`` (3,), ``err`` (3,), ``reff``, ``rap``, ``upper_limit`` (3,) of a catalogue row (or dict).
+def catalogue_values(row: Any, *, model: CatalogueModel | None = None, missing_errors: str = "model",
+                     bands: tuple[str, ...] = BANDS) -> dict[str, Any]:
+    """``mag`` (F,), ``err`` (F,), ``reff``, ``rap``, ``upper_limit`` (F,) of a catalogue row (or dict) in ``bands``.
 
-    Missing magnitudes, Reff or Rap raise :class:`GcsbiValueError` naming them. A missing error
-    with a magnitude present: ``missing_errors="model"`` uses the catalogue error model's median at
-    that magnitude (listed in ``filled_errors``), ``"raise"`` raises. Upper limits (``l_<band> = '>'``)
-    get the error :data:`~gcsbi.catalogue.model.LIMIT_ERROR`, as in training.
+    A band without a magnitude (not observed) is NaN in ``mag`` and ``err`` and listed in
+    ``missing_bands``; a row with none of ``bands``, or without Reff or Rap, raises
+    :class:`GcsbiValueError`. A missing error with a magnitude present: ``missing_errors="model"``
+    uses the catalogue error model's median at that magnitude (listed in ``filled_errors``),
+    ``"raise"`` raises. Upper limits (``l_<band> = '>'``) get the error
+    :data:`~gcsbi.catalogue.model.LIMIT_ERROR`, as in training.
     """
     model = model or CatalogueModel()
     keys = row.keys() if hasattr(row, "keys") else row.colnames
-    mag = np.array([_get(row, b) if b in keys else np.nan for b in BANDS])
-    err = np.array([_get(row, "e_" + b) if "e_" + b in keys else np.nan for b in BANDS])
+    mag = np.array([_get(row, b) if b in keys else np.nan for b in bands])
+    err = np.array([_get(row, "e_" + b) if "e_" + b in keys else np.nan for b in bands])
     reff = _get(row, "Reff") if "Reff" in keys else np.nan
     rap = _get(row, "Rap") if "Rap" in keys else np.nan
     ident = f"APID {int(row['APID'])}" if "APID" in keys and not np.ma.is_masked(row["APID"]) else "this row"
-    bad = [b for b, m in zip(BANDS, mag) if not np.isfinite(m)]
-    if bad:
-        raise GcsbiValueError(f"{ident}: missing magnitude(s) in band(s) {bad}; catalogue mode needs {list(BANDS)}")
+    missing = [b for b, m in zip(bands, mag) if not np.isfinite(m)]
+    if len(missing) == len(bands):
+        raise GcsbiValueError(f"{ident}: no magnitude in any of the bands {list(bands)}")
     if not np.isfinite(rap) or rap <= 0:
         raise GcsbiValueError(f"{ident}: missing or invalid aperture radius Rap ({rap})")
     if not np.isfinite(reff):
         raise GcsbiValueError(f"{ident}: missing effective radius Reff")
     limit = np.array([str(row.get("l_" + b, "") if hasattr(row, "get") else row["l_" + b]).strip() == ">"
-                      if "l_" + b in keys and not np.ma.is_masked(row["l_" + b]) else False for b in BANDS])
+                      if "l_" + b in keys and not np.ma.is_masked(row["l_" + b]) else False for b in bands])
+    limit &= np.isfinite(mag)
     filled = []
-    for j, b in enumerate(BANDS):
+    for j, b in enumerate(bands):
         if limit[j]:
             err[j] = LIMIT_ERROR
-        elif not np.isfinite(err[j]):
+        elif np.isfinite(mag[j]) and not np.isfinite(err[j]):
             if missing_errors == "raise":
                 raise GcsbiValueError(f"{ident}: missing error for {b}")
             err[j] = float(np.round(model.median_catalogue_error(b, mag[j]), 2))
             filled.append(b)
     return {"mag": mag, "err": err, "reff": float(reff), "rap": float(rap), "upper_limit": limit,
-            "filled_errors": filled, "id": ident}
+            "filled_errors": filled, "missing_bands": missing, "bands": list(bands), "id": ident}
 
 
-def observation_from_row(row: Any, *, model: CatalogueModel | None = None, missing_errors: str = "model") -> np.ndarray:
-    """Catalogue-mode network input (8,) float32 of a catalogue row."""
-    v = catalogue_values(row, model=model, missing_errors=missing_errors)
+def observation_from_row(row: Any, *, model: CatalogueModel | None = None, missing_errors: str = "model",
+                         bands: tuple[str, ...] = BANDS) -> np.ndarray:
+    """Catalogue-mode network input (2F + 2,) float32 of a catalogue row."""
+    v = catalogue_values(row, model=model, missing_errors=missing_errors, bands=bands)
     return features(v["mag"][None], v["err"][None], np.array([v["reff"]]), np.array([v["rap"]]))[0]
 
 

@@ -3,6 +3,12 @@
     gcsbi m31 infer B165 [--out DIR]            one cluster (name / APID): summary, corner-style plot
     gcsbi m31 batch --out results.fits          every PHAT cluster matched to Caldwell+2011 (or --sample all)
     gcsbi m31 compare results.fits --out DIR    offsets / scatter / coverage vs Caldwell+2011, plots
+
+Priors: the posterior's training prior by default (the shipped one: ``m31-clusters``, log age
+7 - 10.15, E(B-V) 0 - 1); ``--prior old`` is the ``m31-old`` prior (8 - 14 Gyr, >= 10^4 Msun; the
+shipped posterior trained on it, else the all-ages one reweighted); ``--age-range``, ``--ebv-range``
+and ``--ebv-prior MEAN,SD`` (a Gaussian, e.g. from a dust map) change it further. Every output
+names the prior it used.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     common.add_argument("--catalogue", type=Path, default=None, help="PHAT FITS table (default: the shipped Johnson+2015 catalogue)")
     common.add_argument("--num-samples", type=int, default=2000)
     common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--prior", choices=("training", "old"), default="training",
+                        help="prior preset: the posterior's training prior, or old clusters (8-14 Gyr)")
+    common.add_argument("--age-range", type=_pair, default=None, metavar="LO,HI", help="age range in Gyr")
+    common.add_argument("--ebv-range", type=_pair, default=None, metavar="LO,HI", help="E(B-V) range")
+    common.add_argument("--ebv-prior", type=_pair, default=None, metavar="MEAN,SD", help="Gaussian E(B-V) prior")
 
     a = sub.add_parser("infer", parents=[common], help="posterior of one cluster")
     a.add_argument("cluster", help="name in AltID (B165, G218) or APID (166)")
@@ -45,29 +56,46 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers A,B, got {text!r}") from None
+    return a, b
+
+
+def _prior(args: argparse.Namespace) -> Any:
+    from .priors import prior_choice
+
+    return prior_choice(args.prior, age_gyr=args.age_range, ebv=args.ebv_range, ebv_gaussian=args.ebv_prior)
+
+
 def _post(args: argparse.Namespace) -> Any:
     from .inference import load_catalogue_posterior
 
-    return load_catalogue_posterior(args.posterior)
+    return load_catalogue_posterior(args.posterior, prior=args.prior)
 
 
 def _infer(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..inference import infer, summary
+    from ..inference import summary
     from .catalogues import read_phat_catalogue, resolve_cluster
     from .compare import plot_cluster_posterior
+    from .inference import infer_cluster
 
     table = read_phat_catalogue(args.catalogue)
     row = resolve_cluster(args.cluster, table)
+    choice = _prior(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dt = infer(_post(args), row, num_samples=args.num_samples, seed=args.seed)
+        dt = infer_cluster(row, _post(args), prior=choice, num_samples=args.num_samples, seed=args.seed)
     for w in caught:
         print(f"warning: {w.message}")
     s = summary(dt)
     print(f"APID {int(row['APID'])} {str(row['AltID']).strip()}: ood_flag={dt.attrs.get('ood_flag')} "
           f"range_flag={dt.attrs.get('range_flag')}")
+    print(f"prior: {dt.attrs['prior']} (kept {dt.attrs['prior_kept_fraction']:.0%} of the posterior)")
     print(s.to_string())
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +111,8 @@ def _batch(args: argparse.Namespace) -> int:
 
     table = caldwell_matched(args.catalogue, args.caldwell) if args.sample == "caldwell" else read_phat_catalogue(args.catalogue)
     res = infer_catalogue(table, _post(args), num_samples=args.num_samples, seed=args.seed,
-                          progress=not args.no_progress, out=args.out)
+                          progress=not args.no_progress, out=args.out, prior=_prior(args))
+    print(f"prior: {res.meta['PRIOR']}")
     used = [s.startswith("ok") for s in res["status"]]
     print(f"{sum(used)} of {len(res)} clusters inferred, {int(res['any_ood'][used].sum())} flagged out of "
           f"distribution; wrote {args.out}")

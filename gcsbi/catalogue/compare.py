@@ -12,7 +12,8 @@ __all__ = ["CALDWELL_PARAMS", "compare_with_caldwell", "plot_comparison", "plot_
 #: our parameter -> Caldwell column of :func:`gcsbi.catalogue.catalogues.caldwell_matched`
 CALDWELL_PARAMS: dict[str, str] = {"log10_mass": "caldwell_log_mass", "feh": "caldwell_feh", "ebv": "caldwell_ebv",
                                    "age_gyr": "caldwell_age"}
-LABELS = {"log10_mass": "log10 M [Msun]", "feh": "[Fe/H]", "ebv": "E(B-V)", "age_gyr": "age [Gyr]"}
+LABELS = {"log10_mass": "log10 M [Msun]", "feh": "[Fe/H]", "ebv": "E(B-V)", "age_gyr": "age [Gyr]",
+          "log10_age_yr": "log10 age [yr]"}
 
 
 def _stats(res: Any, param: str, col: str, mask: np.ndarray) -> dict[str, Any]:
@@ -94,6 +95,11 @@ def plot_cluster_posterior(dt: Any, reference: dict[str, float] | None = None, o
     """Marginal posteriors of one cluster with literature values (``reference``: param -> value) marked."""
     import matplotlib.pyplot as plt
 
+    reference = dict(reference or {})
+    if "age_gyr" in params and "age_gyr" not in dt["posterior"] and "log10_age_yr" in dt["posterior"]:
+        params = tuple("log10_age_yr" if p == "age_gyr" else p for p in params)
+        if "age_gyr" in reference:
+            reference["log10_age_yr"] = 9.0 + np.log10(reference["age_gyr"])
     fig, axes = plt.subplots(1, len(params), figsize=(3.4 * len(params), 3.0))
     for ax, p in zip(np.atleast_1d(axes), params):
         d = np.asarray(dt["posterior"][p].values).ravel()
@@ -103,7 +109,7 @@ def plot_cluster_posterior(dt: Any, reference: dict[str, float] | None = None, o
         q = np.percentile(d, [16, 50, 84])
         ax.axvline(q[1], color="C0")
         ax.axvspan(q[0], q[2], color="C0", alpha=0.15)
-        if reference and p in reference and np.isfinite(reference[p]):
+        if p in reference and np.isfinite(reference[p]):
             ax.axvline(reference[p], color="C3", ls="--", lw=2, label="Caldwell+2011")
             ax.legend(fontsize=7)
         ax.set_xlabel(LABELS.get(p, p))

@@ -24,23 +24,42 @@ import numpy as np
 from ..errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from ..inference.checkpoint import SHIPPED_DIR
 from .catalogues import catalogue_values, is_catalogue_row, read_phat_catalogue, resolve_cluster
-from .model import FEATURES, CatalogueModel, features
+from .model import CatalogueModel, feature_names, features
+from .priors import PriorChoice, reweight
 
-__all__ = ["SHIPPED_CATALOGUE_POSTERIOR", "load_catalogue_posterior", "catalogue_observation", "range_check",
+__all__ = ["SHIPPED_CATALOGUE_POSTERIOR", "SHIPPED_OLD_CATALOGUE_POSTERIOR", "load_catalogue_posterior",
+           "effective_choice", "catalogue_observation", "range_check",
            "infer_cluster", "infer_catalogue", "PERCENTILES"]
 
-SHIPPED_CATALOGUE_POSTERIOR = SHIPPED_DIR / "hst-phat_m31-gc_catalogue.pt"
+SHIPPED_CATALOGUE_POSTERIOR = SHIPPED_DIR / "hst-phat6_m31-clusters_catalogue.pt"
+#: Trained on the ``m31-old`` prior (the ``old`` prior choice: age 8 - 14 Gyr, mass >= 10^4 Msun).
+SHIPPED_OLD_CATALOGUE_POSTERIOR = SHIPPED_DIR / "hst-phat6_m31-old_catalogue.pt"
 PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
 
 
-def load_catalogue_posterior(path: str | Path | None = None) -> Any:
-    """Load a catalogue-mode posterior (default: the shipped one); checks it is one."""
+def load_catalogue_posterior(path: str | Path | None = None, *, prior: str = "training") -> Any:
+    """Load a catalogue-mode posterior (default: the shipped one); checks it is one.
+
+    ``prior="old"`` without a ``path`` gives the shipped posterior trained on the ``m31-old`` prior
+    (when shipped) instead of the all-ages one: the same target as the ``old`` prior choice.
+    """
     from ..inference import load_posterior
 
-    post = load_posterior(SHIPPED_CATALOGUE_POSTERIOR if path is None else path)
+    if path is None:
+        path = SHIPPED_OLD_CATALOGUE_POSTERIOR if prior == "old" and SHIPPED_OLD_CATALOGUE_POSTERIOR.is_file() \
+            else SHIPPED_CATALOGUE_POSTERIOR
+    post = load_posterior(path)
     if _kind(post) != "catalogue":
-        raise GcsbiValueError(f"{path or SHIPPED_CATALOGUE_POSTERIOR}: not a catalogue-mode posterior")
+        raise GcsbiValueError(f"{path}: not a catalogue-mode posterior")
     return post
+
+
+def effective_choice(posterior: Any, choice: PriorChoice | None) -> PriorChoice:
+    """``choice``, or no change when ``posterior`` was trained on the prior that ``choice`` stands for."""
+    choice = choice or PriorChoice()
+    if choice.name == "old" and getattr(posterior.prior, "name", None) == "m31-old":
+        return PriorChoice()
+    return choice
 
 
 def _kind(posterior: Any) -> str | None:
@@ -52,41 +71,56 @@ def _model(posterior: Any) -> CatalogueModel:
     return CatalogueModel.from_dict(d) if d else CatalogueModel()
 
 
+def _bands(posterior: Any) -> tuple[str, ...]:
+    """The catalogue bands a catalogue-mode posterior was trained on (its simulator's filters)."""
+    return tuple(posterior.spec["simulator"].get("filters") or ("F336W", "F475W", "F814W"))
+
+
 def _is_named(obs: Any) -> bool:
     return isinstance(obs, (str, int, np.integer)) or is_catalogue_row(obs)
 
 
 def range_check(posterior: Any, x: np.ndarray) -> list[list[str]]:
-    """Per observation (B, 8): names of features outside the training range (empty: inside)."""
+    """Per observation (B, 2F + 2): names of features outside the training range (empty: inside).
+
+    A missing band's placeholder features are not range-checked."""
     rng = (getattr(posterior, "history", None) or {}).get("x_range")
     x = np.atleast_2d(np.asarray(x, dtype=float))
     if not rng:
         return [[] for _ in x]
     lo, hi = np.asarray(rng["low"], float), np.asarray(rng["high"], float)
-    names = list(rng.get("names", FEATURES))
-    return [[names[j] for j in range(x.shape[1]) if not lo[j] <= row[j] <= hi[j]] for row in x]
+    names = list(rng["names"])
+    nb = (x.shape[1] - 2) // 2
+    out = []
+    for row in x:
+        missing = [j for j in range(nb) if row[nb + j] >= 0.999]  # log10 MISSING_ERROR = 1
+        skip = set(missing) | {nb + j for j in missing}
+        out.append([names[j] for j in range(x.shape[1]) if j not in skip and not lo[j] <= row[j] <= hi[j]])
+    return out
 
 
 def catalogue_observation(posterior: Any, observation: Any, *, table: Any = None) -> tuple[Any, dict[str, Any]]:
     """(features, extra DataTree attrs) for a name, APID, catalogue row, list of them, or feature array(s)."""
-    model = _model(posterior)
+    model, bands = _model(posterior), _bands(posterior)
+    names = feature_names(bands)
     items = observation
     batched = isinstance(observation, Sequence) and not isinstance(observation, str) and len(observation) > 0 \
         and all(_is_named(o) for o in observation)
     if not batched:
         items = [observation]
-    attrs: dict[str, Any] = {"mode": "catalogue", "features": list(FEATURES)}
+    attrs: dict[str, Any] = {"mode": "catalogue", "features": list(names)}
     if all(_is_named(o) for o in items):
         rows, xs, ids, vals = [], [], [], []
         for o in items:
             row = o if is_catalogue_row(o) else resolve_cluster(o, table if table is not None else read_phat_catalogue())
-            v = catalogue_values(row, model=model)
+            v = catalogue_values(row, model=model, bands=bands)
             xs.append(features(v["mag"][None], v["err"][None], np.array([v["reff"]]), np.array([v["rap"]]))[0])
             keys = row.keys() if hasattr(row, "keys") else row.colnames
             ids.append({"APID": int(row["APID"]) if "APID" in keys else -1,
                         "AltID": str(row["AltID"]).strip() if "AltID" in keys and not np.ma.is_masked(row["AltID"]) else ""})
             vals.append({"mag": v["mag"].tolist(), "err": v["err"].tolist(), "reff": v["reff"], "rap": v["rap"],
-                         "bands": ["F336W", "F475W", "F814W"], "filled_errors": v["filled_errors"]})
+                         "bands": list(bands), "upper_limit": v["upper_limit"].tolist(),
+                         "missing_bands": v["missing_bands"], "filled_errors": v["filled_errors"]})
             rows.append(row)
         x = np.stack(xs) if batched else xs[0]
         attrs["cluster"] = ids if batched else ids[0]
@@ -97,7 +131,7 @@ def catalogue_observation(posterior: Any, observation: Any, *, table: Any = None
         arr = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
         return x, attrs  # let infer's own check produce the error message
-    if arr.ndim in (1, 2) and arr.shape[-1] == len(FEATURES) and np.all(np.isfinite(arr)):
+    if arr.ndim in (1, 2) and arr.shape[-1] == len(names) and np.all(np.isfinite(arr)):
         out = range_check(posterior, arr)
         flags = [bool(o) for o in out]
         attrs["features_out_of_range"] = out if arr.ndim == 2 else out[0]
@@ -109,17 +143,37 @@ def catalogue_observation(posterior: Any, observation: Any, *, table: Any = None
     return x, attrs
 
 
-def infer_cluster(cluster: Any, posterior: Any = None, **kwargs: Any) -> Any:
-    """Posterior DataTree for one cluster (name, APID or catalogue row); ``kwargs`` go to ``gcsbi.infer``."""
-    from ..inference import infer
+#: Posterior draws taken per kept draw when a prior choice reweights them.
+OVERSAMPLE = 8
 
-    post = load_catalogue_posterior() if posterior is None else posterior
-    return infer(post, cluster, **kwargs)
+
+def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | None = None, num_samples: int = 1000,
+                  seed: int = 0, **kwargs: Any) -> Any:
+    """Posterior DataTree for one cluster (name, APID or catalogue row) under ``prior`` (default: the training prior).
+
+    ``kwargs`` go to ``gcsbi.infer``. The DataTree's attrs ``prior`` (the prior used, in words),
+    ``prior_kept_fraction`` and ``prior_ess`` say what the prior choice did.
+    """
+    from ..inference import infer
+    from ..inference.arviz import posterior_datatree
+
+    post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
+    choice = effective_choice(post, prior)
+    n_draw = int(num_samples) * (1 if choice.is_training else OVERSAMPLE)
+    dt = infer(post, cluster, num_samples=n_draw, seed=seed, **kwargs)
+    names = tuple(post.param_names)
+    draws = np.stack([np.asarray(dt["posterior"][n].values)[0] for n in names], axis=-1)
+    kept, info = reweight(draws, names, choice, int(num_samples), np.random.default_rng(seed))
+    attrs = {**dt.attrs, "prior": choice.describe(post.prior), "prior_kept_fraction": info["kept_fraction"],
+             "prior_ess": info["ess"], "num_samples": int(num_samples)}
+    bounds = {n: (dt["posterior"][n].attrs.get("prior_low"), dt["posterior"][n].attrs.get("prior_high")) for n in names}
+    units = {n: dt["posterior"][n].attrs.get("units", "") for n in names}
+    return posterior_datatree(kept, names=names, units=units, bounds=bounds, attrs=attrs)
 
 
 def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 1000, seed: int = 0,
                     batch_size: int = 16, progress: bool = True, out: str | Path | None = None,
-                    ood_alpha: float = 0.01) -> Any:
+                    ood_alpha: float = 0.01, prior: PriorChoice | None = None) -> Any:
     """Batch mode: posterior summaries for every row of a PHAT-format table -> astropy Table.
 
     Per cluster and parameter: percentiles :data:`PERCENTILES` (``<param>_p2.5`` ... ``_p97.5``);
@@ -127,28 +181,36 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     training range), ``edge_params`` (posterior piling at a prior bound), ``any_ood``; rows that
     cannot be used (a band missing, ...) get ``status`` = the reason and NaN results.
     Columns of ``table`` named APID/AltID/name and ``caldwell_*`` are carried over.
-    ``out``: ``.fits`` or ``.ecsv`` path to write.
+    ``out``: ``.fits`` or ``.ecsv`` path to write. ``prior``: a :class:`~gcsbi.catalogue.priors.PriorChoice`
+    (default: the training prior); the table's ``meta["PRIOR"]`` names the prior used, and
+    ``prior_kept_fraction`` per cluster the posterior mass it kept. A posterior in ``log10_age_yr``
+    also gets ``age_gyr_p*`` columns (the same percentiles in Gyr).
     """
     from astropy.table import Table
 
     from ..inference import infer
 
-    post = load_catalogue_posterior() if posterior is None else posterior
-    model = _model(post)
-    names = post.param_names
+    post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
+    model, bands = _model(post), _bands(post)
+    names = tuple(post.param_names)
+    choice = effective_choice(post, prior)
+    n_draw = int(num_samples) * (1 if choice.is_training else OVERSAMPLE)
     n = len(table)
     good, xs, status = [], [], []
     for i in range(n):
         try:
-            v = catalogue_values(table[i], model=model)
+            v = catalogue_values(table[i], model=model, bands=bands)
             xs.append(features(v["mag"][None], v["err"][None], np.array([v["reff"]]), np.array([v["rap"]]))[0])
             good.append(i)
-            status.append("ok" if not v["filled_errors"] else f"ok (errors filled: {','.join(v['filled_errors'])})")
+            notes = ([f"errors filled: {','.join(v['filled_errors'])}"] if v["filled_errors"] else []) + (
+                [f"not observed: {','.join(v['missing_bands'])}"] if v["missing_bands"] else [])
+            status.append("ok" if not notes else f"ok ({'; '.join(notes)})")
         except GcsbiValueError as exc:
             status.append(f"skipped: {exc}")
     res = {f"{p}_p{q:g}": np.full(n, np.nan) for p in names for q in PERCENTILES}
     res.update(ood_pvalue=np.full(n, np.nan), ood_flag=np.zeros(n, bool), range_flag=np.zeros(n, bool),
-               edge_params=np.array([""] * n, dtype=object), posterior_mass_in_prior=np.full(n, np.nan))
+               edge_params=np.array([""] * n, dtype=object), posterior_mass_in_prior=np.full(n, np.nan),
+               prior_kept_fraction=np.full(n, np.nan))
     iterator = range(0, len(good), int(batch_size))
     if progress:
         from tqdm.auto import tqdm
@@ -160,15 +222,17 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OutOfDistributionWarning)  # recorded per cluster below
             warnings.simplefilter("ignore", PriorEdgeWarning)
-            dt = infer(post, xb, num_samples=num_samples, seed=seed + s, ood_alpha=ood_alpha)
-        for p in names:
-            draws = np.asarray(dt["posterior"][p].values)[0]  # (S, B)
-            pct = np.percentile(draws, PERCENTILES, axis=0)
-            for k, q in enumerate(PERCENTILES):
-                res[f"{p}_p{q:g}"][idx] = pct[k]
+            dt = infer(post, xb, num_samples=n_draw, seed=seed + s, ood_alpha=ood_alpha)
         low, high = post.prior.low.numpy(), post.prior.high.numpy()
+        rng = np.random.default_rng([int(seed), int(s)])
         for b, i in enumerate(idx):
             d = np.stack([np.asarray(dt["posterior"][p].values)[0][:, b] for p in names], axis=1)
+            d, info = reweight(d, names, choice, int(num_samples), rng)
+            res["prior_kept_fraction"][i] = info["kept_fraction"]
+            pct = np.percentile(d, PERCENTILES, axis=0)
+            for j, p in enumerate(names):
+                for k, q in enumerate(PERCENTILES):
+                    res[f"{p}_p{q:g}"][i] = pct[k, j]
             width = high - low
             near = ((d - low < 0.02 * width) | (high - d < 0.02 * width)).mean(0)
             res["edge_params"][i] = ",".join(names[j] for j in range(len(names)) if near[j] > 0.25)
@@ -185,11 +249,14 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
             col = table[c]
             cols[c] = np.asarray(col.filled(np.nan if col.dtype.kind == "f" else "") if hasattr(col, "filled") else col)
     cols["status"] = np.array(status, dtype=str)
+    if "log10_age_yr" in names:
+        res.update({f"age_gyr_p{q:g}": 10.0 ** (res[f"log10_age_yr_p{q:g}"] - 9.0) for q in PERCENTILES})
     cols.update({k: (v.astype(str) if v.dtype == object else v) for k, v in res.items()})
     cols["any_ood"] = res["ood_flag"] | res["range_flag"] | (res["posterior_mass_in_prior"] < 0.01)
     t = Table(cols)
     # FITS-safe keys (<= 8 characters)
-    t.meta.update({"METHOD": "gcsbi catalogue mode (NPE)", "NSAMPLES": int(num_samples), "SEED": int(seed),
+    t.meta.update({"METHOD": "gcsbi catalogue mode (NPE)", "PRIOR": choice.describe(post.prior),
+                   "BANDS": ",".join(bands), "NSAMPLES": int(num_samples), "SEED": int(seed),
                    "OODALPHA": float(ood_alpha), "PCTILES": ",".join(f"{q:g}" for q in PERCENTILES)})
     if out is not None:
         out = Path(out)

@@ -16,26 +16,35 @@ For each mock cluster (see :mod:`gcsbi.catalogue.photometry` for the aperture me
    simulator spec; photometric error ``e_phot`` from the noise model.
 3. **Catalogue-level noise.** The catalogue's errors are far larger than photon noise (crowding
    and background fluctuations dominate: a median 0.17 mag at F814W = 19). Per band we fit the
-   catalogue's own error distribution as a function of magnitude (errors >= 0.01 mag)::
+   catalogue's own error distribution as a function of magnitude (detections, errors >= 0.01 mag)::
 
        log10 e_cat = a + b (m - 20) + N(0, s)
-       F336W: a=-1.2823 b=0.1789 s=0.299 ; F475W: -1.2890 0.1799 0.268 ; F814W: -0.7480 0.1821 0.268
+       F275W: a=-1.1612 b=0.1977 s=0.293 ; F336W: -1.2823 0.1789 0.299 ; F475W: -1.2890 0.1799 0.268
+       F814W: -0.7480 0.1821 0.268 ; F110W: -0.6181 0.1470 0.303 ; F160W: -0.4817 0.1478 0.295
 
    A mock draws ``e_cat`` at its magnitude; the reported error is ``max(e_cat, e_phot)`` and the
    magnitude is perturbed by ``N(0, sqrt(max(e_cat^2 - e_phot^2, 0) + systematic_mag^2))``. The
-   ``systematic_mag = 0.03`` floor stands for zero-point and stellar-model (isochrone)
-   systematics, so that bright clusters with a catalogue error of 0.00 are not fitted to
-   better than the models are good.
+   per-band ``systematic_mag`` floor stands for zero-point and stellar-model systematics, so that
+   bright clusters with a catalogue error of 0.00 are not fitted to better than the models are
+   good: 0.03 mag, 0.08 in F336W and 0.10 in F275W, where the HST transfer misses known spectra
+   by up to 0.17 and 0.21 mag (Vega; :func:`gcsbi.stars.bolometric.transfer_from_spectrum`).
 4. **Reff**: half-light radius of the background-subtracted F475W light inside Rap, from the
    noisy image (as measured on real data).
-5. **Rounding** to 0.01 (mag, mag, arcsec), as in the catalogue. A band with flux below
-   ``limit_sigma`` x its error is reported as an upper limit: the limit magnitude with error
-   :data:`LIMIT_ERROR` (= 1.0, the catalogue's largest error).
+5. **Rounding** to 0.01 (mag, mag, arcsec), as in the catalogue. A band detected below
+   ``limit_sigma`` (3) sigma -- its flux below 3 x the photometric error, or its catalogue error
+   above 1.0857 / 3 = 0.36 mag -- is reported as an upper limit: the 3-sigma limiting magnitude
+   with error :data:`LIMIT_ERROR` (= 1.0, the catalogue's largest error). Johnson et al. (2015)
+   report limits the same way (``l_<band> = '>'``).
+6. **Missing bands.** Each band is absent (outside that camera's footprint) with the catalogue's
+   own frequency ``missing_fraction`` (3% for UVIS, 7% for IR); :func:`drop_bands` applies it to
+   training mocks so that a posterior uses whatever bands a cluster has.
 
-The network sees :func:`features` of the catalogue values (8 numbers)::
+The network sees :func:`features` of the catalogue values (2 x n_bands + 2 numbers)::
 
-    [F336W - 18, F475W - 18, F814W - 18, log10 e_F336W, log10 e_F475W, log10 e_F814W,
-     log10 Reff, log10 Rap]     (errors floored at 0.005 = half the rounding step; Reff at 0.02")
+    [m_1 - 18, ..., m_n - 18, log10 e_1, ..., log10 e_n, log10 Reff, log10 Rap]
+
+errors floored at 0.005 (half the rounding step), Reff at 0.02"; a missing band is
+``(0, log10 MISSING_ERROR = 1)``, an upper limit ``(limit - 18, log10 1.0 = 0)``.
 """
 
 from __future__ import annotations
@@ -47,15 +56,25 @@ from typing import Any
 import numpy as np
 
 from ..errors import GcsbiValueError
+from ..stars.reference import PHAT_BANDS
 from .photometry import ANNULUS, aperture_from_cog, half_light_radius
 
-__all__ = ["BANDS", "FEATURES", "LIMIT_ERROR", "CatalogueModel", "features", "catalogue_values_from_features",
-           "fit_catalogue_model"]
+__all__ = ["BANDS", "FEATURES", "LIMIT_ERROR", "MISSING_ERROR", "CatalogueModel", "features", "feature_names",
+           "drop_bands", "catalogue_values_from_features", "fit_catalogue_model"]
 
-BANDS: tuple[str, ...] = ("F336W", "F475W", "F814W")
-FEATURES: tuple[str, ...] = ("F336W", "F475W", "F814W", "log_e_F336W", "log_e_F475W", "log_e_F814W",
-                             "log_Reff", "log_Rap")
+#: The six PHAT bands (Johnson et al. 2015), blue to red.
+BANDS: tuple[str, ...] = PHAT_BANDS
 LIMIT_ERROR = 1.0
+#: Error given to a band the cluster was not observed in (network input only).
+MISSING_ERROR = 10.0
+
+
+def feature_names(bands: Sequence[str]) -> tuple[str, ...]:
+    """Names of the :func:`features` columns for ``bands``."""
+    return (*bands, *(f"log_e_{b}" for b in bands), "log_Reff", "log_Rap")
+
+
+FEATURES: tuple[str, ...] = feature_names(BANDS)
 MAG_OFFSET = 18.0
 ERR_FLOOR = 0.005
 REFF_FLOOR = 0.02
@@ -69,12 +88,29 @@ class CatalogueModel:
     rap_scatter: float = 0.08
     rap_range: tuple[float, float] = (0.5, 3.75)
     err_coeffs: dict[str, tuple[float, float, float]] = field(default_factory=lambda: {
-        "F336W": (-1.2823, 0.1789, 0.299), "F475W": (-1.2890, 0.1799, 0.268), "F814W": (-0.7480, 0.1821, 0.268)})
-    systematic_mag: float = 0.03
+        "F275W": (-1.1612, 0.1977, 0.293), "F336W": (-1.2823, 0.1789, 0.299), "F475W": (-1.2890, 0.1799, 0.268),
+        "F814W": (-0.7480, 0.1821, 0.268), "F110W": (-0.6181, 0.1470, 0.303), "F160W": (-0.4817, 0.1478, 0.295)})
+    systematic_mag: dict[str, float] | float = field(default_factory=lambda: {
+        "F275W": 0.10, "F336W": 0.08, "F475W": 0.03, "F814W": 0.03, "F110W": 0.03, "F160W": 0.03})
+    missing_fraction: dict[str, float] = field(default_factory=lambda: {
+        "F275W": 0.033, "F336W": 0.032, "F475W": 0.004, "F814W": 0.003, "F110W": 0.077, "F160W": 0.072})
     annulus: tuple[float, float] = ANNULUS
     reff_band: str = "F475W"
     limit_sigma: float = 3.0
     rounding: bool = True
+
+    def check_bands(self, bands: Sequence[str]) -> None:
+        """Raise :class:`GcsbiValueError` unless every band has its error model, floor and missing fraction."""
+        for name in ("err_coeffs", "systematic_mag", "missing_fraction"):
+            table = getattr(self, name)
+            missing = [b for b in bands if isinstance(table, Mapping) and b not in table]
+            if missing:
+                raise GcsbiValueError(f"CatalogueModel.{name} lacks band(s) {missing}")
+
+    def systematic(self, band: str) -> float:
+        """The model-systematics floor (mag) of ``band``."""
+        s = self.systematic_mag
+        return float(s[band]) if isinstance(s, Mapping) else float(s)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -88,7 +124,7 @@ class CatalogueModel:
             if k in kw:
                 kw[k] = tuple(float(v) for v in kw[k])
         if "err_coeffs" in kw:
-            kw["err_coeffs"] = {b: tuple(float(v) for v in c) for b, c in kw["err_coeffs"].items()}
+            kw["err_coeffs"] = {**cls().err_coeffs, **{b: tuple(float(v) for v in c) for b, c in kw["err_coeffs"].items()}}
         return cls(**kw)
 
     # ------------------------------------------------------------------ pieces
@@ -113,12 +149,15 @@ class CatalogueModel:
                 bands: Sequence[str] = BANDS, rap: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Catalogue values for N mocks from their curves of growth (:func:`~.simulator.split_profiles`).
 
-        Returns ``mag`` (N, 3), ``err`` (N, 3), ``reff`` (N,), ``rap`` (N,), ``upper_limit`` (N, 3) bool and
-        the noiseless truth ``mag_true`` (N, 3) (whole stamp) and ``r_half_true`` (N,) arcsec.
+        Returns ``mag`` (N, F), ``err`` (N, F), ``reff`` (N,), ``rap`` (N,), ``upper_limit`` (N, F) bool and
+        the noiseless truth ``mag_true`` (N, F) (whole stamp) and ``r_half_true`` (N,) arcsec.
         """
         noisy, var, clean, total = (np.asarray(profiles[k], dtype=np.float64) for k in ("noisy", "var", "clean", "total"))
         n = noisy.shape[0]
         bands = list(bands)
+        self.check_bands(bands)
+        if noisy.shape[1] != len(bands):
+            raise GcsbiValueError(f"profiles hold {noisy.shape[1]} bands but bands={bands}")
         ib = bands.index(self.reff_band)
         zp, t = np.asarray(zeropoints, float), np.asarray(exposure_s, float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -137,11 +176,15 @@ class CatalogueModel:
             mag = zp - 2.5 * np.log10(np.where(limit, self.limit_sigma * sig, flux) / t)
             e_phot = 2.5 / np.log(10.0) * sig / flux
         err = np.empty_like(mag)
+        sn_error = 2.5 / np.log(10.0) / self.limit_sigma  # 0.36 mag: a 3-sigma detection
         for j, b in enumerate(bands):
             e_cat = self.draw_catalogue_error(b, mag[:, j], rng)
-            extra = np.sqrt(np.clip(e_cat**2 - e_phot[:, j] ** 2, 0.0, None) + self.systematic_mag**2)
+            extra = np.sqrt(np.clip(e_cat**2 - e_phot[:, j] ** 2, 0.0, None) + self.systematic(b) ** 2)
             mag[:, j] = mag[:, j] + extra * rng.standard_normal(n)
             err[:, j] = np.maximum(e_cat, e_phot[:, j])
+            faint = ~limit[:, j] & (err[:, j] > sn_error)  # below 3 sigma at the catalogue's noise level
+            mag[:, j] = np.where(faint, mag[:, j] - 2.5 * np.log10(err[:, j] / sn_error), mag[:, j])
+            limit[:, j] |= faint
         err = np.where(limit, LIMIT_ERROR, np.clip(err, 0.0, LIMIT_ERROR))
         reff = half_light_radius(noisy[:, ib], npix, radii, rap, self.annulus)
         reff = np.where(np.isfinite(reff), reff, 0.0)
@@ -167,28 +210,52 @@ def _radius_at_fraction(cog: np.ndarray, total: np.ndarray, radii: np.ndarray, f
     return out
 
 
+def drop_bands(values: Mapping[str, np.ndarray], bands: Sequence[str], model: "CatalogueModel",
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Catalogue values with bands made missing (NaN) at the catalogue's ``missing_fraction``; one band stays."""
+    out = dict(values)
+    mag, err, lim = (np.array(values[k], dtype=float if k != "upper_limit" else bool) for k in ("mag", "err", "upper_limit"))
+    model.check_bands(bands)
+    p = np.array([model.missing_fraction[b] for b in bands])
+    gone = rng.random(mag.shape) < p
+    all_gone = gone.all(axis=1)
+    gone[all_gone, rng.integers(0, len(bands), int(all_gone.sum()))] = False
+    mag[gone], err[gone], lim[gone] = np.nan, np.nan, False
+    out.update(mag=mag, err=err, upper_limit=lim)
+    return out
+
+
 def features(mag: np.ndarray, err: np.ndarray, reff: np.ndarray, rap: np.ndarray) -> np.ndarray:
-    """Network input (N, 8) float32 from catalogue values (see module docstring)."""
+    """Network input (N, 2F + 2) float32 from catalogue values (see module docstring); NaN mag = missing band."""
     mag, err = np.atleast_2d(np.asarray(mag, float)), np.atleast_2d(np.asarray(err, float))
     reff, rap = np.atleast_1d(np.asarray(reff, float)), np.atleast_1d(np.asarray(rap, float))
-    if mag.shape[-1] != 3 or err.shape != mag.shape or reff.shape != mag.shape[:1] or rap.shape != reff.shape:
-        raise GcsbiValueError(f"catalogue values: expected mag/err (N, 3), reff/rap (N,), got "
+    if err.shape != mag.shape or reff.shape != mag.shape[:1] or rap.shape != reff.shape:
+        raise GcsbiValueError(f"catalogue values: expected mag/err (N, F), reff/rap (N,), got "
                               f"{mag.shape}, {err.shape}, {reff.shape}, {rap.shape}")
     if np.any(rap <= 0):
         raise GcsbiValueError("aperture radius Rap must be positive")
-    x = np.concatenate([mag - MAG_OFFSET, np.log10(np.maximum(err, ERR_FLOOR)),
+    missing = ~np.isfinite(mag)
+    if np.any(~missing & ~np.isfinite(err)):
+        raise GcsbiValueError("a band with a magnitude needs a finite error")
+    m = np.where(missing, MAG_OFFSET, mag)
+    e = np.where(missing, MISSING_ERROR, err)
+    x = np.concatenate([m - MAG_OFFSET, np.log10(np.maximum(e, ERR_FLOOR)),
                         np.log10(np.maximum(reff, REFF_FLOOR))[:, None], np.log10(rap)[:, None]], axis=1)
     return x.astype(np.float32)
 
 
 def catalogue_values_from_features(x: np.ndarray) -> dict[str, np.ndarray]:
-    """Inverse of :func:`features` (errors and Reff below their floors come back at the floor)."""
+    """Inverse of :func:`features` (errors and Reff below their floors come back at the floor; missing = NaN)."""
     x = np.atleast_2d(np.asarray(x, float))
-    return {"mag": x[:, :3] + MAG_OFFSET, "err": 10.0 ** x[:, 3:6], "reff": 10.0 ** x[:, 6], "rap": 10.0 ** x[:, 7]}
+    nb = (x.shape[1] - 2) // 2
+    err = 10.0 ** x[:, nb:2 * nb]
+    missing = err >= MISSING_ERROR * 0.999
+    return {"mag": np.where(missing, np.nan, x[:, :nb] + MAG_OFFSET), "err": np.where(missing, np.nan, err),
+            "reff": 10.0 ** x[:, 2 * nb], "rap": 10.0 ** x[:, 2 * nb + 1]}
 
 
 def fit_catalogue_model(table: Any) -> dict[str, Any]:
-    """Refit the Rap relation and the error-vs-magnitude model on a PHAT (Johnson+2015) table."""
+    """Refit the Rap relation, the error-vs-magnitude model and the missing-band fractions on a PHAT table."""
     def col(c: str) -> np.ndarray:
         v = table[c]
         return np.asarray(v.filled(np.nan) if hasattr(v, "filled") else v, dtype=float)
@@ -198,9 +265,11 @@ def fit_catalogue_model(table: Any) -> dict[str, Any]:
     a = np.c_[np.ones(ok.sum()), np.log10(reff[ok]), g[ok] - 20.0]
     c, *_ = np.linalg.lstsq(a, np.log10(rap[ok]), rcond=None)
     out: dict[str, Any] = {"rap_coeffs": tuple(float(v) for v in c),
-                           "rap_rms": float(np.std(np.log10(rap[ok]) - a @ c)), "err_coeffs": {}}
+                           "rap_rms": float(np.std(np.log10(rap[ok]) - a @ c)), "err_coeffs": {},
+                           "missing_fraction": {}}
     for band in BANDS:
         m, e = col(band), col("e_" + band)
+        out["missing_fraction"][band] = float(np.mean(~np.isfinite(m)))
         s = np.isfinite(m) & np.isfinite(e) & (e >= 0.01)
         a = np.c_[np.ones(s.sum()), m[s] - 20.0]
         c, *_ = np.linalg.lstsq(a, np.log10(e[s]), rcond=None)

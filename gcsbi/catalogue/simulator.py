@@ -7,15 +7,17 @@ Two ``sbi``/``gcsbi.bank`` simulators (same contract as :class:`gcsbi.simulator.
   larger stamp, default 256x256 at 0.05"/pix = 12.8", so that the aperture + background annulus
   of the M31 clusters fit) reduced to curves of growth around the cluster centre -- what any
   aperture measurement needs. Banked once (expensive), measured many times (cheap).
-* :class:`CatalogueSimulator` (``output_shape = (8,)``): profiles -> the PHAT catalogue vector
-  of :mod:`gcsbi.catalogue.model` (magnitudes, errors, Reff, Rap, with catalogue-level noise).
+* :class:`CatalogueSimulator` (``output_shape = (2F + 2,)`` for F bands): profiles -> the PHAT
+  catalogue vector of :mod:`gcsbi.catalogue.model` (magnitudes, errors, Reff, Rap, with
+  catalogue-level noise, upper limits and missing bands).
 
-Layout of a profile vector (K radii r_k = k * 0.05", k = 1..K; bands F336W, F475W, F814W)::
+The spec ``hst-phat6`` gives all six PHAT bands; ``hst-phat`` the three F336W, F475W, F814W.
+Layout of a profile vector (K radii r_k = k * 0.05", k = 1..K; F bands in the spec's order)::
 
-    [0, 3K)      cumulative (noisy image - sky) counts, band-major (e-)
-    [3K, 6K)     cumulative per-pixel variance (expected counts + read-noise variance)
-    [6K, 9K)     cumulative noiseless cluster-only counts
-    [9K, 9K+3)   noiseless cluster-only counts in the whole stamp
+    [0, FK)      cumulative (noisy image - sky) counts, band-major (e-)
+    [FK, 2FK)    cumulative per-pixel variance (expected counts + read-noise variance)
+    [2FK, 3FK)   cumulative noiseless cluster-only counts
+    [3FK, 3FK+F) noiseless cluster-only counts in the whole stamp
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ class ProfileSimulator:
     """Image simulator + curves of growth (see module docstring).
 
     Args:
-        spec: simulator spec name/path (``"hst-phat"``); its 3 filters must be F336W, F475W, F814W.
+        spec: simulator spec name/path (``"hst-phat6"``, ``"hst-phat"``); its filters must be PHAT bands.
         prior: prior name/path/object (default: the spec's ``default_prior``).
         stamp: square stamp size in pixels (replaces the spec's ``[observation] size``).
     """
 
-    def __init__(self, spec: str | Path = "hst-phat", prior: str | Path | NamedBoxPrior | None = None, *,
+    def __init__(self, spec: str | Path = "hst-phat6", prior: str | Path | NamedBoxPrior | None = None, *,
                  stamp: int = DEFAULT_STAMP) -> None:
         from ..simulator.core import ClusterSimulator
 
@@ -68,6 +70,10 @@ class ProfileSimulator:
         self.prior = self.image_simulator.prior
         ss = self.image_simulator.sim_spec
         self.filters = tuple(ss.filters)
+        from .model import BANDS
+
+        if not set(self.filters) <= set(BANDS):
+            raise GcsbiValueError(f"catalogue mode needs PHAT bands {list(BANDS)}; spec {ss.name!r} has {list(self.filters)}")
         self.pixel_scale = float(ss.instrument.pixel_scale_arcsec)
         self.radii = radial_grid((self.stamp, self.stamp), self.pixel_scale)
         self.npix = pixel_counts((self.stamp, self.stamp), self.radii, self.pixel_scale)
@@ -126,19 +132,19 @@ def split_profiles(profiles: np.ndarray, n_filters: int = 3) -> dict[str, np.nda
             "total": p[..., 3 * f * k:]}
 
 
-def profile_simulator(spec: str = "hst-phat", prior: str | None = None, stamp: int = DEFAULT_STAMP) -> ProfileSimulator:
+def profile_simulator(spec: str = "hst-phat6", prior: str | None = None, stamp: int = DEFAULT_STAMP) -> ProfileSimulator:
     """``gcsbi.bank`` factory (``"gcsbi.catalogue.simulator:profile_simulator"``)."""
     return ProfileSimulator(spec, prior, stamp=stamp)
 
 
-def catalogue_simulator(spec: str = "hst-phat", prior: str | None = None, stamp: int = DEFAULT_STAMP,
+def catalogue_simulator(spec: str = "hst-phat6", prior: str | None = None, stamp: int = DEFAULT_STAMP,
                         **model_kwargs: Any) -> "CatalogueSimulator":
     """``gcsbi.bank`` factory (``"gcsbi.catalogue.simulator:catalogue_simulator"``)."""
     return CatalogueSimulator(spec, prior, stamp=stamp, **model_kwargs)
 
 
 class CatalogueSimulator:
-    """Catalogue-mode ``sbi`` simulator: theta (B, D) -> PHAT catalogue features (B, 8) float32.
+    """Catalogue-mode ``sbi`` simulator: theta (B, D) -> PHAT catalogue features (B, 2F + 2) float32.
 
     ``__call__(theta, seed=)`` simulates images (:class:`ProfileSimulator`), measures them like the
     catalogue (:class:`~gcsbi.catalogue.model.CatalogueModel`) and returns
@@ -147,9 +153,9 @@ class CatalogueSimulator:
     :meth:`from_profiles` measures banked profiles (cheap; used for training).
     """
 
-    def __init__(self, spec: str | Path = "hst-phat", prior: str | Path | NamedBoxPrior | None = None, *,
+    def __init__(self, spec: str | Path = "hst-phat6", prior: str | Path | NamedBoxPrior | None = None, *,
                  stamp: int = DEFAULT_STAMP, model: Any = None) -> None:
-        from .model import FEATURES, CatalogueModel
+        from .model import CatalogueModel, feature_names
 
         self.profiles = ProfileSimulator(spec, prior, stamp=stamp)
         if model is None:
@@ -158,8 +164,8 @@ class CatalogueSimulator:
             model = CatalogueModel.from_dict(model)
         self.model = model
         self.prior = self.profiles.prior
-        self.feature_names = FEATURES
-        self.output_shape = (len(FEATURES),)
+        self.feature_names = feature_names(self.profiles.filters)
+        self.output_shape = (len(self.feature_names),)
         max_rap = self.profiles.radii[-1] / self.model.annulus[1]
         if self.model.rap_range[1] > max_rap + 1e-9:
             raise GcsbiValueError(f"rap_range upper bound {self.model.rap_range[1]}\" needs a stamp of at least "
@@ -189,14 +195,14 @@ class CatalogueSimulator:
                                   bands=p.filters, rap=rap)
 
     def from_profiles(self, profiles: Any, *, seed: int) -> torch.Tensor:
-        """Features (N, 8) float32 for banked profile vectors; same seed -> same bytes."""
-        from .model import features
+        """Features (N, 2F + 2) float32 for banked profile vectors; same seed -> same bytes."""
+        from .model import drop_bands, features
 
         prof = np.asarray(torch.as_tensor(profiles).detach().cpu(), dtype=np.float64)
         out = np.empty((len(prof), *self.output_shape), dtype=np.float32)
         for i in range(len(prof)):
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), i, 1]))
-            v = self.measure(prof[i:i + 1], rng)
+            v = drop_bands(self.measure(prof[i:i + 1], rng), self.profiles.filters, self.model, rng)
             out[i] = features(v["mag"], v["err"], v["reff"], v["rap"])[0]
         return torch.from_numpy(out)
 

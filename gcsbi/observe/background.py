@@ -44,7 +44,7 @@ FieldSampler = Callable[[int, np.random.Generator], np.ndarray]
 # population relative to V, for luminosity_function_sampler.
 _LF_COLOUR_TO_V = {
     "U": 1.3, "B": 0.95, "V": 0.0, "R": -0.55, "I": -1.15,
-    "F336W": 1.25, "F475W": 0.55, "F814W": -1.15,
+    "F275W": 2.8, "F336W": 1.25, "F475W": 0.55, "F814W": -1.15, "F110W": -1.6, "F160W": -2.5,
     "F070W": -0.75, "F115W": -1.9, "F356W": -2.9,
 }  # fmt: skip
 

@@ -95,6 +95,8 @@ def _band_psf(spec: SimulatorSpec, band: str) -> tuple[galsim.GSObject, bool, fl
         strut_angle_deg=ps.strut_angle_deg,
         pupil=ps.pupil,
     )
+    if bs.native_pixel_arcsec:  # e.g. WFC3/IR's 0.128" pixels drizzled onto the common grid
+        prof = galsim.Convolve(prof, galsim.Pixel(scale=bs.native_pixel_arcsec))
     return prof, False, ps.jitter_sigma_arcsec
 
 

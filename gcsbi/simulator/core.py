@@ -41,7 +41,7 @@ import os
 import pickle
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -74,6 +74,12 @@ PARAMETERS: dict[str, tuple[float | None, str]] = {
     "position_angle": (0.0, "major-axis position angle, deg E of N"),
     "ebv": (0.0, "E(B-V), mag"),
     "background_sb": (float("nan"), "field surface brightness, mag/arcsec^2 (NaN: spec default)"),
+    "log10_age_yr": (float("nan"), "log10 age in yr: an alternative to age_gyr (young clusters)"),
+}
+
+#: Alternative parametrisations: name -> (the parameter it sets, conversion).
+ALTERNATIVES: dict[str, tuple[str, Callable[[float], float]]] = {
+    "log10_age_yr": ("age_gyr", lambda v: 10.0 ** (v - 9.0)),
 }
 
 
@@ -162,8 +168,16 @@ def with_snapshot(spec: str | Path | SimulatorSpec, **changes: Any) -> Simulator
     return dataclasses.replace(s, snapshot=MappingProxyType(table))
 
 
+#: Version of the physics behind an unchanged spec (stellar photometry, observation model). Part
+#: of :func:`spec_digest`: raise it when a change of gcsbi alters the images a spec simulates, so
+#: that posteriors trained on the old images refuse the new simulator. 2: the HST near-UV
+#: transfer takes the u band's residual across its passband (F336W brighter for cool stars).
+PHYSICS_VERSION = 2
+
+
 def spec_digest(spec: SimulatorSpec) -> str:
-    """Content hash of a simulator spec (its parsed TOML), independent of where the file lives.
+    """Content hash of a simulator spec (its parsed TOML) and :data:`PHYSICS_VERSION`, independent of
+    where the file lives.
 
     Checkpoints and banks store it instead of the file path, so a posterior trained in one
     checkout loads in another, and any edit of the spec's content is detected.
@@ -176,6 +190,7 @@ def spec_digest(spec: SimulatorSpec) -> str:
     doc = read_toml(Path(spec.source)) if spec.source else {"repr": repr(spec)}
     if spec.source and dict(spec.snapshot) != doc.get("snapshot", {}):  # changed in memory (with_snapshot)
         doc["snapshot"] = dict(spec.snapshot)
+    doc["_physics_version"] = PHYSICS_VERSION
     blob = json.dumps(doc, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -265,7 +280,13 @@ class ClusterSimulator:
         both = set(fixed) & set(self.prior.names)
         if both:
             raise SpecError(f"parameters {sorted(both)} are both sampled by the prior and fixed in the spec")
-        missing = [n for n, (d, _) in PARAMETERS.items() if d is None and n not in self.prior.names and n not in fixed]
+        given = set(self.prior.names) | set(fixed)
+        for alt, (target, _) in ALTERNATIVES.items():
+            if alt in given and target in given:
+                raise SpecError(f"parameters {alt!r} and {target!r} set the same quantity: sample or fix only one")
+            if alt in given:
+                given.add(target)
+        missing = [n for n, (d, _) in PARAMETERS.items() if d is None and n not in given]
         if missing:
             raise SpecError(f"parameters {missing} must be sampled by the prior or set in [snapshot.fixed]")
         self._constants = {n: d for n, (d, _) in PARAMETERS.items() if n not in self.prior.names} | fixed
@@ -394,7 +415,11 @@ class ClusterSimulator:
         return self._model
 
     def _values(self, row: np.ndarray) -> dict[str, float]:
-        return {**self._constants, **{n: float(v) for n, v in zip(self.prior.names, row)}}
+        v = {**self._constants, **{n: float(x) for n, x in zip(self.prior.names, row)}}
+        for alt, (target, convert) in ALTERNATIVES.items():
+            if np.isfinite(v.get(alt, np.nan)):
+                v[target] = convert(v[alt])
+        return v
 
     def _snapshot(self, v: Mapping[str, float], rng: np.random.Generator):
         """(snapshot, unresolved light or None) for parameter values ``v``."""

@@ -18,7 +18,8 @@ Layout (see ``simulators/hst-phat.toml`` for a commented example)::
     [observation]   size = [H, W]
     [psf]           model, diameter_m, obscuration, nstruts, strut_thick,
                     strut_angle_deg, pupil, jitter_sigma_arcsec, radius_pix, phases, tol
-    [psf.bands.<FILTER>]               per-band override (model = "file", path, ...)
+    [psf.bands.<FILTER>]               per-band override (model = "file", path, ...; or
+                                       native_pixel_arcsec for an optical band seen by coarser pixels)
     [noise]         poisson, read_noise, sky
     [background]    kind, surface_brightness, reference_filter, resolved_mag_limit,
                     population_age_gyr, population_feh, pool_size, bank, bank_scale
@@ -59,7 +60,8 @@ __all__ = [
 ]
 
 #: Filters the stellar-population stage provides absolute magnitudes for.
-KNOWN_FILTERS: tuple[str, ...] = ("F336W", "F475W", "F814W", "F070W", "F115W", "F356W", "U", "B", "V", "R", "I")
+KNOWN_FILTERS: tuple[str, ...] = ("F275W", "F336W", "F475W", "F814W", "F110W", "F160W", "F070W", "F115W", "F356W",
+                                  "U", "B", "V", "R", "I")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class PSFBandSpec:
     oversampling: float = 1.0  # PSF pixel = instrument pixel / oversampling (when no scale given)
     pixel_convolved: bool = True  # file PSFs (TinyTim, ePSF) include the pixel response
     index: int | None = None  # for 3D PSF grids; None -> mean
+    native_pixel_arcsec: float | None = None  # optical model: the band's own detector pixel (box), resampled
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,9 @@ def _parse_psf(t: Mapping[str, Any], filters: tuple[str, ...], base: Path | None
             raise SpecError(f"{w}.path (a FITS or .npy file) is required for model = 'file'")
         ps = bget("pixel_scale_arcsec")
         idx = bget("index")
+        native = bget("native_pixel_arcsec")
+        if native is not None and bm != "optical":
+            raise SpecError(f"{w}.native_pixel_arcsec applies to model = 'optical' only (file PSFs carry their pixel)")
         bands.append(
             (
                 f,
@@ -389,6 +395,8 @@ def _parse_psf(t: Mapping[str, Any], filters: tuple[str, ...], base: Path | None
                     oversampling=_num(bget("oversampling"), f"{w}.oversampling", positive=True),
                     pixel_convolved=_bool(bget("pixel_convolved"), f"{w}.pixel_convolved"),
                     index=None if idx is None else _int(idx, f"{w}.index"),
+                    native_pixel_arcsec=None if native is None else _num(native, f"{w}.native_pixel_arcsec",
+                                                                          positive=True),
                 ),
             )
         )

@@ -23,13 +23,18 @@ __all__ = [
 ]
 
 #: Bands the package predicts, in the canonical order.
-FILTERS: tuple[str, ...] = ("F336W", "F475W", "F814W", "F070W", "F115W", "F356W", "U", "B", "V", "R", "I")
+FILTERS: tuple[str, ...] = ("F275W", "F336W", "F475W", "F814W", "F110W", "F160W", "F070W", "F115W", "F356W",
+                            "U", "B", "V", "R", "I")
 
-#: gcsbi name -> sedpy filter name (HST WFC3/UVIS F336W, ACS/WFC F475W/F814W, JWST NIRCam, Johnson-Cousins/Bessell).
+#: gcsbi name -> sedpy filter name (the six PHAT bands: HST WFC3/UVIS F275W/F336W, ACS/WFC F475W/F814W,
+#: WFC3/IR F110W/F160W; JWST NIRCam; Johnson-Cousins/Bessell).
 SEDPY_NAMES: dict[str, str] = {
+    "F275W": "wfc3_uvis_f275w",
     "F336W": "wfc3_uvis_f336w",
     "F475W": "acs_wfc_f475w",
     "F814W": "acs_wfc_f814w",
+    "F110W": "wfc3_ir_f110w",
+    "F160W": "wfc3_ir_f160w",
     "F070W": "jwst_f070w",
     "F115W": "jwst_f115w",
     "F356W": "jwst_f356w",

@@ -8,7 +8,10 @@ import numpy as np
 
 from ..errors import GcsbiFileError
 
-__all__ = ["read_harris_colours", "read_m31_old_clusters"]
+__all__ = ["PHAT_BANDS", "read_harris_colours", "read_m31_old_clusters"]
+
+#: The six bands of the PHAT cluster catalogue (Johnson et al. 2015), blue to red.
+PHAT_BANDS: tuple[str, ...] = ("F275W", "F336W", "F475W", "F814W", "F110W", "F160W")
 
 
 def _f(s: str) -> float:
@@ -17,7 +20,7 @@ def _f(s: str) -> float:
 
 
 def read_harris_colours(path: Path) -> dict[str, np.ndarray]:
-    """Harris (1996, 2010 ed.) part II: name, [Fe/H], E(B-V), B-V, V-I (observed, not dereddened)."""
+    """Harris (1996, 2010 ed.) part II: name, [Fe/H], E(B-V), U-B, B-V, V-I (observed, not dereddened)."""
     path = Path(path)
     if not path.is_file():
         raise GcsbiFileError(f"Harris catalogue not found: {path}")
@@ -32,19 +35,20 @@ def read_harris_colours(path: Path) -> dict[str, np.ndarray]:
         if len(ln) < 30 or not ln[1:12].strip():
             continue
         try:
-            rows.append((ln[1:12].strip(), _f(ln[12:19]), _f(ln[22:28]), _f(ln[62:67]), _f(ln[74:79])))
+            rows.append((ln[1:12].strip(), _f(ln[12:19]), _f(ln[22:28]), _f(ln[54:61]), _f(ln[62:67]), _f(ln[74:79])))
         except ValueError:
             continue
-    names, feh, ebv, bv, vi = zip(*rows)
-    return {"name": np.array(names), "feh": np.array(feh), "ebv": np.array(ebv), "bv": np.array(bv), "vi": np.array(vi)}
+    names, feh, ebv, ub, bv, vi = zip(*rows)
+    return {"name": np.array(names), "feh": np.array(feh), "ebv": np.array(ebv), "ub": np.array(ub),
+            "bv": np.array(bv), "vi": np.array(vi)}
 
 
 def read_m31_old_clusters(phat_fits: Path, caldwell_dat: Path, max_sep_arcsec: float = 1.0,
                           require_feh_ebv: bool = True) -> dict[str, np.ndarray]:
-    """PHAT (Johnson+2015) F336W/F475W/F814W matched (<= 1") to Caldwell+2011 [Fe/H], E(B-V), age.
+    """PHAT (Johnson+2015) magnitudes in its six bands matched (<= 1") to Caldwell+2011 [Fe/H], E(B-V), age.
 
     Also returned: ``log_mass`` (Caldwell log M, NaN if none), ``apid`` (PHAT APID),
-    ``phat_index`` (row in the PHAT table) and ``sep_arcsec``. ``require_feh_ebv=False`` keeps
+    ``phat_index`` (row in the PHAT table), ``sep_arcsec`` and the errors ``e_<band>``. ``require_feh_ebv=False`` keeps
     matched clusters without a Caldwell [Fe/H] or E(B-V) too.
     """
     from astropy import units as u
@@ -73,7 +77,8 @@ def read_m31_old_clusters(phat_fits: Path, caldwell_dat: Path, max_sep_arcsec: f
     out = {"name": np.array(get["object"])[ok], "feh": feh[ok], "ebv": ebv[ok], "age": age[ok],
            "log_mass": logm[ok], "apid": np.asarray(phat["APID"])[idx[ok]].astype(int),
            "phat_index": idx[ok].astype(int), "sep_arcsec": sep.arcsec[ok]}
-    for band in ("F336W", "F475W", "F814W"):
-        col = phat[band][idx[ok]]
-        out[band] = np.asarray(col.filled(np.nan) if hasattr(col, "filled") else col, dtype=float)
+    for band in PHAT_BANDS:
+        for key in (band, "e_" + band):
+            col = phat[key][idx[ok]]
+            out[key] = np.asarray(col.filled(np.nan) if hasattr(col, "filled") else col, dtype=float)
     return out

@@ -33,23 +33,27 @@ def test_unknown_names(phat):
 
 def test_b165_values(phat):
     v = catalogue_values(resolve_cluster("B165", phat))
-    np.testing.assert_allclose(v["mag"], [17.23, 17.02, 15.64])
+    np.testing.assert_allclose(v["mag"], [17.96, 17.23, 17.02, 15.64, 15.20, 14.63])  # F275W ... F160W
     assert v["reff"] == pytest.approx(0.62) and v["rap"] == pytest.approx(2.29)
     x = observation_from_row(resolve_cluster("B165", phat))
-    assert x.shape == (8,) and np.all(np.isfinite(x))
+    assert x.shape == (14,) and np.all(np.isfinite(x))
+    three = catalogue_values(resolve_cluster("B165", phat), bands=("F336W", "F475W", "F814W"))
+    np.testing.assert_allclose(three["mag"], [17.23, 17.02, 15.64])
 
 
 def test_bad_rows():
     row = {"APID": 1, "F336W": np.nan, "F475W": 20.0, "F814W": 19.0, "e_F336W": 0.1, "e_F475W": 0.1,
            "e_F814W": 0.1, "Reff": 0.5, "Rap": 1.5}
-    with pytest.raises(GcsbiValueError, match=r"missing magnitude.*F336W"):
-        catalogue_values(row)
+    v = catalogue_values(row)  # bands not observed are NaN and listed
+    assert v["missing_bands"] == ["F275W", "F336W", "F110W", "F160W"] and np.isnan(v["mag"][1])
+    with pytest.raises(GcsbiValueError, match="no magnitude in any"):
+        catalogue_values({**row, "F475W": np.nan, "F814W": np.nan})
     row.update(F336W=21.0, Rap=np.nan)
     with pytest.raises(GcsbiValueError, match="Rap"):
         catalogue_values(row)
     row.update(Rap=1.5, e_F814W=np.nan)
     v = catalogue_values(row)  # missing error with a magnitude: model median, reported
-    assert v["filled_errors"] == ["F814W"] and 0 < v["err"][2] < 1
+    assert v["filled_errors"] == ["F814W"] and 0 < v["err"][3] < 1
     with pytest.raises(GcsbiValueError, match="missing error"):
         catalogue_values(row, missing_errors="raise")
 

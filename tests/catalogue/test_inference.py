@@ -10,9 +10,13 @@ import torch
 
 import gcsbi
 from gcsbi.nets.mlp import CatalogueMLP
-from gcsbi.catalogue.model import FEATURES, CatalogueModel, features
+from gcsbi.catalogue.model import CatalogueModel, feature_names, features
 from gcsbi.errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from gcsbi.spec.priors import load_prior
+
+
+THREE = ("F336W", "F475W", "F814W")
+FEATURES = feature_names(THREE)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,7 @@ def toy_posterior(tmp_path_factory):
     reff = 0.3 + 0.5 * torch.rand(n, generator=g)
     rap = 1.0 + 2.0 * torch.rand(n, generator=g)
     x = torch.from_numpy(features(mags.numpy(), err.numpy(), reff.numpy(), rap.numpy()))
-    spec = {"simulator": {"name": "toy", "kind": "catalogue", "features": list(FEATURES),
+    spec = {"simulator": {"name": "toy", "kind": "catalogue", "features": list(FEATURES), "filters": list(THREE),
                           "catalogue_model": CatalogueModel().to_dict()},
             "prior": {"name": prior.name}}
     post = train(theta, x, prior=prior, embedding_net=CatalogueMLP(hidden=16, features=8), spec=spec,
@@ -93,8 +97,9 @@ def test_batch_mode(toy_posterior, shared_data, tmp_path):
               "caldwell_log_mass"):
         assert c in res.colnames
     used = np.char.startswith(np.asarray(res["status"]).astype(str), "ok")
-    assert used.sum() >= 4  # two of the first rows lack PHAT F475W/F814W -> skipped with the reason
-    assert all("missing magnitude" in s for s in np.asarray(res["status"])[~used])
+    assert used.sum() >= 4  # two of the first rows have no PHAT photometry -> skipped with the reason
+    assert all("no magnitude in any" in s for s in np.asarray(res["status"])[~used])
+    assert "PRIOR" in res.meta and res.meta["BANDS"] == "F336W,F475W,F814W"
     assert np.all(np.isfinite(np.asarray(res["log10_mass_p50"])[used]))
     back = Table.read(tmp_path / "r.ecsv")
     assert len(back) == 6
@@ -116,10 +121,35 @@ def test_cli(toy_posterior, shared_data, tmp_path, monkeypatch, capsys):
     toy_posterior.save(ckpt)
     assert main(["m31", "infer", "B165", "--posterior", str(ckpt), "--num-samples", "100", "--out",
                  str(tmp_path / "b165")]) == 0
-    assert "log10_mass" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "log10_mass" in out and "prior: m31-gc (kept 100% of the posterior)" in out
     assert (tmp_path / "b165" / "posterior.png").is_file()
+    assert main(["m31", "infer", "B165", "--posterior", str(ckpt), "--num-samples", "100", "--ebv-range", "0,0.2"]) == 0
+    assert "prior: m31-gc restricted to E(B-V) 0-0.2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["m31", "infer", "B165", "--posterior", str(ckpt), "--ebv-prior", "0.1"])
+    assert "expected two numbers" in capsys.readouterr().err
     assert main(["m31", "infer", "NOPE", "--posterior", str(ckpt)]) == 1
     assert "unknown cluster" in capsys.readouterr().err
+
+
+def test_prior_choices_restrict_and_reweight(toy_posterior):
+    from gcsbi.catalogue.inference import infer_cluster
+    from gcsbi.catalogue.priors import prior_choice
+
+    x = features(np.array([[17.0, 16.8, 15.5]]), np.array([[0.01, 0.01, 0.02]]), np.array([0.5]), np.array([2.0]))[0]
+    old = infer_cluster(x, toy_posterior, prior=prior_choice("old"), num_samples=200, seed=1, check_ood=False)
+    age = np.asarray(old["posterior"]["age_gyr"].values).ravel()
+    assert age.size == 200 and age.min() >= 8.0 and age.max() <= 14.0
+    assert "age 8-14 Gyr, log M 4-6.7 (old)" in old.attrs["prior"] and 0 < old.attrs["prior_kept_fraction"] < 1
+    red = infer_cluster(x, toy_posterior, prior=prior_choice(ebv_gaussian=(0.05, 0.01)), num_samples=400, seed=1,
+                        check_ood=False)
+    e = np.asarray(red["posterior"]["ebv"].values).ravel()
+    assert abs(np.median(e) - 0.05) < 0.02 and "N(0.05, 0.01)" in red.attrs["prior"]
+    with pytest.raises(GcsbiValueError, match="sd > 0"):
+        prior_choice(ebv_gaussian=(0.1, 0.0))
+    with pytest.raises(GcsbiValueError, match="unknown prior preset"):
+        prior_choice("young")
 
 
 @pytest.mark.slow

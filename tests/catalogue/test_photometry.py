@@ -11,6 +11,7 @@ from gcsbi.catalogue.photometry import (aperture_photometry, curves_of_growth, h
 from gcsbi.errors import GcsbiValueError
 
 SCALE = 0.05
+THREE = ("F336W", "F475W", "F814W")
 
 
 def gaussian(shape, sigma_pix, total, centre=None):
@@ -107,13 +108,14 @@ def test_catalogue_model_recovers_magnitudes(rng):
     prof = _profiles_of(clean + 30.0, clean, radii)
     model = CatalogueModel(systematic_mag=0.0, err_coeffs={b: (-9.0, 0.0, 0.0) for b in ("F336W", "F475W", "F814W")},
                            rounding=False)
-    v = model.measure(prof, radii=radii, npix=npix, zeropoints=zp, exposure_s=t, rng=rng, rap=np.array([2.0]))
+    v = model.measure(prof, radii=radii, npix=npix, zeropoints=zp, exposure_s=t, rng=rng, rap=np.array([2.0]),
+                      bands=THREE)
     np.testing.assert_allclose(v["mag"][0], mags, atol=2e-3)
     np.testing.assert_allclose(v["mag_true"][0], mags, atol=1e-6)
     assert v["reff"][0] == pytest.approx(5.0 * np.sqrt(2 * np.log(2)) * SCALE, rel=0.03)
     assert not v["upper_limit"].any()
     # default model: catalogue noise, rounding to 0.01 and a drawn Rap inside its range
-    v = CatalogueModel().measure(prof, radii=radii, npix=npix, zeropoints=zp, exposure_s=t, rng=rng)
+    v = CatalogueModel().measure(prof, radii=radii, npix=npix, zeropoints=zp, exposure_s=t, rng=rng, bands=THREE)
     assert 0.5 <= v["rap"][0] <= 3.75
     np.testing.assert_allclose(v["mag"][0], mags, atol=0.3)
     assert np.all(v["err"][0] == np.round(v["err"][0], 2))
@@ -123,11 +125,12 @@ def test_faint_band_becomes_upper_limit(rng):
     shape = (256, 256)
     radii = radial_grid(shape, SCALE)
     npix = pixel_counts(shape, radii, SCALE)
-    clean = np.stack([gaussian(shape, 5.0, c) for c in (1e-3, 1e4, 1e4)])
+    clean = np.stack([gaussian(shape, 5.0, c) for c in (1e-3, 1e6, 1e6)])
     prof = _profiles_of(clean, clean, radii)
     prof["var"] = prof["var"] * 0 + npix * 100.0  # 10 e- rms per pixel
     v = CatalogueModel().measure(prof, radii=radii, npix=npix, zeropoints=np.array([23.46, 26.15, 25.52]),
-                                 exposure_s=np.array([1700.0, 1900.0, 1715.0]), rng=rng, rap=np.array([1.0]))
+                                 exposure_s=np.array([1700.0, 1900.0, 1715.0]), rng=rng, rap=np.array([1.0]),
+                                 bands=THREE)
     assert v["upper_limit"][0].tolist() == [True, False, False]
     assert v["err"][0, 0] == 1.0
 
@@ -136,13 +139,13 @@ def test_features_roundtrip_and_checks():
     mag = np.array([[17.23, 17.02, 15.64]])
     err = np.array([[0.0, 0.01, 0.02]])
     x = features(mag, err, np.array([0.62]), np.array([2.29]))
-    assert x.shape == (1, 8) and x.dtype == np.float32
+    assert x.shape == (1, 8) and x.dtype == np.float32  # 2 x 3 bands + Reff + Rap
     back = catalogue_values_from_features(x)
     np.testing.assert_allclose(back["mag"], mag, atol=1e-5)
     np.testing.assert_allclose(back["err"], [[0.005, 0.01, 0.02]], rtol=1e-5)  # 0.00 -> floor (half a rounding step)
     assert back["rap"][0] == pytest.approx(2.29, rel=1e-5)
     with pytest.raises(GcsbiValueError):
-        features(mag[:, :2], err[:, :2], np.array([0.6]), np.array([2.0]))
+        features(mag, err[:, :2], np.array([0.6]), np.array([2.0]))
     with pytest.raises(GcsbiValueError, match="Rap"):
         features(mag, err, np.array([0.6]), np.array([0.0]))
 

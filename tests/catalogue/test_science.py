@@ -17,7 +17,8 @@ def test_shipped_checkpoint():
 
     assert SHIPPED_CATALOGUE_POSTERIOR.stat().st_size <= 2_000_000
     post = load_catalogue_posterior()
-    assert post.x_shape == (8,) and post.spec["simulator"]["kind"] == "catalogue"
+    assert post.x_shape == (14,) and post.spec["simulator"]["kind"] == "catalogue"
+    assert post.spec["simulator"]["filters"] == ["F275W", "F336W", "F475W", "F814W", "F110W", "F160W"]
     assert {"low", "high"} <= set(post.history["x_range"])
 
 

@@ -1,0 +1,137 @@
+"""Prior choices for catalogue-mode posteriors, applied at inference time.
+
+A posterior is trained under one prior (its training prior, e.g. ``m31-clusters``: log age
+7 - 10.15, E(B-V) 0 - 1). A user may want a narrower or different one -- only old clusters,
+or a reddening prior from a dust map. Because the new prior ``pi'`` is given relative to the
+training prior ``pi``, ``p'(theta | x) ∝ p(theta | x) pi'(theta) / pi(theta)``: posterior draws are
+weighted by ``pi' / pi`` and resampled. Box restrictions keep the draws inside the box; a
+Gaussian E(B-V) prior weights them by its density (the training prior is flat in E(B-V)).
+
+Presets (:data:`PRESETS`): ``training`` (no change) and ``old`` (the old-cluster option: age
+8 - 14 Gyr, mass >= 10^4 Msun, i.e. the ``m31-old`` prior; when a posterior trained on that prior
+is shipped, :func:`gcsbi.catalogue.inference.load_catalogue_posterior` gives it for ``"old"``, with
+every simulation spent on old clusters). The choice is described in every output (``describe``),
+so a result always says which prior it used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import GcsbiValueError
+
+__all__ = ["PriorChoice", "PRESETS", "prior_choice", "reweight"]
+
+
+@dataclass(frozen=True)
+class PriorChoice:
+    """Restrictions (``age_gyr``, ``log10_mass``, ``ebv`` boxes) and a Gaussian ``ebv_gaussian`` = (mean, sd)."""
+
+    name: str = "training"
+    age_gyr: tuple[float, float] | None = None
+    log10_mass: tuple[float, float] | None = None
+    ebv: tuple[float, float] | None = None
+    ebv_gaussian: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("age_gyr", "log10_mass", "ebv"):
+            box = getattr(self, key)
+            if box is not None and not (len(box) == 2 and np.all(np.isfinite(box)) and box[0] < box[1]):
+                raise GcsbiValueError(f"prior {key} range must be (low, high) with low < high, got {box}")
+        if self.age_gyr is not None and self.age_gyr[0] <= 0:
+            raise GcsbiValueError(f"prior age range must be positive, got {self.age_gyr}")
+        g = self.ebv_gaussian
+        if g is not None and not (len(g) == 2 and np.all(np.isfinite(g)) and g[1] > 0):
+            raise GcsbiValueError(f"E(B-V) prior must be (mean, sd > 0), got {g}")
+
+    @property
+    def is_training(self) -> bool:
+        return self.age_gyr is None and self.log10_mass is None and self.ebv is None and self.ebv_gaussian is None
+
+    def describe(self, training_prior: Any = None) -> str:
+        """One line naming the training prior and what this choice changes."""
+        base = getattr(training_prior, "name", None) or "training prior"
+        parts = []
+        if self.age_gyr is not None:
+            parts.append(f"age {self.age_gyr[0]:g}-{self.age_gyr[1]:g} Gyr")
+        if self.log10_mass is not None:
+            parts.append(f"log M {self.log10_mass[0]:g}-{self.log10_mass[1]:g}")
+        if self.ebv is not None:
+            parts.append(f"E(B-V) {self.ebv[0]:g}-{self.ebv[1]:g}")
+        if self.ebv_gaussian is not None:
+            parts.append(f"E(B-V) ~ N({self.ebv_gaussian[0]:g}, {self.ebv_gaussian[1]:g})")
+        return f"{base}" if not parts else f"{base} restricted to {', '.join(parts)} ({self.name})"
+
+    def log_weights(self, draws: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+        """log(pi'/pi) per draw (..., D) up to a constant; -inf outside a restriction."""
+        d = np.asarray(draws, dtype=float)
+        lw = np.zeros(d.shape[:-1])
+        if self.age_gyr is not None:
+            if "log10_age_yr" in names:
+                age = 10.0 ** (d[..., names.index("log10_age_yr")] - 9.0)
+            elif "age_gyr" in names:
+                age = d[..., names.index("age_gyr")]
+            else:
+                raise GcsbiValueError(f"an age prior needs an age parameter; this posterior has {list(names)}")
+            lw = np.where((age >= self.age_gyr[0]) & (age <= self.age_gyr[1]), lw, -np.inf)
+        if self.log10_mass is not None:
+            m = d[..., names.index("log10_mass")]
+            lw = np.where((m >= self.log10_mass[0]) & (m <= self.log10_mass[1]), lw, -np.inf)
+        if self.ebv is not None or self.ebv_gaussian is not None:
+            if "ebv" not in names:
+                raise GcsbiValueError(f"an E(B-V) prior needs the parameter 'ebv'; this posterior has {list(names)}")
+            e = d[..., names.index("ebv")]
+            if self.ebv is not None:
+                lw = np.where((e >= self.ebv[0]) & (e <= self.ebv[1]), lw, -np.inf)
+            if self.ebv_gaussian is not None:
+                mu, sd = self.ebv_gaussian
+                lw = lw - 0.5 * ((e - mu) / sd) ** 2
+        return lw
+
+
+#: Named prior choices.
+PRESETS: dict[str, PriorChoice] = {
+    "training": PriorChoice(),
+    "old": PriorChoice(name="old", age_gyr=(8.0, 14.0), log10_mass=(4.0, 6.7)),
+}
+
+
+def prior_choice(preset: str = "training", *, age_gyr: tuple[float, float] | None = None,
+                 ebv: tuple[float, float] | None = None,
+                 ebv_gaussian: tuple[float, float] | None = None) -> PriorChoice:
+    """A preset (:data:`PRESETS`) with optional changes, e.g. ``prior_choice("old", ebv_gaussian=(0.1, 0.03))``."""
+    if preset not in PRESETS:
+        raise GcsbiValueError(f"unknown prior preset {preset!r}; choose from {sorted(PRESETS)}")
+    base = PRESETS[preset]
+    changed = {k: v for k, v in (("age_gyr", age_gyr), ("ebv", ebv), ("ebv_gaussian", ebv_gaussian)) if v is not None}
+    if not changed:
+        return base
+    name = base.name if base.name != "training" else "user"
+    kw = {"age_gyr": base.age_gyr, "log10_mass": base.log10_mass, "ebv": base.ebv, "ebv_gaussian": base.ebv_gaussian,
+          **changed}
+    return PriorChoice(name=name + "+" + "+".join(changed), **{k: (tuple(float(x) for x in v) if v is not None else None)
+                                                               for k, v in kw.items()})
+
+
+def reweight(draws: np.ndarray, names: tuple[str, ...], choice: PriorChoice, n_out: int,
+             rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float]]:
+    """Resample ``n_out`` of the draws (S, D) with weights pi'/pi; returns (draws (n_out, D), info).
+
+    ``info``: ``kept_fraction`` (posterior mass the choice keeps) and ``ess`` (effective sample
+    size of the weighted draws). Raises :class:`GcsbiValueError` when no draw survives.
+    """
+    d = np.asarray(draws, dtype=float)
+    if choice.is_training:
+        return d[:n_out], {"kept_fraction": 1.0, "ess": float(min(len(d), n_out))}
+    lw = choice.log_weights(d, names)
+    ok = np.isfinite(lw)
+    if not ok.any():
+        raise GcsbiValueError(f"prior choice '{choice.describe()}' excludes every posterior draw: "
+                              "the data and this prior disagree")
+    w = np.exp(lw - lw[ok].max())
+    w /= w.sum()
+    idx = rng.choice(len(d), size=int(n_out), replace=True, p=w)
+    return d[idx], {"kept_fraction": float(ok.mean()), "ess": float(1.0 / np.sum(w**2))}
