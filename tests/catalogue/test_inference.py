@@ -162,6 +162,6 @@ def test_calibrate_runs_with_catalogue_simulator(toy_posterior):
     prior = load_prior("m31-gc")
     light = NamedBoxPrior(tuple(s if s.name != "log10_mass" else type(s)(s.name, 4.0, 4.5, s.unit, s.description)
                                 for s in prior.specs), name="m31-gc-light")
-    sim = CatalogueSimulator(prior=light, stamp=96, model=CatalogueModel(rap_range=(0.5, 1.4)))
+    sim = CatalogueSimulator("hst-phat", light, stamp=96, model=CatalogueModel(rap_range=(0.5, 1.4)))  # 3 bands, as the toy
     rep = calibrate(toy_posterior, sim, n_held_out=10, num_posterior_samples=10, c2st=False, check_spec=False)
     assert "max_expected_coverage_deviation" in rep
