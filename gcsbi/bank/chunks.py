@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .factory import build_simulator, check_trusted
-from .format import _fmt, open_group, read_config
+from .format import _fmt, open_group, read_config, truth_array
 from ..errors import GcsbiRuntimeError
 
 if TYPE_CHECKING:
@@ -87,33 +87,70 @@ def _checked_output(out: Any, m: int, shape: tuple[int, ...], factory: str) -> n
     return arr
 
 
-def _simulate_chunk(sim: Any, cfg: BankConfig, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _call(sim: Any, cfg: BankConfig, theta: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+    """x and the bank's truth maps of a batch, shapes checked. The x of a row is the same
+    whether or not truths are stored (the simulator draws nothing for them)."""
+    m = len(theta)
+    if not cfg.truth:
+        return {"x": _checked_output(sim(theta, seed=seed), m, cfg.output_shape, cfg.simulator_factory)}
+    out = sim.simulate(theta, seed=seed, return_truth=True)
+    res = {"x": _checked_output(out["x"], m, cfg.output_shape, cfg.simulator_factory)}
+    for name, shape in cfg.truth:
+        if name not in out:
+            raise _ContractError(f"simulator {cfg.simulator_factory} returned no truth {name!r}")
+        res[name] = _checked_output(out[name], m, shape, cfg.simulator_factory)
+    return res
+
+
+def _simulate_chunk(sim: Any, cfg: BankConfig, chunk: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray,
+                                                                     list[str]]:
     lo, hi = cfg.chunk_bounds(chunk)
     m = hi - lo
     theta_seed, sim_seed = chunk_seeds(cfg.seed, chunk)
     theta = _sample_prior(sim.prior, m, theta_seed)
-    x = np.zeros((m, *cfg.output_shape), dtype=np.float32)
+    arrays = {"x": np.zeros((m, *cfg.output_shape), dtype=np.float32)}
+    arrays |= {name: np.zeros((m, *shape), dtype=np.float32) for name, shape in cfg.truth}
     messages = [""] * m
     try:
-        x[:] = _checked_output(sim(theta, seed=sim_seed), m, cfg.output_shape, cfg.simulator_factory)
+        for name, value in _call(sim, cfg, theta, sim_seed).items():
+            arrays[name][:] = value
     except _ContractError:
         raise
     except Exception:  # the batch failed: retry row by row to find the culprits
         for j in range(m):
             try:
-                out = sim(theta[j : j + 1], seed=chunk_seeds(cfg.seed, chunk, j)[1])
-                x[j] = _checked_output(out, 1, cfg.output_shape, cfg.simulator_factory)[0]
+                for name, value in _call(sim, cfg, theta[j : j + 1], chunk_seeds(cfg.seed, chunk, j)[1]).items():
+                    arrays[name][j] = value[0]
             except _ContractError:
                 raise
             except Exception as exc:
                 messages[j] = _fmt(exc)
-    bad = ~np.isfinite(x.reshape(m, -1)).all(axis=1)
-    for j in np.flatnonzero(bad):
-        if not messages[j]:
-            messages[j] = f"non-finite output: {int((~np.isfinite(x[j])).sum())} NaN/inf values"
+    for name, arr in arrays.items():
+        bad = ~np.isfinite(arr.reshape(m, -1)).all(axis=1)
+        for j in np.flatnonzero(bad):
+            if not messages[j]:
+                what = "output" if name == "x" else f"truth {name!r}"
+                messages[j] = f"non-finite {what}: {int((~np.isfinite(arr[j])).sum())} NaN/inf values"
     failed = np.array([bool(s) for s in messages], dtype=np.uint8)
-    x[failed.astype(bool)] = 0.0  # never store NaN/inf as data
-    return theta.numpy(), x, failed, messages
+    for arr in arrays.values():
+        arr[failed.astype(bool)] = 0.0  # never store NaN/inf as data
+    return theta.numpy(), arrays, failed, messages
+
+
+def _write(group: Any, path: str, name: str, chunk: int, lo: int, hi: int, value: np.ndarray) -> None:
+    """Write the rows of one chunk; a damaged old file of that chunk (e.g. a truncated shard whose
+    index zarr must read before rewriting it) is removed and the write tried once more."""
+    arr = group[name]
+    try:
+        arr[lo:hi] = value
+    except Exception:
+        from pathlib import Path
+
+        old = Path(path, name, "c", str(chunk), *["0"] * (arr.ndim - 1))
+        if not old.is_file():
+            raise
+        old.unlink()
+        arr[lo:hi] = value
 
 
 def _compute_and_write(path: str, chunk: int, trusted_factory: str | None = None) -> _ChunkResult:
@@ -126,10 +163,12 @@ def _compute_and_write(path: str, chunk: int, trusted_factory: str | None = None
     group = open_group(path, mode="r+")
     cfg = read_config(group, path)
     sim = _cached_simulator(cfg, trusted=cfg.simulator_factory == trusted_factory)
-    theta, x, failed, messages = _simulate_chunk(sim, cfg, chunk)
+    theta, arrays, failed, messages = _simulate_chunk(sim, cfg, chunk)
     lo, hi = cfg.chunk_bounds(chunk)
-    group["theta"][lo:hi] = theta
-    group["x"][lo:hi] = x
+    _write(group, path, "theta", chunk, lo, hi, theta)
+    _write(group, path, "x", chunk, lo, hi, arrays["x"])
+    for name in cfg.truth_names:
+        _write(group, path, truth_array(name), chunk, lo, hi, arrays[name])
     group["failed"][lo:hi] = failed
     group["message"][lo:hi] = np.array(messages, dtype=str)
     group["done"][chunk] = True  # last: a chunk is only done once all its data is on disk

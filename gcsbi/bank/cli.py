@@ -4,6 +4,7 @@ Examples::
 
     gcsbi bank create banks/phat.zarr --factory gcsbi.simulator:load_simulator \\
         --kwargs '{"spec": "hst-phat", "prior": "m31-gc"}' --n 100000 --chunk-size 256 --seed 1
+        [--truth mass_map,clean]                 # also store the truth maps of every row
     gcsbi bank generate banks/phat.zarr --workers 8            # kill it any time, run it again
     gcsbi bank generate banks/phat.zarr --scheduler tcp://head:8786   # Dask; shared filesystem
     gcsbi bank info banks/phat.zarr --json      # reads every chunk: exit 1 if any is damaged
@@ -57,7 +58,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
         raise GcsbiValueError(f"--kwargs must be a JSON object, got {args.kwargs!r}")
     bank = SimulationBank.create(args.path, simulator_factory=args.factory, factory_kwargs=kwargs, n=args.n,
                                  chunk_size=args.chunk_size, seed=args.seed, overwrite=args.overwrite,
-                                 trust_factory=args.trust_factory)
+                                 trust_factory=args.trust_factory, truth=args.truth)
     print(f"created {bank!r}")
     if args.generate:
         _generate(bank, args)
@@ -139,6 +140,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument("--chunk-size", type=int, default=256, help="rows per chunk (unit of work and of storage)")
     c.add_argument("--seed", type=int, required=True, help="master seed (the bank's bytes depend only on it)")
     c.add_argument("--overwrite", action="store_true", help="replace an existing bank at PATH")
+    c.add_argument("--truth", default="", metavar="NAMES",
+                   help="comma-separated truth maps to store per row (e.g. mass_map,clean; the simulator's truth_shapes)")
     c.add_argument("--generate", action="store_true", help="fill the bank right away")
     _add_generate_options(c)
     c.set_defaults(func=_cmd_create)

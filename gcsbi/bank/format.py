@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import GcsbiFileError
 from .factory import one_line
 
-__all__ = ["FORMAT_VERSION", "BankConfig", "open_group", "read_config"]
+__all__ = ["FORMAT_VERSION", "BankConfig", "open_group", "read_config", "truth_array"]
 
 FORMAT_VERSION = 1
 _ATTR = "gcsbi_bank"
@@ -35,6 +35,11 @@ class BankConfig:
     simulator_spec: dict[str, Any]
     gcsbi_version: str
     format_version: int = FORMAT_VERSION
+    truth: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (name, row shape) of stored truth maps
+
+    @property
+    def truth_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.truth)
 
     @property
     def n_chunks(self) -> int:
@@ -48,13 +53,14 @@ class BankConfig:
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["param_names"], d["output_shape"] = list(self.param_names), list(self.output_shape)
+        d["truth"] = [[name, list(shape)] for name, shape in self.truth]
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BankConfig:
         """Parse stored attributes, checking every type (a bank file is untrusted input)."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        missing = fields - set(d) - {"format_version"}
+        missing = fields - set(d) - {"format_version", "truth"}
         if missing:
             raise GcsbiFileError(f"bank config is missing keys {sorted(missing)}")
         kw = {k: d[k] for k in fields if k in d}
@@ -80,6 +86,13 @@ class BankConfig:
             raise bad("output_shape", "a list of positive integers")
         kw["param_names"] = tuple(kw["param_names"])
         kw["output_shape"] = tuple(kw["output_shape"])
+        truth = kw.pop("truth", [])
+        ok = isinstance(truth, list) and all(
+            isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) and t[0].isidentifier()
+            and isinstance(t[1], list) and all(is_int(s, 1) for s in t[1]) for t in truth)
+        if not ok:
+            raise GcsbiFileError(f"bank config 'truth' must be a list of [name, shape], got {one_line(repr(truth), 80)}")
+        kw["truth"] = tuple((str(name), tuple(shape)) for name, shape in truth)
         return cls(**kw)
 
 
@@ -109,6 +122,7 @@ def read_config(group: Any, path: str | Path) -> BankConfig:
     cfg = BankConfig.from_json(raw)
     expected = {"theta": (cfg.n, len(cfg.param_names)), "x": (cfg.n, *cfg.output_shape),
                 "failed": (cfg.n,), "message": (cfg.n,), "done": (cfg.n_chunks,)}
+    expected |= {truth_array(name): (cfg.n, *shape) for name, shape in cfg.truth}
     for name, shape in expected.items():
         try:
             arr = group[name]
@@ -117,6 +131,11 @@ def read_config(group: Any, path: str | Path) -> BankConfig:
         if tuple(arr.shape) != shape:
             raise GcsbiFileError(f"{path}: bank array '{name}' has shape {tuple(arr.shape)}, expected {shape}")
     return cfg
+
+
+def truth_array(name: str) -> str:
+    """The Zarr array holding truth map ``name`` of every row."""
+    return f"truth_{name}"
 
 
 def _fmt(exc: BaseException) -> str:

@@ -16,6 +16,9 @@ Layout of the Zarr group (``path``)::
                           random access for training); fill NaN; failed rows hold zeros
     failed  (n,)          uint8 0/1; fill 255 (= not written)
     message (n,)          str, why a row failed ("" when it did not)
+    truth_<name> (n, ...) float32 truth maps, only those asked for at creation (``truth=``,
+                          e.g. ``mass_map`` (n, H, W) Msun/pixel, ``clean`` (n, F, H, W) e-);
+                          written with x from the same simulator call, laid out like x
     done    (n_chunks,)   bool, one file per chunk, written *after* the chunk's data
 
 Every array carries a CRC32C checksum, so a damaged chunk raises instead of being read.
@@ -51,7 +54,7 @@ import torch
 from .chunks import _ChunkResult, _compute_and_write, chunk_seeds
 from .dataset import BankDataset
 from .factory import build_simulator, check_trusted
-from .format import _ATTR, _MAX_LOG, BankConfig, _why
+from .format import _ATTR, _MAX_LOG, BankConfig, _why, truth_array
 from .format import open_group as _open_group
 from .format import read_config as _read_config
 from .lock import bank_lock
@@ -71,6 +74,24 @@ def _positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise GcsbiValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _truth_specs(sim: Any, truth: Iterable[str]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """(name, row shape) of each asked-for truth map; raises for names the simulator lacks."""
+    if isinstance(truth, str):
+        truth = [t for t in truth.split(",") if t]
+    names = [str(t).strip() for t in truth]
+    if not names:
+        return ()
+    shapes = getattr(sim, "truth_shapes", None)
+    if not isinstance(shapes, dict):
+        raise GcsbiValueError(f"this simulator ({type(sim).__name__}) has no truth maps (no 'truth_shapes'); "
+                              "create the bank without truth=")
+    unknown = [t for t in names if t not in shapes]
+    if unknown or len(set(names)) != len(names):
+        raise GcsbiValueError(f"truth {names}: unknown or repeated names {unknown or names}; the simulator has "
+                              f"{sorted(shapes)}")
+    return tuple((t, tuple(int(v) for v in shapes[t])) for t in names)
 
 
 # ----------------------------------------------------------------------------- the bank
@@ -122,8 +143,11 @@ class SimulationBank:
     @classmethod
     def create(cls, path: str | Path, *, simulator_factory: str, factory_kwargs: dict[str, Any] | None = None,
                n: int, chunk_size: int, seed: int, overwrite: bool = False,
-               trust_factory: bool = False) -> SimulationBank:
+               trust_factory: bool = False, truth: Iterable[str] = ()) -> SimulationBank:
         """Create an empty bank (nothing simulated yet; call :meth:`generate`).
+
+        ``truth``: names of truth maps to store per row next to x (the simulator's
+        ``truth_shapes``, e.g. ``("mass_map", "clean")``); x is the same with or without them.
 
         ``trust_factory=True`` allows a factory that is not one of gcsbi's own (see
         :mod:`gcsbi.bank.factory`); the returned object keeps that trust for :meth:`generate`.
@@ -148,11 +172,13 @@ class SimulationBank:
             path.unlink()
         names = tuple(str(s) for s in sim.param_names)
         shape = tuple(int(s) for s in sim.output_shape)
+        truth_specs = _truth_specs(sim, truth)
         prior = {"name": getattr(sim.prior, "name", type(sim.prior).__name__),
                  "parameters": [dataclasses.asdict(s) for s in getattr(sim.prior, "specs", ())]}
         cfg = BankConfig(simulator_factory=simulator_factory, factory_kwargs=kwargs, n=n, chunk_size=chunk_size,
                          seed=seed, param_names=names, output_shape=shape, prior=_check_json(prior, "prior spec"),
-                         simulator_spec=_check_json(sim.spec, "simulator spec"), gcsbi_version=__version__)
+                         simulator_spec=_check_json(sim.spec, "simulator spec"), gcsbi_version=__version__,
+                         truth=truth_specs)
         codecs = {"compressors": (ZstdCodec(level=3), Crc32cCodec())}
         try:
             group = zarr.open_group(str(path), mode="w-")
@@ -160,6 +186,9 @@ class SimulationBank:
                                fill_value=np.nan, **codecs)
             group.create_array("x", shape=(n, *shape), dtype="float32", chunks=(1, *shape),
                                shards=(chunk_size, *shape), fill_value=np.nan, **codecs)
+            for tname, tshape in truth_specs:
+                group.create_array(truth_array(tname), shape=(n, *tshape), dtype="float32", chunks=(1, *tshape),
+                                   shards=(chunk_size, *tshape), fill_value=np.nan, **codecs)
             group.create_array("failed", shape=(n,), dtype="uint8", chunks=(chunk_size,), fill_value=255, **codecs)
             group.create_array("message", shape=(n,), dtype=str, chunks=(chunk_size,), fill_value="")
             group.create_array("done", shape=(cfg.n_chunks,), dtype="bool", chunks=(1,), fill_value=False, **codecs)
@@ -206,6 +235,7 @@ class SimulationBank:
 
     def _chunk_files_present(self, chunk: int) -> bool:
         keys = [("theta", (chunk, 0)), ("x", (chunk, *(0,) * len(self.output_shape))), ("failed", (chunk,))]
+        keys += [(truth_array(name), (chunk, *(0,) * len(shape))) for name, shape in self.config.truth]
         return all((self.path / name / "c" / Path(*map(str, idx))).is_file() for name, idx in keys)
 
     def _failed(self) -> np.ndarray:
@@ -363,12 +393,25 @@ class SimulationBank:
                                  f"{self.repair_hint}")
         return t, xx
 
+    def _read_truth_chunk(self, chunk: int, name: str) -> np.ndarray:
+        lo, hi = self.config.chunk_bounds(chunk)
+        try:
+            arr = self._read(truth_array(name), slice(lo, hi))
+        except GcsbiFileError as exc:
+            raise GcsbiFileError(f"chunk {chunk}: {exc}; {self.repair_hint}") from exc
+        if not np.isfinite(arr).all():
+            raise GcsbiFileError(f"{self.path}: chunk {chunk} is marked done but its truth {name!r} is missing; "
+                                 f"{self.repair_hint}")
+        return arr
+
     def verify(self) -> list[int]:
         """Read every finished chunk; return those that are damaged or missing (checksums)."""
         bad = []
         for chunk in np.flatnonzero(self.done_chunks()):
             try:
                 self._read_chunk(int(chunk))
+                for name in self.config.truth_names:
+                    self._read_truth_chunk(int(chunk), name)
                 lo, hi = self.config.chunk_bounds(int(chunk))
                 if (self._read("failed", slice(lo, hi)) > 1).any():
                     raise GcsbiFileError("failed mask missing")
@@ -413,6 +456,26 @@ class SimulationBank:
             theta[k : k + len(t)], x[k : k + len(t)] = t, xx
             k += len(t)
         return torch.from_numpy(theta), torch.from_numpy(x)
+
+    def load_truth(self, name: str, *, only_done: bool = True, include_failed: bool = False,
+                   dtype: Any = np.float32) -> np.ndarray:
+        """Truth map ``name`` of the rows :meth:`load` returns, in the same order (numpy, ``dtype``)."""
+        if name not in self.config.truth_names:
+            stored = list(self.config.truth_names) or "none"
+            raise GcsbiValueError(f"{self.path} stores no truth {name!r} (stored: {stored}); create the bank with "
+                                  f"truth=[{name!r}] (command line: --truth {name})")
+        shape = dict(self.config.truth)[name]
+        rows = self.row_mask(only_done=only_done, include_failed=include_failed)
+        out = np.empty((int(rows.sum()), *shape), dtype=dtype)
+        k = 0
+        for chunk in range(self.n_chunks):
+            lo, hi = self.config.chunk_bounds(chunk)
+            sel = rows[lo:hi]
+            if sel.any():
+                arr = self._read_truth_chunk(chunk, name)[sel]
+                out[k : k + len(arr)] = arr
+                k += len(arr)
+        return out
 
     def dataset(self, *, only_done: bool = True, include_failed: bool = False) -> BankDataset:
         """A torch Dataset reading rows lazily (larger-than-RAM banks, DataLoader workers)."""

@@ -201,19 +201,61 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     post = load_posterior(args.checkpoint)
     bands = [b for b in args.bands.split(",") if b.strip()] if args.bands else None
     obs = observation_for_posterior(args.observation, post, bands=bands, ra=args.ra, dec=args.dec)
-    dt = infer(post, obs, num_samples=args.num_samples, seed=args.seed)
+    maps = args.maps_model or bool(args.maps or args.maps_fits or args.maps_plot)
+    dt = infer(post, obs, num_samples=args.num_samples, seed=args.seed, maps=maps)
     table = summary(dt, round_to=4)
     if args.json:
+        extra = {"derived": _derived_quantiles(dt)} if maps else {}
         print(json.dumps({"summary": json.loads(table.to_json(orient="index")),
-                          "attrs": {k: v for k, v in dt.attrs.items()}}, indent=2, default=str))
+                          "attrs": {k: v for k, v in dt.attrs.items()}, **extra}, indent=2, default=str))
     else:
         print(table.to_string())
         for key in ("ood_pvalue", "ood_flag", "posterior_mass_in_prior", "prior_edge_params"):
             if key in dt.attrs:
                 print(f"{key}: {dt.attrs[key]}")
+    if maps:
+        _report_maps(dt, args, post, obs)
     if args.out:  # Zarr keeps the DataTree groups and needs no netCDF library
         dt.to_zarr(args.out, mode="w", consolidated=False)
     return 0
+
+
+def _derived_quantiles(dt: Any) -> dict[str, list[float]]:
+    """[16th, 50th, 84th] percentiles of each derived quantity of the first observation."""
+    import numpy as np
+
+    der = dt["derived"].to_dataset()
+    out = {}
+    for name in der.data_vars:
+        v = der[name].isel(observation=0) if "observation" in der[name].dims else der[name]
+        out[str(name)] = [float(q) for q in np.quantile(np.asarray(v.values).reshape(-1), [0.16, 0.5, 0.84])]
+    return out
+
+
+def _report_maps(dt: Any, args: argparse.Namespace, post: Any, obs: Any) -> None:
+    """Print the derived quantities of ``infer(..., maps=True)`` and write the map FITS file / plot."""
+    import numpy as np
+
+    from ..maps.infer import map_wcs, write_maps_fits
+
+    if not args.json:
+        print("derived from the maps (median [16th, 84th percentile]):")
+        for name, (lo, med, hi) in _derived_quantiles(dt).items():
+            print(f"  {name:>26}: {med:.3f} [{lo:.3f}, {hi:.3f}]")
+    if args.maps_fits:
+        shape = tuple(dt["maps"].to_dataset()["mass"].shape[-2:])
+        wcs = map_wcs(args.observation, ra=args.ra, dec=args.dec, shape=shape,
+                      pixel_scale_arcsec=float(dt["maps"].attrs["pixel_scale_arcsec"]))
+        print(f"wrote {write_maps_fits(dt, args.maps_fits, wcs=wcs)}" + ("" if wcs is not None else " (no WCS: "
+              "the input had none)"))
+    if args.maps_plot:
+        from ..maps.infer import _resolve
+        from ..maps.plots import plot_examples
+
+        model = _resolve(post, args.maps_model or True)
+        x = np.asarray(obs, dtype=np.float32)
+        plot_examples(model, x[None] if x.ndim == 3 else x[:1], path=args.maps_plot)
+        print(f"wrote {args.maps_plot}")
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -279,6 +321,14 @@ def add_infer_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the ArviZ DataTree to this Zarr folder (e.g. posterior.zarr)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--maps", action="store_true",
+                   help="also predict the mass map and decontaminated image (groups 'maps' and 'derived')")
+    p.add_argument("--maps-model", default=None, metavar="PATH", help="map model (default: the shipped one of "
+                   "this posterior)")
+    p.add_argument("--maps-fits", default=None, metavar="PATH",
+                   help="write the maps as FITS (with the input's WCS when it had one); implies --maps")
+    p.add_argument("--maps-plot", default=None, metavar="PNG", help="input | mass map | uncertainty | clean image; "
+                   "implies --maps")
     p.set_defaults(func=_cmd_infer)
     return p
 

@@ -98,7 +98,7 @@ def prior_edge_fraction(samples: torch.Tensor, low: torch.Tensor, high: torch.Te
 
 def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1000, seed: int = 0,
           check_ood: bool = True, ood_alpha: float = 0.01, edge_threshold: float = 0.25,
-          truth: Any = None) -> Any:
+          truth: Any = None, maps: Any = False) -> Any:
     """Sample the posterior for an observation (C, H, W) or a batch (B, C, H, W) -> ArviZ DataTree.
 
     Groups: ``posterior`` (chain=1, draw=num_samples[, observation=B]; units and prior bounds in
@@ -108,6 +108,10 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
     Same seed -> same draws. When an observation reader is installed for the posterior's simulator
     kind (:data:`READERS_GROUP`), ``observation`` goes through it first: for a catalogue-mode
     posterior it may be a PHAT catalogue row or a cluster name / APID (gcsbi's catalogue mode).
+
+    ``maps=True`` (or a map-model path / :class:`gcsbi.maps.MapModel`) also predicts the mass map
+    and the decontaminated image with their uncertainties (group ``maps``) and draws the enclosed
+    mass, M/L and mass-segregation ratio (group ``derived``); see :mod:`gcsbi.maps.infer`.
     """
     if int(num_samples) < 1:
         raise GcsbiValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -161,9 +165,14 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
     attrs.update(extra_attrs)
     samples = s.numpy() if batched else s[:, 0].numpy()
     bounds = {n: (float(low[i]), float(high[i])) for i, n in enumerate(names)}
-    return posterior_datatree(samples, names=names, units=posterior.units, bounds=bounds,
-                              observed=xb.numpy() if batched else xb[0].numpy(),
-                              truth=_truth_vector(truth, names), attrs=attrs)
+    dt = posterior_datatree(samples, names=names, units=posterior.units, bounds=bounds,
+                            observed=xb.numpy() if batched else xb[0].numpy(),
+                            truth=_truth_vector(truth, names), attrs=attrs)
+    if maps is not False and maps is not None:
+        from ..maps.infer import add_map_groups
+
+        add_map_groups(dt, posterior, maps, xb.numpy(), batched=batched, num_samples=int(num_samples), seed=seed)
+    return dt
 
 
 def _edge_message(s: torch.Tensor, low: torch.Tensor, high: torch.Tensor, names: tuple[str, ...],

@@ -6,7 +6,6 @@ imports :class:`TrainedPosterior` back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import GcsbiValueError
+from ..nets.recipe import weights_digest  # noqa: F401 (re-exported; lives with the embedding recipes)
 from ..spec.priors import NamedBoxPrior
 
 __all__ = ["save_posterior", "weights_digest", "prior_to_dict", "FORMAT", "FORMAT_VERSION"]
@@ -28,22 +28,6 @@ def prior_to_dict(prior: Any) -> dict[str, Any]:
     return {"name": prior.name, "description": prior.description,
             "parameters": [{"name": s.name, "low": s.low, "high": s.high, "unit": s.unit,
                             "description": s.description} for s in prior.specs]}
-
-
-def weights_digest(state_dict: dict[str, torch.Tensor], reference_embeddings: torch.Tensor) -> str:
-    """Hex SHA-256 over the weights and reference embeddings.
-
-    Each tensor contributes its name, dtype, shape and raw bytes, the state dict in sorted key
-    order and the reference embeddings last, so the digest depends on the numbers only (not on
-    how ``torch.save`` laid out the zip archive).
-    """
-    h = hashlib.sha256()
-    items = sorted(state_dict.items()) + [("<reference_embeddings>", reference_embeddings)]
-    for name, t in items:
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def save_posterior(posterior: Any, path: str | Path) -> Path:

@@ -9,15 +9,17 @@ saved; loading them then needs a fresh instance passed as ``load_posterior(embed
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import json
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..errors import GcsbiValueError
 
-__all__ = ["embedding_recipe", "build_embedding"]
+__all__ = ["embedding_recipe", "build_embedding", "weights_digest"]
 
 # Only classes under these packages are imported automatically from a checkpoint (a
 # checkpoint must not be able to make us import and call arbitrary code).
@@ -89,3 +91,19 @@ def _import(target: str, trusted: tuple[str, ...]) -> Any:
     except (ImportError, AttributeError) as exc:
         raise GcsbiValueError(f"cannot import {target!r}: {exc}") from exc
     return obj
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor], reference_embeddings: torch.Tensor) -> str:
+    """Hex SHA-256 over the weights and reference embeddings.
+
+    Each tensor contributes its name, dtype, shape and raw bytes, the state dict in sorted key
+    order and the reference embeddings last, so the digest depends on the numbers only (not on
+    how ``torch.save`` laid out the zip archive).
+    """
+    h = hashlib.sha256()
+    items = sorted(state_dict.items()) + [("<reference_embeddings>", reference_embeddings)]
+    for name, t in items:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()

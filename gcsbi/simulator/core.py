@@ -392,6 +392,14 @@ class ClusterSimulator:
                       "parameters": {s.name: [s.low, s.high, s.unit] for s in self.prior.specs}},
         }
 
+    @property
+    def truth_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of one row of each truth map :meth:`simulate` returns with ``return_truth``
+        (what a bank can store next to x: ``gcsbi bank create ... --truth mass_map,clean``)."""
+        h, w = self.output_shape[1:]
+        f = len(self.sim_spec.filters)
+        return {"mass_map": (h, w), "clean": (f, h, w), "background": (f, h, w), "image": (f, h, w)}
+
     def __repr__(self) -> str:
         return f"ClusterSimulator(spec={self.sim_spec.name!r}, prior={self.prior.name!r}, x={self.output_shape})"
 

@@ -1,0 +1,252 @@
+"""The map model: per-pixel mass and clean-image maps plus a posterior over derived quantities.
+
+A :class:`MapModel` belongs to one trained image posterior: it holds a copy of that
+posterior's encoder (input standardisation + :class:`~gcsbi.nets.pidoc.PiDocEmbedding`,
+frozen when trained as a second stage), a :class:`~gcsbi.maps.net.MapDecoder` and a
+conditional normalising flow (zuko NSF) q(s | x) over the derived quantities ``s`` of
+:data:`gcsbi.maps.targets.SUMMARY_NAMES` (enclosed masses, M/L ratios, half-light radius,
+mass-to-light half-radius ratio). The flow is conditioned on the embedding and on summaries
+measured on the predicted maps, so its intervals are amortised posteriors checked for
+coverage on held-out mocks like the parameter posterior, not sums of per-pixel errors (which
+are correlated, so summing independent per-pixel variances gives intervals far too narrow).
+
+Checkpoint (``torch.save`` of plain containers, read with ``weights_only=True``)::
+
+    {"format": "gcsbi-maps", "format_version": 1, "meta": <JSON>, "state_dict": {...}}
+
+``meta`` names the parent posterior (its ``weights_sha256``), the spec, the photometry used
+for luminosities, the decoder and flow configs, the training history and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import GcsbiFileError, GcsbiValueError
+from .net import MapDecoder, MapDecoderConfig, encoder_features
+from .targets import APERTURES, MASS_FLOOR, SUMMARY_NAMES, Photometry, asinh_to_clean, enclosed, half_radius
+
+__all__ = ["MapModel", "MapPrediction", "load_map_model", "save_map_model", "FORMAT", "FORMAT_VERSION",
+           "MAP_FEATURE_NAMES", "check_parent", "encoder_digest"]
+
+FORMAT, FORMAT_VERSION = "gcsbi-maps", 1
+#: Summaries measured on the predicted maps (observed units), fed to the flow with the embedding.
+MAP_FEATURE_NAMES = ("log10_mass_fov_map", "log10_mass_0.5rh_map", "log10_mass_1rh_map", "log10_mass_2rh_map",
+                     "log10_counts_fov_map", "log10_counts_1rh_map", "log10_rh_light_pix_map",
+                     "log10_rh_mass_pix_map")
+
+
+class MapPrediction(dict):
+    """Per-pixel predictions for a batch (numpy, float32):
+
+    ``log_mass`` / ``log_mass_std`` (B, H, W): mean and sigma of log10(Msun per pixel + MASS_FLOOR);
+    ``mass`` (B, H, W): Msun per pixel (the median, 10**log_mass - MASS_FLOOR, >= 0);
+    ``clean`` (B, F, H, W): expected clean cluster light (e-); ``clean_lo`` / ``clean_hi``: its
+    16th and 84th percentiles; ``clean_asinh`` / ``clean_asinh_std``: the Gaussian in asinh units.
+    """
+
+
+class MapModel(nn.Module):
+    """Encoder + map decoder + summary flow of one image posterior; see the module docstring."""
+
+    def __init__(self, *, encoder: nn.Module, decoder: MapDecoder, photometry: Photometry, meta: dict[str, Any],
+                 summary_flow: nn.Module | None = None, n_context: int | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder  # nn.Sequential(ChannelStandardize, PiDocEmbedding)
+        self.decoder = decoder
+        self.photometry = photometry
+        self.meta = dict(meta)
+        self.summary_flow = summary_flow
+        n_ctx = int(n_context or (decoder.config.embedding_features + len(MAP_FEATURE_NAMES)))
+        for name, n in (("ctx", n_ctx), ("sum", len(SUMMARY_NAMES))):
+            self.register_buffer(f"{name}_mean", torch.zeros(n))
+            self.register_buffer(f"{name}_std", torch.ones(n))
+
+    # -- building -------------------------------------------------------------------------------
+    @staticmethod
+    def build_flow(n_context: int, *, transforms: int = 4, hidden: tuple[int, ...] = (128, 128)) -> nn.Module:
+        import zuko
+
+        return zuko.flows.NSF(features=len(SUMMARY_NAMES), context=n_context, transforms=transforms,
+                              hidden_features=hidden)
+
+    @property
+    def x_pool(self) -> int:
+        return int(self.decoder.config.x_pool)
+
+    @property
+    def posterior_digest(self) -> str:
+        return str(self.meta.get("encoder_sha256", ""))
+
+    # -- per-pixel maps ---------------------------------------------------------------------------
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding (B, F), raw decoder output (B, 2 + 2F, H, W)) for x (B, C, H, W) as simulated."""
+        standardize, pidoc = self.encoder[0], self.encoder[1]
+        xs = standardize(x)
+        xp = nn.functional.avg_pool2d(xs, self.x_pool) if self.x_pool > 1 else xs
+        emb, skips = encoder_features(pidoc, xp)
+        return emb, self.decoder(emb, skips, xs if self.x_pool > 1 else None)
+
+    def check_input(self, x: Any) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=torch.float32)
+        shape = tuple(self.meta.get("x_shape", ()))
+        if x.ndim == len(shape) and tuple(x.shape) == shape:
+            x = x[None]
+        if x.ndim != 4 or (shape and tuple(x.shape[1:]) != shape):
+            raise GcsbiValueError(f"x must be (B, *{shape}) or {shape}, got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise GcsbiValueError("x contains NaN or inf values; mask or inpaint them first")
+        return x
+
+    @torch.no_grad()
+    def raw(self, x: Any, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(embeddings (B, F), decoder outputs (B, 2 + 2F, H, W)) as numpy, in eval mode."""
+        x = self.check_input(x)
+        self.eval()
+        embs, outs = [], []
+        for s in range(0, len(x), batch_size):
+            e, o = self._forward(x[s:s + batch_size])
+            embs.append(e.numpy())
+            outs.append(o.numpy())
+        return np.concatenate(embs), np.concatenate(outs)
+
+    def maps_from_raw(self, out: np.ndarray) -> MapPrediction:
+        f = self.decoder.config.n_bands
+        mu_m, ls_m = out[:, 0], out[:, 1]
+        mu_c, ls_c = out[:, 2:2 + f], out[:, 2 + f:2 + 2 * f]
+        sig_c = np.exp(ls_c)
+        scale = self.photometry.noise_scale
+        # E[s sinh(t)] for t ~ N(mu, sig^2): s sinh(mu) exp(sig^2 / 2)
+        clean = np.stack([asinh_to_clean(m, scale) for m in mu_c]) * np.exp(0.5 * sig_c**2)
+        lo = np.stack([asinh_to_clean(m, scale) for m in mu_c - sig_c])
+        hi = np.stack([asinh_to_clean(m, scale) for m in mu_c + sig_c])
+        return MapPrediction(log_mass=mu_m.astype(np.float32), log_mass_std=np.exp(ls_m).astype(np.float32),
+                             mass=np.clip(10.0**mu_m - MASS_FLOOR, 0.0, None).astype(np.float32),
+                             clean=clean.astype(np.float32), clean_lo=lo, clean_hi=hi,
+                             clean_asinh=mu_c.astype(np.float32), clean_asinh_std=sig_c.astype(np.float32))
+
+    def predict_maps(self, x: Any, *, batch_size: int = 64) -> MapPrediction:
+        """Per-pixel mass and clean-image maps (:class:`MapPrediction`) of observations x."""
+        return self.maps_from_raw(self.raw(x, batch_size=batch_size)[1])
+
+    # -- derived quantities -----------------------------------------------------------------------
+    def map_features(self, pred: MapPrediction) -> np.ndarray:
+        """(B, len(MAP_FEATURE_NAMES)) summaries of predicted maps in observed units (pixels, e-)."""
+        mass = pred["mass"].astype(np.float64)
+        light = np.clip(pred["clean"][:, self.photometry.band].astype(np.float64), 0.0, None)
+        rh = np.clip(np.nan_to_num(half_radius(light), nan=1.0), 0.5, None)
+        rh_m = np.clip(np.nan_to_num(half_radius(mass), nan=1.0), 0.5, None)
+        m_in = enclosed(mass, rh[:, None] * np.asarray(APERTURES)[None])
+        l_in = enclosed(light, rh[:, None])
+        cols = [mass.sum(axis=(1, 2)), *m_in.T, light.sum(axis=(1, 2)), l_in[:, 0], rh, rh_m]
+        return np.log10(np.clip(np.stack(cols, axis=1), 1e-3, None)).astype(np.float32)
+
+    def context(self, emb: np.ndarray, out: np.ndarray) -> torch.Tensor:
+        feats = self.map_features(self.maps_from_raw(out))
+        ctx = torch.as_tensor(np.concatenate([emb, feats], axis=1), dtype=torch.float32)
+        return (ctx - self.ctx_mean) / self.ctx_std
+
+    @torch.no_grad()
+    def sample_summaries(self, x: Any, n: int, *, seed: int = 0, batch_size: int = 64,
+                         raw: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """(n, B, len(SUMMARY_NAMES)) posterior draws of the derived quantities for observations x."""
+        if self.summary_flow is None:
+            raise GcsbiValueError("this map model has no summary flow (train it with train_maps(..., summaries=True))")
+        emb, out = raw if raw is not None else self.raw(x, batch_size=batch_size)
+        ctx = self.context(emb, out)
+        g = torch.Generator().manual_seed(int(seed))
+        draws = []
+        self.eval()
+        for i in range(len(ctx)):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+                z = self.summary_flow(ctx[i]).sample((int(n),))
+            draws.append((z * self.sum_std + self.sum_mean).numpy())
+        return np.stack(draws, axis=1).astype(np.float32)
+
+    def summary_log_prob(self, s: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """log q(s | context) for standardised context (training)."""
+        z = (s - self.sum_mean) / self.sum_std
+        return self.summary_flow(ctx).log_prob(z) - torch.log(self.sum_std).sum()
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def save_map_model(model: MapModel, path: str | Path) -> Path:
+    path = Path(path)
+    meta = dict(model.meta)
+    meta["decoder"] = model.decoder.to_json()
+    meta["photometry"] = asdict(model.photometry)
+    meta["n_context"] = int(model.ctx_mean.numel())
+    meta["has_summary_flow"] = model.summary_flow is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "meta": json.dumps(meta),
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, tmp)
+    tmp.replace(path)  # never a half-written file under the final name
+    return path
+
+
+def load_map_model(path: str | Path, *, posterior: Any = None) -> MapModel:
+    """Load a map model; with ``posterior`` check that it was trained for that posterior."""
+    from ..nets.recipe import build_embedding
+    from ..nets.standardize import ChannelStandardize
+
+    path = Path(path)
+    if not path.is_file():
+        raise GcsbiFileError(f"map model not found: {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(ck["meta"])
+        state = ck["state_dict"]
+    except Exception as exc:
+        raise GcsbiFileError(f"{path} is not a readable gcsbi map model: {type(exc).__name__}: {exc}") from exc
+    if ck.get("format") != FORMAT or ck.get("format_version") != FORMAT_VERSION:
+        raise GcsbiFileError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file")
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise GcsbiFileError(f"{path}: non-finite weights")
+    dec = meta["decoder"]
+    decoder = MapDecoder(MapDecoderConfig(**(dec | {"skip_channels": tuple(dec["skip_channels"])})))
+    c = int(dec["in_channels"])
+    encoder = nn.Sequential(ChannelStandardize(torch.zeros(c), torch.ones(c)), build_embedding(meta["encoder"]))
+    flow = None
+    if meta.get("has_summary_flow"):
+        fcfg = meta.get("flow", {})
+        flow = MapModel.build_flow(int(meta["n_context"]), transforms=int(fcfg.get("transforms", 4)),
+                                   hidden=tuple(fcfg.get("hidden", (128, 128))))
+    model = MapModel(encoder=encoder, decoder=decoder, photometry=Photometry(**(meta["photometry"] | {
+        "noise_scale": tuple(meta["photometry"]["noise_scale"]),
+        "bands": tuple(meta["photometry"].get("bands", ()))})), meta=meta, summary_flow=flow,
+        n_context=int(meta["n_context"]))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise GcsbiFileError(f"{path}: weights do not fit the stored architecture: {exc}") from exc
+    model.eval()
+    if posterior is not None:
+        check_parent(model, posterior, where=str(path))
+    return model
+
+
+def encoder_digest(encoder: nn.Module) -> str:
+    """SHA-256 of an encoder's weights (input standardisation + embedding net)."""
+    from ..nets.recipe import weights_digest
+
+    return weights_digest(encoder.state_dict(), torch.zeros(0))
+
+
+def check_parent(model: MapModel, posterior: Any, *, where: str = "map model") -> None:
+    """Raise unless ``model`` was trained on ``posterior``'s encoder (same encoder weights)."""
+    digest = encoder_digest(posterior.estimator.embedding_net)
+    if model.posterior_digest and digest != model.posterior_digest:
+        raise GcsbiValueError(f"{where} was trained on another posterior's encoder (weights "
+                              f"{model.posterior_digest[:12]}, this posterior's {digest[:12]}); retrain it with "
+                              "scripts/train_maps.py")

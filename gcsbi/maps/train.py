@@ -1,0 +1,303 @@
+"""Training the map heads of an image posterior on a bank with truth maps.
+
+Two stages, both on a copy of the posterior's encoder:
+
+1. the :class:`~gcsbi.maps.net.MapDecoder` learns per-pixel Gaussians of log10 mass and of
+   asinh clean light (loss: mean per-pixel negative log-likelihood of the mass map plus
+   ``lambda_flux`` times that of the clean image, the seed's weighting), with the encoder
+   frozen (``joint=False``) or trained along with the parameter posterior's own loss
+   (``joint=True``: the NPE loss -log q(theta | x) of the posterior's flow is added and
+   encoder, flow and decoder all train; the result is a new posterior to recalibrate);
+2. the summary flow learns q(derived quantities | embedding, summaries of the predicted
+   maps) by maximum likelihood, with early stopping on a validation split.
+
+Every draw (splits, batches, initialisation) comes from ``seed``. :func:`train_maps` keeps a
+resumable state file next to its output: run it again after an interruption and it goes on
+from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import GcsbiValueError
+from .model import MAP_FEATURE_NAMES, MapModel, encoder_digest
+from .net import MapDecoder, MapDecoderConfig, encoder_features
+from .targets import Photometry, clean_to_asinh, log_mass, summaries
+
+__all__ = ["MapTrainConfig", "MapData", "load_map_data", "build_map_model", "train_maps"]
+
+
+@dataclass(frozen=True)
+class MapTrainConfig:
+    """Options of :func:`train_maps`."""
+
+    epochs: int = 12
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    lambda_flux: float = 0.2
+    validation_fraction: float = 0.1
+    stop_after_epochs: int = 3
+    flow_epochs: int = 300
+    flow_stop_after: int = 20
+    flow_transforms: int = 4
+    flow_hidden: tuple[int, ...] = (128, 128)
+    width: int = 8
+    full_width: int = 8
+    joint: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "stop_after_epochs", "flow_epochs", "flow_stop_after", "width",
+                     "full_width", "flow_transforms"):
+            if int(getattr(self, name)) < 1:
+                raise GcsbiValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.validation_fraction < 0.5:
+            raise GcsbiValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+        if not (self.learning_rate > 0 and self.lambda_flux >= 0):
+            raise GcsbiValueError("learning_rate must be > 0 and lambda_flux >= 0")
+
+
+@dataclass
+class MapData:
+    """Training rows in memory: x (N, C, H, W) float16, targets float16, summaries float32."""
+
+    theta: torch.Tensor
+    x: torch.Tensor
+    log_mass: torch.Tensor
+    clean: torch.Tensor
+    summaries: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def load_map_data(path: str | Path, *, photometry: Photometry, param_names: tuple[str, ...],
+                  max_rows: int | None = None) -> MapData:
+    """Rows of a bank created with ``--truth mass_map,clean`` as :class:`MapData`."""
+    from ..bank import SimulationBank
+
+    bank = SimulationBank.open(path)
+    missing = {"mass_map", "clean"} - set(bank.config.truth_names)
+    if missing:
+        raise GcsbiValueError(f"{path} stores no truth {sorted(missing)}; create it with --truth mass_map,clean")
+    if tuple(bank.param_names) != tuple(param_names):
+        raise GcsbiValueError(f"{path} has parameters {bank.param_names}, the posterior {param_names}")
+    theta, x = bank.load()
+    mass = bank.load_truth("mass_map")
+    clean = bank.load_truth("clean")
+    if max_rows is not None:
+        theta, x, mass, clean = theta[:max_rows], x[:max_rows], mass[:max_rows], clean[:max_rows]
+    names = list(param_names)
+    s = summaries(mass, clean, distance_kpc=theta[:, names.index("distance_kpc")].numpy(),
+                  ebv=theta[:, names.index("ebv")].numpy(), photometry=photometry)
+    return MapData(theta=theta, x=x.to(torch.float16), log_mass=torch.from_numpy(log_mass(mass)).to(torch.float16),
+                   clean=torch.from_numpy(clean_to_asinh(clean, photometry.noise_scale)).to(torch.float16),
+                   summaries=s)
+
+
+def build_map_model(posterior: Any, *, photometry: Photometry, config: MapTrainConfig) -> MapModel:
+    """A fresh map model on a copy of ``posterior``'s encoder (PiDocEmbedding with x_pool 1 or 2)."""
+    from ..nets.recipe import embedding_recipe
+
+    encoder = copy.deepcopy(posterior.estimator.embedding_net)
+    if not (isinstance(encoder, nn.Sequential) and len(encoder) == 2):
+        raise GcsbiValueError("map heads need a posterior trained with z_score_x='channel' and a PiDocEmbedding")
+    pidoc = encoder[1]
+    c, h, w = posterior.x_shape
+    pool = int(posterior.config.x_pool)
+    with torch.no_grad():
+        pidoc.eval()
+        emb, skips = encoder_features(pidoc, torch.zeros(1, c, h // pool, w // pool))
+    cfg = MapDecoderConfig(skip_channels=tuple(int(s.shape[1]) for s in skips), embedding_features=int(emb.shape[1]),
+                           n_bands=len(photometry.noise_scale), in_channels=c, x_pool=pool, width=config.width,
+                           full_width=config.full_width)
+    torch.manual_seed(config.seed)
+    decoder = MapDecoder(cfg)
+    flow = MapModel.build_flow(cfg.embedding_features + len(MAP_FEATURE_NAMES), transforms=config.flow_transforms,
+                               hidden=config.flow_hidden)
+    meta = {"spec": posterior.spec, "x_shape": list(posterior.x_shape), "param_names": list(posterior.param_names),
+            "encoder": embedding_recipe(pidoc), "encoder_sha256": encoder_digest(encoder),
+            "flow": {"transforms": config.flow_transforms, "hidden": list(config.flow_hidden)}}
+    return MapModel(encoder=encoder, decoder=decoder, photometry=photometry, meta=meta, summary_flow=flow)
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng([seed, 7]).permutation(n)
+    n_val = max(1, int(round(fraction * n)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _nll(mean: torch.Tensor, log_sigma: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean Gaussian negative log-likelihood (without the constant)."""
+    return (log_sigma + 0.5 * ((target - mean) * torch.exp(-log_sigma)) ** 2).mean()
+
+
+def _map_loss(out: torch.Tensor, log_m: torch.Tensor, clean: torch.Tensor, lambda_flux: float
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    f = clean.shape[1]
+    mass = _nll(out[:, 0], out[:, 1], log_m)
+    flux = _nll(out[:, 2:2 + f], out[:, 2 + f:2 + 2 * f], clean)
+    return mass + lambda_flux * flux, mass
+
+
+def _batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    order = rows if rng is None else rng.permutation(rows)
+    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def _decoder_epoch(model: MapModel, data: MapData, rows: np.ndarray, cfg: MapTrainConfig,
+                   opt: torch.optim.Optimizer | None, rng: np.random.Generator | None, npe: Any, bar: Any) -> float:
+    train = opt is not None
+    model.decoder.train(train)
+    model.encoder.train(train and cfg.joint)
+    total, n = 0.0, 0
+    for idx in _batches(rows, cfg.batch_size, rng):
+        t = torch.from_numpy(idx)
+        x = data.x[t].float()
+        with torch.set_grad_enabled(train):
+            if cfg.joint and npe is not None:
+                emb, out = model._forward(x)
+                loss, mass = _map_loss(out, data.log_mass[t].float(), data.clean[t].float(), cfg.lambda_flux)
+                loss = loss + npe(data.theta[t], emb)
+            else:
+                with torch.no_grad():
+                    standardize, pidoc = model.encoder[0], model.encoder[1]
+                    xs = standardize(x)
+                    xp = nn.functional.avg_pool2d(xs, model.x_pool) if model.x_pool > 1 else xs
+                    emb, skips = encoder_features(pidoc, xp)
+                out = model.decoder(emb, skips, xs if model.x_pool > 1 else None)
+                loss, mass = _map_loss(out, data.log_mass[t].float(), data.clean[t].float(), cfg.lambda_flux)
+        if train:
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 5.0)
+            opt.step()
+        total += float(loss.detach()) * len(idx)
+        n += len(idx)
+        if bar is not None:
+            bar.update(len(idx))
+            bar.set_postfix(loss=f"{total / n:.3f}")
+    return total / max(n, 1)
+
+
+def _train_decoder(model: MapModel, data: MapData, cfg: MapTrainConfig, state_path: Path | None,
+                   progress: bool, npe: Any = None) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    tr, va = _split(len(data), cfg.validation_fraction, cfg.seed)
+    params = list(model.decoder.parameters())
+    if cfg.joint:
+        params += list(model.encoder.parameters()) + (list(npe.parameters()) if npe is not None else [])
+    opt = torch.optim.Adam(params, lr=cfg.learning_rate)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    hist: dict[str, Any] = {"train_loss": [], "validation_loss": [], "epoch_seconds": []}
+    best, best_state, start = math.inf, None, 0
+    if state_path is not None and state_path.is_file():  # resume after an interruption
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        hist, best, best_state, start = st["hist"], st["best"], st["best_state"], st["epoch"]
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([cfg.seed, epoch])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed * 1000 + epoch)
+            bar = tqdm(total=len(tr), desc=f"map decoder epoch {epoch + 1}/{cfg.epochs}", unit="mock",
+                       disable=not progress, leave=False)
+            loss = _decoder_epoch(model, data, tr, cfg, opt, rng, npe, bar)
+            bar.close()
+        val = _decoder_epoch(model, data, va, cfg, None, None, npe, None)
+        sched.step()
+        hist["train_loss"].append(loss)
+        hist["validation_loss"].append(val)
+        hist["epoch_seconds"].append(time.perf_counter() - t0)
+        if val < best:
+            best, best_state = val, copy.deepcopy(model.state_dict())
+        if progress:
+            print(f"map decoder epoch {epoch + 1}: train {loss:.4f}, validation {val:.4f}", flush=True)
+        if state_path is not None:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "hist": hist, "best": best, "best_state": best_state, "epoch": epoch + 1}, state_path)
+        if len(hist["validation_loss"]) - 1 - int(np.argmin(hist["validation_loss"])) >= cfg.stop_after_epochs:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    hist["best_validation_loss"] = best
+    return hist
+
+
+def _train_flow(model: MapModel, data: MapData, cfg: MapTrainConfig, progress: bool) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    emb, out = model.raw(data.x, batch_size=64)
+    ctx_raw = np.concatenate([emb, model.map_features(model.maps_from_raw(out))], axis=1)
+    s = data.summaries
+    ok = np.isfinite(s).all(axis=1) & np.isfinite(ctx_raw).all(axis=1)
+    tr, va = _split(len(s), cfg.validation_fraction, cfg.seed + 1)
+    tr, va = tr[ok[tr]], va[ok[va]]
+    ctx_raw, s = torch.from_numpy(ctx_raw), torch.from_numpy(s)
+    with torch.no_grad():
+        model.ctx_mean.copy_(ctx_raw[tr].mean(0))
+        model.ctx_std.copy_(ctx_raw[tr].std(0).clamp_min(1e-6))
+        model.sum_mean.copy_(s[tr].mean(0))
+        model.sum_std.copy_(s[tr].std(0).clamp_min(1e-6))
+    ctx = (ctx_raw - model.ctx_mean) / model.ctx_std
+    flow = model.summary_flow
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.Adam(flow.parameters(), lr=1e-3)
+    hist: dict[str, Any] = {"flow_train_loss": [], "flow_validation_loss": []}
+    best, best_state = math.inf, None
+    bar = tqdm(range(cfg.flow_epochs), desc="summary flow", disable=not progress)
+    for epoch in bar:
+        flow.train()
+        rng = np.random.default_rng([cfg.seed, 99, epoch])
+        tot = 0.0
+        for idx in _batches(tr, 256, rng):
+            t = torch.from_numpy(idx)
+            loss = -model.summary_log_prob(s[t], ctx[t]).mean()
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(flow.parameters(), 5.0)
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+        flow.eval()
+        with torch.no_grad():
+            val = float(-model.summary_log_prob(s[torch.from_numpy(va)], ctx[torch.from_numpy(va)]).mean())
+        hist["flow_train_loss"].append(tot / len(tr))
+        hist["flow_validation_loss"].append(val)
+        bar.set_postfix(validation=f"{val:.3f}")
+        if val < best:
+            best, best_state = val, copy.deepcopy(flow.state_dict())
+        if epoch - int(np.argmin(hist["flow_validation_loss"])) >= cfg.flow_stop_after:
+            break
+    flow.load_state_dict(best_state)
+    hist["flow_best_validation_loss"] = best
+    return hist
+
+
+def train_maps(posterior: Any, data: MapData, *, photometry: Photometry, config: MapTrainConfig | None = None,
+               state_path: str | Path | None = None, progress: bool = True) -> MapModel:
+    """Train the map heads of ``posterior`` on ``data`` (see the module docstring)."""
+    cfg = config or MapTrainConfig()
+    if cfg.joint:
+        raise GcsbiValueError("joint training goes through scripts/train_maps.py --joint (it retrains the posterior)")
+    model = build_map_model(posterior, photometry=photometry, config=cfg)
+    t0 = time.perf_counter()
+    hist = _train_decoder(model, data, cfg, Path(state_path) if state_path else None, progress)
+    hist |= _train_flow(model, data, cfg, progress)
+    hist["n_train_rows"] = len(data)
+    hist["seconds"] = time.perf_counter() - t0
+    model.meta["history"] = hist
+    model.meta["train_config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
+    return model
