@@ -43,8 +43,12 @@ SBI_VERSION = "0.27.0"
 #: ``sampling``: nflows' LU transforms call the deprecated ``torch.triangular_solve`` when sampling;
 #: ``probe``: the rejection-free probe draws of ``TrainedPosterior.sample_batched`` are meant to fall
 #: partly outside the prior (their in-prior fraction is what is measured and reported);
-#: ``diagnostics``: SBC/TARP on few mocks, which ``calibrate`` reports against its noise level instead.
+#: ``diagnostics``: SBC/TARP on few mocks, which ``calibrate`` reports against its noise level instead;
+#: ``own_zscore``: sbi checks x for constant dimensions before z-scoring it, also when gcsbi
+#: standardises x itself per channel (``z_score_x="channel"``: sbi's z-scoring is off, and an
+#: always-empty pixel of a CMD channel is harmless).
 QUIET: dict[str, tuple[str, ...]] = {
+    "own_zscore": ("Data has constant values in dimension",),
     "sampling": ("torch.triangular_solve is deprecated",),
     "probe": ("torch.triangular_solve is deprecated", r"[0-9.]+% of samples drawn with reject_outside_prior=False"),
     "diagnostics": ("Number of SBC samples should be", "Number of TARP samples should be",

@@ -173,7 +173,9 @@ def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec:
 
         npe = NPE(prior=prior, density_estimator=builder, device=config.device, tracker=sbi_compat.MemoryTracker(),
                   show_progress_bars=bool(verbose))
-        npe.append_simulations(theta, x_in)
+        own = sbi_compat.quiet("own_zscore") if config.z_score_x == "channel" else contextlib.nullcontext()
+        with own:
+            npe.append_simulations(theta, x_in)
         sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
         try:
             with sink:

@@ -34,7 +34,7 @@ from .model import MAP_FEATURE_NAMES, MapModel, encoder_digest
 from .net import MapDecoder, MapDecoderConfig, encoder_features
 from .targets import Photometry, clean_to_asinh, log_mass, summaries
 
-__all__ = ["MapTrainConfig", "MapData", "load_map_data", "build_map_model", "train_maps"]
+__all__ = ["MapTrainConfig", "MapData", "load_map_data", "build_map_model", "train_maps", "train_maps_joint"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class MapTrainConfig:
     full_width: int = 8
     joint: bool = False
     seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "stop_after_epochs", "flow_epochs", "flow_stop_after", "width",
@@ -160,15 +161,20 @@ def _decoder_epoch(model: MapModel, data: MapData, rows: np.ndarray, cfg: MapTra
     train = opt is not None
     model.decoder.train(train)
     model.encoder.train(train and cfg.joint)
+    if npe is not None:
+        npe.train(train)
     total, n = 0.0, 0
+    dev = cfg.device
     for idx in _batches(rows, cfg.batch_size, rng):
         t = torch.from_numpy(idx)
-        x = data.x[t].float()
+        x = data.x[t].to(dev).float()
+        log_m, clean = data.log_mass[t].to(dev).float(), data.clean[t].to(dev).float()
         with torch.set_grad_enabled(train):
             if cfg.joint and npe is not None:
-                emb, out = model._forward(x)
-                loss, mass = _map_loss(out, data.log_mass[t].float(), data.clean[t].float(), cfg.lambda_flux)
-                loss = loss + npe(data.theta[t], emb)
+                _, out = model._forward(x)
+                loss, mass = _map_loss(out, log_m, clean, cfg.lambda_flux)
+                xp = nn.functional.avg_pool2d(x, model.x_pool) if model.x_pool > 1 else x
+                loss = loss + npe.loss(data.theta[t].to(dev), xp).mean()  # the NPE loss -log q(theta | x)
             else:
                 with torch.no_grad():
                     standardize, pidoc = model.encoder[0], model.encoder[1]
@@ -176,7 +182,7 @@ def _decoder_epoch(model: MapModel, data: MapData, rows: np.ndarray, cfg: MapTra
                     xp = nn.functional.avg_pool2d(xs, model.x_pool) if model.x_pool > 1 else xs
                     emb, skips = encoder_features(pidoc, xp)
                 out = model.decoder(emb, skips, xs if model.x_pool > 1 else None)
-                loss, mass = _map_loss(out, data.log_mass[t].float(), data.clean[t].float(), cfg.lambda_flux)
+                loss, mass = _map_loss(out, log_m, clean, cfg.lambda_flux)
         if train:
             opt.zero_grad()
             loss.backward()
@@ -195,9 +201,10 @@ def _train_decoder(model: MapModel, data: MapData, cfg: MapTrainConfig, state_pa
     from tqdm.auto import tqdm
 
     tr, va = _split(len(data), cfg.validation_fraction, cfg.seed)
+    model.to(cfg.device)
     params = list(model.decoder.parameters())
-    if cfg.joint:
-        params += list(model.encoder.parameters()) + (list(npe.parameters()) if npe is not None else [])
+    if cfg.joint:  # the estimator holds the (shared) encoder
+        params += list(npe.parameters())
     opt = torch.optim.Adam(params, lr=cfg.learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     hist: dict[str, Any] = {"train_loss": [], "validation_loss": [], "epoch_seconds": []}
@@ -233,6 +240,9 @@ def _train_decoder(model: MapModel, data: MapData, cfg: MapTrainConfig, state_pa
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.to("cpu")
+    if npe is not None:
+        npe.to("cpu").eval()
     hist["best_validation_loss"] = best
     return hist
 
@@ -291,13 +301,42 @@ def train_maps(posterior: Any, data: MapData, *, photometry: Photometry, config:
     """Train the map heads of ``posterior`` on ``data`` (see the module docstring)."""
     cfg = config or MapTrainConfig()
     if cfg.joint:
-        raise GcsbiValueError("joint training goes through scripts/train_maps.py --joint (it retrains the posterior)")
+        raise GcsbiValueError("joint=True changes the posterior's encoder: use train_maps_joint, which returns the "
+                              "new posterior too")
     model = build_map_model(posterior, photometry=photometry, config=cfg)
+    return _finish(model, data, cfg, state_path, progress, None)
+
+
+def _finish(model: MapModel, data: MapData, cfg: MapTrainConfig, state_path: str | Path | None, progress: bool,
+            npe: Any) -> MapModel:
     t0 = time.perf_counter()
-    hist = _train_decoder(model, data, cfg, Path(state_path) if state_path else None, progress)
+    hist = _train_decoder(model, data, cfg, Path(state_path) if state_path else None, progress, npe)
+    model.meta["encoder_sha256"] = encoder_digest(model.encoder)
     hist |= _train_flow(model, data, cfg, progress)
     hist["n_train_rows"] = len(data)
     hist["seconds"] = time.perf_counter() - t0
     model.meta["history"] = hist
     model.meta["train_config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
     return model
+
+
+def train_maps_joint(posterior: Any, data: MapData, *, photometry: Photometry, config: MapTrainConfig | None = None,
+                     state_path: str | Path | None = None, progress: bool = True) -> tuple[Any, MapModel]:
+    """Train encoder, posterior flow and map decoder together (loss: NPE + map terms).
+
+    Returns (a new posterior, its map model); ``posterior`` is left untouched. The new posterior's
+    encoder differs from the old one's, so its calibration must be checked again.
+    """
+    import dataclasses
+
+    cfg = dataclasses.replace(config or MapTrainConfig(), joint=True)
+    post = copy.deepcopy(posterior)
+    model = build_map_model(post, photometry=photometry, config=cfg)
+    model.encoder = post.estimator.embedding_net  # shared: one encoder for the posterior and the maps
+    model = _finish(model, data, cfg, state_path, progress, post.estimator)
+    post.estimator.eval()
+    _, va = _split(len(data), cfg.validation_fraction, cfg.seed)  # rows no step was trained on
+    ref = data.x[torch.from_numpy(va[: int(post.config.n_reference)])].float()
+    post.reference_embeddings = post.embed(ref)  # the OOD test compares with embeddings of the new encoder
+    post.history = dict(post.history) | {"joint_map_training": model.meta["history"]}
+    return post, model

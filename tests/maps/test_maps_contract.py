@@ -154,3 +154,56 @@ def test_infer_with_maps_adds_groups_and_writes_fits(tiny_maps, tmp_path):
         infer(post, x[0], num_samples=5, maps=3, check_ood=False)
     with pytest.raises(GcsbiValueError, match="no shipped map model"):
         infer(post, x[0], num_samples=5, maps=True, check_ood=False)
+
+
+def test_joint_training_returns_a_new_posterior_and_leaves_the_old_one(tiny_maps, truth_bank):
+    from gcsbi.maps import MapTrainConfig, Photometry, load_map_data
+    from gcsbi.maps.model import check_parent
+    from gcsbi.maps.train import train_maps_joint
+    from gcsbi.simulator import load_simulator
+
+    post, model, x = tiny_maps
+    before = post.embed(x[:2])
+    phot = Photometry.from_simulator(load_simulator(**KW))
+    data = load_map_data(truth_bank.path, photometry=phot, param_names=post.param_names)
+    new_post, joint = train_maps_joint(post, data, photometry=phot, progress=False,
+                                       config=MapTrainConfig(epochs=1, batch_size=8, flow_epochs=2, flow_hidden=(16,),
+                                                             flow_transforms=1, width=2, full_width=2))
+    torch.testing.assert_close(post.embed(x[:2]), before)  # the old posterior is untouched
+    assert not torch.allclose(new_post.embed(x[:2]), before)  # the encoder was trained
+    check_parent(joint, new_post)  # the map model belongs to the new posterior ...
+    with pytest.raises(GcsbiValueError, match="another posterior"):
+        check_parent(joint, post)  # ... not to the old one
+    assert new_post.sample(5, x[0], seed=0).shape == (5, len(post.param_names))
+    with pytest.raises(GcsbiValueError, match="train_maps_joint"):
+        from gcsbi.maps import train_maps
+
+        train_maps(post, data, photometry=phot, config=MapTrainConfig(joint=True), progress=False)
+
+
+def test_cli_infer_with_maps(tiny_maps, tmp_path, capsys):
+    from astropy.io import fits
+
+    from gcsbi.cli import main
+    from gcsbi.maps import save_map_model
+
+    post, model, x = tiny_maps
+    post.save(tmp_path / "post.pt")
+    save_map_model(model, tmp_path / "maps.pt")
+    np.save(tmp_path / "obs.npy", x[0].numpy())
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tiny posterior's OOD test has only a few references
+        rc = main(["infer", str(tmp_path / "post.pt"), str(tmp_path / "obs.npy"), "--num-samples", "20",
+                   "--maps-model", str(tmp_path / "maps.pt"), "--maps-fits", str(tmp_path / "m.fits"),
+                   "--maps-plot", str(tmp_path / "m.png"), "--out", str(tmp_path / "dt.zarr")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "rh_mass_over_light" in out and "no WCS" in out  # an .npy input has no WCS to copy
+    with fits.open(tmp_path / "m.fits") as hdul:
+        assert hdul["MASS"].data.shape == (128, 128)
+    assert (tmp_path / "m.png").stat().st_size > 10_000
+    import xarray as xr
+
+    saved = xr.open_datatree(tmp_path / "dt.zarr", engine="zarr", consolidated=False)
+    assert saved["maps"]["log10_mass"].shape == (128, 128)

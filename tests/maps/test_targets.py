@@ -103,3 +103,13 @@ def test_annulus_ratios_and_coverage():
     assert all(abs(v["0.68"] - 0.68) < 0.03 and abs(v["0.95"] - 0.95) < 0.015 for v in cov.values())
     cov = coverage(0.5 * draws, truth)  # intervals half as wide: under-covered, and the check sees it
     assert all(v["0.68"] < 0.45 for v in cov.values())
+
+
+def test_pixelwise_coverage_sees_a_bias():
+    from gcsbi.maps.metrics import pixelwise_coverage
+
+    m = np.random.default_rng(3).gamma(2.0, 3.0, (5, 16, 16))
+    radius = np.full(5, 6.0)
+    sig = np.full(m.shape, 0.01)
+    assert pixelwise_coverage(log_mass(m), sig, m, radius)["0.68"] == 1.0
+    assert pixelwise_coverage(log_mass(2 * m), sig, m, radius)["0.95"] == 0.0
