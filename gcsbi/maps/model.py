@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import GcsbiFileError, GcsbiValueError
+from ..nets.standardize import ChannelStandardize
 from .net import MapDecoder, MapDecoderConfig, encoder_features
 from .targets import APERTURES, MASS_FLOOR, SUMMARY_NAMES, Photometry, asinh_to_clean, enclosed, half_radius
 
@@ -86,22 +87,42 @@ class MapModel(nn.Module):
         return str(self.meta.get("encoder_sha256", ""))
 
     # -- per-pixel maps ---------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+        """(embedding, skips, standardised full-resolution x or None) for x (B, C, H, W) as simulated.
+
+        The encoder sees x as the posterior does: pooled by ``x_pool``, then standardised (per
+        channel, or per pixel of the pooled image with sbi's ``Standardize``). The full-resolution
+        skip is standardised the same way (per-pixel statistics repeated over each pooled pixel).
+        """
+        standardize, pidoc = self.encoder[0], self.encoder[1]
+        xp = nn.functional.avg_pool2d(x, self.x_pool) if self.x_pool > 1 else x
+        emb, skips = encoder_features(pidoc, standardize(xp))
+        if self.x_pool == 1:
+            return emb, skips, None
+        if isinstance(standardize, ChannelStandardize):  # any resolution
+            return emb, skips, standardize(x)
+
+        def up(t: torch.Tensor) -> torch.Tensor:  # sbi's Standardize: statistics per pooled pixel
+            return nn.functional.interpolate(t.reshape(1, *xp.shape[1:]), size=x.shape[-2:], mode="nearest")
+
+        return emb, skips, (x - up(standardize._mean)) / up(standardize._std)
+
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(embedding (B, F), raw decoder output (B, 2 + 2F, H, W)) for x (B, C, H, W) as simulated."""
-        standardize, pidoc = self.encoder[0], self.encoder[1]
-        xs = standardize(x)
-        xp = nn.functional.avg_pool2d(xs, self.x_pool) if self.x_pool > 1 else xs
-        emb, skips = encoder_features(pidoc, xp)
-        return emb, self.decoder(emb, skips, xs if self.x_pool > 1 else None)
+        emb, skips, xs = self.encode(x)
+        return emb, self.decoder(emb, skips, xs)
 
     def check_input(self, x: Any) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float32)
+        """x as a (B, C, H, W) floating tensor (float16 kept: batches are converted one by one)."""
+        x = torch.as_tensor(x)
+        if not x.is_floating_point():
+            x = x.to(torch.float32)
         shape = tuple(self.meta.get("x_shape", ()))
         if x.ndim == len(shape) and tuple(x.shape) == shape:
             x = x[None]
         if x.ndim != 4 or (shape and tuple(x.shape[1:]) != shape):
             raise GcsbiValueError(f"x must be (B, *{shape}) or {shape}, got {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
+        if not all(bool(torch.isfinite(x[s:s + 256]).all()) for s in range(0, len(x), 256)):
             raise GcsbiValueError("x contains NaN or inf values; mask or inpaint them first")
         return x
 
@@ -112,7 +133,7 @@ class MapModel(nn.Module):
         self.eval()
         embs, outs = [], []
         for s in range(0, len(x), batch_size):
-            e, o = self._forward(x[s:s + batch_size])
+            e, o = self._forward(x[s:s + batch_size].to(torch.float32))
             embs.append(e.numpy())
             outs.append(o.numpy())
         return np.concatenate(embs), np.concatenate(outs)
@@ -198,7 +219,6 @@ def save_map_model(model: MapModel, path: str | Path) -> Path:
 def load_map_model(path: str | Path, *, posterior: Any = None) -> MapModel:
     """Load a map model; with ``posterior`` check that it was trained for that posterior."""
     from ..nets.recipe import build_embedding
-    from ..nets.standardize import ChannelStandardize
 
     path = Path(path)
     if not path.is_file():
@@ -215,8 +235,7 @@ def load_map_model(path: str | Path, *, posterior: Any = None) -> MapModel:
         raise GcsbiFileError(f"{path}: non-finite weights")
     dec = meta["decoder"]
     decoder = MapDecoder(MapDecoderConfig(**(dec | {"skip_channels": tuple(dec["skip_channels"])})))
-    c = int(dec["in_channels"])
-    encoder = nn.Sequential(ChannelStandardize(torch.zeros(c), torch.ones(c)), build_embedding(meta["encoder"]))
+    encoder = nn.Sequential(_standardizer(state), build_embedding(meta["encoder"]))
     flow = None
     if meta.get("has_summary_flow"):
         fcfg = meta.get("flow", {})
@@ -234,6 +253,19 @@ def load_map_model(path: str | Path, *, posterior: Any = None) -> MapModel:
     if posterior is not None:
         check_parent(model, posterior, where=str(path))
     return model
+
+
+def _standardizer(state: dict[str, torch.Tensor]) -> nn.Module:
+    """An empty input standardisation of the kind the stored weights hold (per channel or sbi's per pixel)."""
+    if "encoder.0.mean" in state:
+        n = state["encoder.0.mean"].shape
+        return ChannelStandardize(torch.zeros(n), torch.ones(n))
+    if "encoder.0._mean" in state:
+        from sbi.utils.sbiutils import Standardize
+
+        n = state["encoder.0._mean"].shape
+        return Standardize(torch.zeros(n), torch.ones(n))
+    raise GcsbiFileError("the map model stores no input standardisation (encoder.0.mean / encoder.0._mean)")
 
 
 def encoder_digest(encoder: nn.Module) -> str:

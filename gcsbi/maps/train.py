@@ -93,17 +93,31 @@ def load_map_data(path: str | Path, *, photometry: Photometry, param_names: tupl
         raise GcsbiValueError(f"{path} stores no truth {sorted(missing)}; create it with --truth mass_map,clean")
     if tuple(bank.param_names) != tuple(param_names):
         raise GcsbiValueError(f"{path} has parameters {bank.param_names}, the posterior {param_names}")
-    theta, x = bank.load()
-    mass = bank.load_truth("mass_map")
-    clean = bank.load_truth("clean")
-    if max_rows is not None:
-        theta, x, mass, clean = theta[:max_rows], x[:max_rows], mass[:max_rows], clean[:max_rows]
     names = list(param_names)
-    s = summaries(mass, clean, distance_kpc=theta[:, names.index("distance_kpc")].numpy(),
-                  ebv=theta[:, names.index("ebv")].numpy(), photometry=photometry)
-    return MapData(theta=theta, x=x.to(torch.float16), log_mass=torch.from_numpy(log_mass(mass)).to(torch.float16),
-                   clean=torch.from_numpy(clean_to_asinh(clean, photometry.noise_scale)).to(torch.float16),
-                   summaries=s)
+    rows = bank.row_mask()
+    parts: dict[str, list] = {"theta": [], "x": [], "log_mass": [], "clean": [], "summaries": []}
+    n = 0
+    for chunk in range(bank.n_chunks):  # chunk by chunk: float16 copies only, never the whole bank in float64
+        lo, hi = bank.config.chunk_bounds(chunk)
+        sel = rows[lo:hi]
+        if max_rows is not None:
+            sel = sel & (np.cumsum(sel) + n <= max_rows)
+        if not sel.any():
+            continue
+        t, x = bank._read_chunk(chunk)
+        mass, clean = bank._read_truth_chunk(chunk, "mass_map")[sel], bank._read_truth_chunk(chunk, "clean")[sel]
+        t, x = t[sel], x[sel]
+        parts["summaries"].append(summaries(mass, clean, distance_kpc=t[:, names.index("distance_kpc")],
+                                            ebv=t[:, names.index("ebv")], photometry=photometry))
+        parts["theta"].append(torch.from_numpy(t))
+        parts["x"].append(torch.from_numpy(x).to(torch.float16))
+        parts["log_mass"].append(torch.from_numpy(log_mass(mass)).to(torch.float16))
+        parts["clean"].append(torch.from_numpy(clean_to_asinh(clean, photometry.noise_scale)).to(torch.float16))
+        n += int(sel.sum())
+    if not n:
+        raise GcsbiValueError(f"{path} has no finished rows")
+    return MapData(theta=torch.cat(parts["theta"]), x=torch.cat(parts["x"]), log_mass=torch.cat(parts["log_mass"]),
+                   clean=torch.cat(parts["clean"]), summaries=np.concatenate(parts["summaries"]))
 
 
 def build_map_model(posterior: Any, *, photometry: Photometry, config: MapTrainConfig) -> MapModel:
@@ -112,7 +126,8 @@ def build_map_model(posterior: Any, *, photometry: Photometry, config: MapTrainC
 
     encoder = copy.deepcopy(posterior.estimator.embedding_net)
     if not (isinstance(encoder, nn.Sequential) and len(encoder) == 2):
-        raise GcsbiValueError("map heads need a posterior trained with z_score_x='channel' and a PiDocEmbedding")
+        raise GcsbiValueError("map heads need a posterior whose embedding net is (input standardisation, "
+                              "PiDocEmbedding), i.e. trained with z_score_x 'channel' or 'independent'")
     pidoc = encoder[1]
     c, h, w = posterior.x_shape
     pool = int(posterior.config.x_pool)
@@ -177,11 +192,8 @@ def _decoder_epoch(model: MapModel, data: MapData, rows: np.ndarray, cfg: MapTra
                 loss = loss + npe.loss(data.theta[t].to(dev), xp).mean()  # the NPE loss -log q(theta | x)
             else:
                 with torch.no_grad():
-                    standardize, pidoc = model.encoder[0], model.encoder[1]
-                    xs = standardize(x)
-                    xp = nn.functional.avg_pool2d(xs, model.x_pool) if model.x_pool > 1 else xs
-                    emb, skips = encoder_features(pidoc, xp)
-                out = model.decoder(emb, skips, xs if model.x_pool > 1 else None)
+                    emb, skips, xs = model.encode(x)
+                out = model.decoder(emb, skips, xs)
                 loss, mass = _map_loss(out, log_m, clean, cfg.lambda_flux)
         if train:
             opt.zero_grad()

@@ -207,3 +207,25 @@ def test_cli_infer_with_maps(tiny_maps, tmp_path, capsys):
 
     saved = xr.open_datatree(tmp_path / "dt.zarr", engine="zarr", consolidated=False)
     assert saved["maps"]["log10_mass"].shape == (128, 128)
+
+
+def test_per_pixel_standardisation_of_older_posteriors(tiny_maps, tmp_path):
+    """Posteriors z-scored per pixel by sbi (the shipped Milky Way one) standardise the pooled
+    input; the map model does the same, and its file rebuilds that layer."""
+    import copy
+
+    from sbi.utils.sbiutils import Standardize
+
+    from gcsbi.maps import load_map_model, save_map_model
+
+    _, model, x = tiny_maps
+    m = copy.deepcopy(model)
+    pooled = torch.nn.functional.avg_pool2d(x, 2)
+    m.encoder[0] = Standardize(pooled.mean(0), pooled.std(0) + 0.1)
+    emb, skips, xs = m.encode(x[:2])
+    torch.testing.assert_close(emb, m.encoder(pooled[:2]))
+    assert xs.shape == x[:2].shape
+    torch.testing.assert_close(torch.nn.functional.avg_pool2d(xs, 2), m.encoder[0](pooled[:2]), atol=1e-4, rtol=1e-4)
+    m.meta["encoder_sha256"] = ""
+    again = load_map_model(save_map_model(m, tmp_path / "pp.pt"))
+    np.testing.assert_array_equal(again.raw(x[:2])[1], m.raw(x[:2])[1])
