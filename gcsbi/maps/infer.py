@@ -4,7 +4,7 @@
 
 * ``maps``: per pixel (``y``, ``x`` [, ``observation``]; ``band`` for images) ``log10_mass``
   and ``log10_mass_std`` (dex; log10 of Msun per pixel + 0.01), ``mass`` (Msun per pixel,
-  median), ``clean`` (expected decontaminated cluster light, e-, per band) with ``clean_lo``
+  median), ``clean`` (decontaminated cluster light, e-, per band, the median) with ``clean_lo``
   / ``clean_hi`` (16th / 84th percentiles); coordinates ``x_arcsec`` / ``y_arcsec`` (offsets
   from the stamp centre) and ``band``;
 * ``derived``: posterior draws (chain, draw [, observation]) of the enclosed mass and M/L
@@ -66,9 +66,9 @@ def add_map_groups(dt: Any, posterior: Any, maps: Any, xb: np.ndarray, *, batche
     import xarray as xr
 
     model = _resolve(posterior, maps)
-    raw = model.raw(xb)
-    pred = model.maps_from_raw(raw[1])
-    draws = model.sample_summaries(None, num_samples, seed=seed, raw=raw)  # (S, B, K)
+    emb, out = model.raw(xb)
+    pred = model.maps_from_raw(out)
+    draws = model.sample_summaries(None, num_samples, seed=seed, contexts=model.context_of(emb, pred))  # (S, B, K)
     h, w = pred["log_mass"].shape[-2:]
     scale = model.photometry.pixel_scale_arcsec
     bands = list(model.photometry.bands)

@@ -49,8 +49,9 @@ class MapPrediction(dict):
 
     ``log_mass`` / ``log_mass_std`` (B, H, W): mean and sigma of log10(Msun per pixel + MASS_FLOOR);
     ``mass`` (B, H, W): Msun per pixel (the median, 10**log_mass - MASS_FLOOR, >= 0);
-    ``clean`` (B, F, H, W): expected clean cluster light (e-); ``clean_lo`` / ``clean_hi``: its
-    16th and 84th percentiles; ``clean_asinh`` / ``clean_asinh_std``: the Gaussian in asinh units.
+    ``clean`` (B, F, H, W): expected clean cluster light (e-; sums over apertures are unbiased);
+    ``clean_median``, ``clean_lo`` / ``clean_hi``: its median, 16th and 84th percentiles per pixel;
+    ``clean_asinh`` / ``clean_asinh_std``: the Gaussian in asinh units they come from.
     """
 
 
@@ -143,14 +144,14 @@ class MapModel(nn.Module):
         mu_m, ls_m = out[:, 0], out[:, 1]
         mu_c, ls_c = out[:, 2:2 + f], out[:, 2 + f:2 + 2 * f]
         sig_c = np.exp(ls_c)
-        scale = self.photometry.noise_scale
-        # E[s sinh(t)] for t ~ N(mu, sig^2): s sinh(mu) exp(sig^2 / 2)
-        clean = np.stack([asinh_to_clean(m, scale) for m in mu_c]) * np.exp(0.5 * sig_c**2)
-        lo = np.stack([asinh_to_clean(m, scale) for m in mu_c - sig_c])
-        hi = np.stack([asinh_to_clean(m, scale) for m in mu_c + sig_c])
+        scale = np.asarray(self.photometry.noise_scale, np.float64).reshape(1, -1, 1, 1)
+        # percentiles map through the monotonic asinh; the expected light comes from its own head
+        med, lo, hi = (np.stack([asinh_to_clean(m, scale.ravel()) for m in t]) for t in (mu_c, mu_c - sig_c,
+                                                                                          mu_c + sig_c))
         return MapPrediction(log_mass=mu_m.astype(np.float32), log_mass_std=np.exp(ls_m).astype(np.float32),
                              mass=np.clip(10.0**mu_m - MASS_FLOOR, 0.0, None).astype(np.float32),
-                             clean=clean.astype(np.float32), clean_lo=lo, clean_hi=hi,
+                             clean=(out[:, 2 + 2 * f:2 + 3 * f] * scale).astype(np.float32),
+                             clean_median=med.astype(np.float32), clean_lo=lo, clean_hi=hi,
                              clean_asinh=mu_c.astype(np.float32), clean_asinh_std=sig_c.astype(np.float32))
 
     def predict_maps(self, x: Any, *, batch_size: int = 64) -> MapPrediction:
@@ -169,19 +170,30 @@ class MapModel(nn.Module):
         cols = [mass.sum(axis=(1, 2)), *m_in.T, light.sum(axis=(1, 2)), l_in[:, 0], rh, rh_m]
         return np.log10(np.clip(np.stack(cols, axis=1), 1e-3, None)).astype(np.float32)
 
-    def context(self, emb: np.ndarray, out: np.ndarray) -> torch.Tensor:
-        feats = self.map_features(self.maps_from_raw(out))
-        ctx = torch.as_tensor(np.concatenate([emb, feats], axis=1), dtype=torch.float32)
-        return (ctx - self.ctx_mean) / self.ctx_std
+    def context_of(self, emb: np.ndarray, pred: MapPrediction) -> np.ndarray:
+        """The summary flow's (unstandardised) condition: embedding and summaries of the predicted maps."""
+        return np.concatenate([emb, self.map_features(pred)], axis=1).astype(np.float32)
+
+    def batches(self, x: Any, *, batch_size: int = 64):
+        """(slice, embeddings, :class:`MapPrediction`) batch by batch (memory: one batch of maps)."""
+        x = self.check_input(x)
+        for s in range(0, len(x), batch_size):
+            emb, out = self.raw(x[s:s + batch_size], batch_size=batch_size)
+            yield slice(s, s + len(emb)), emb, self.maps_from_raw(out)
+
+    def contexts(self, x: Any, *, batch_size: int = 64) -> np.ndarray:
+        """:meth:`context_of` for every observation of x, batch by batch."""
+        return np.concatenate([self.context_of(e, p) for _, e, p in self.batches(x, batch_size=batch_size)])
 
     @torch.no_grad()
     def sample_summaries(self, x: Any, n: int, *, seed: int = 0, batch_size: int = 64,
-                         raw: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """(n, B, len(SUMMARY_NAMES)) posterior draws of the derived quantities for observations x."""
+                         contexts: np.ndarray | None = None) -> np.ndarray:
+        """(n, B, len(SUMMARY_NAMES)) posterior draws of the derived quantities for observations x
+        (or for their precomputed ``contexts``)."""
         if self.summary_flow is None:
             raise GcsbiValueError("this map model has no summary flow (train it with train_maps(..., summaries=True))")
-        emb, out = raw if raw is not None else self.raw(x, batch_size=batch_size)
-        ctx = self.context(emb, out)
+        raw_ctx = contexts if contexts is not None else self.contexts(x, batch_size=batch_size)
+        ctx = (torch.as_tensor(raw_ctx, dtype=torch.float32) - self.ctx_mean) / self.ctx_std
         g = torch.Generator().manual_seed(int(seed))
         draws = []
         self.eval()
