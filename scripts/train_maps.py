@@ -49,9 +49,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--n-draws", type=int, default=500)
     p.add_argument("--results", default=str(RESULTS))
-    p.add_argument("--refit-heads", action="store_true",
-                   help="keep the decoder of the map model at --out (or of its interrupted run) and train its "
-                        "expected-flux head and summary flow again")
+    p.add_argument("--refit-flow", action="store_true",
+                   help="keep the decoder of the last run (its best epoch, from <out>.state) and train the summary "
+                        "flow again")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -78,19 +78,16 @@ def main() -> None:
     cfg = MapTrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                          lambda_flux=args.lambda_flux, seed=args.seed)
     t1 = time.perf_counter()
-    if args.refit_heads:
-        from gcsbi.maps.train import build_map_model, train_flux_head, train_summary_flow
+    if args.refit_flow:
+        from gcsbi.maps.train import build_map_model, train_summary_flow
 
         state = out.with_name(out.name + ".state")
-        # the decoder of the last run, its best epoch (heads this script version did not train are new)
+        # the decoder of the last run, its best epoch
         st = torch.load(state, map_location="cpu", weights_only=False)
         model = build_map_model(post, photometry=phot, config=cfg)
-        missing, unexpected = model.load_state_dict(st["best_state"], strict=False)
-        if unexpected or any(not k.startswith("decoder.flux_") for k in missing):
-            raise SystemExit(f"{state} does not fit this decoder: missing {missing}, unexpected {unexpected}")
+        model.load_state_dict(st["best_state"])
         model.meta["history"] = dict(st["hist"], best_validation_loss=st["best"])
         model.meta["train_config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
-        model.meta["history"] |= train_flux_head(model, data, cfg, True)
         model.meta["history"] |= train_summary_flow(model, data, cfg, True)
         model.meta["history"]["n_train_rows"] = len(data)
     else:

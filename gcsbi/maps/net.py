@@ -14,12 +14,8 @@ embedding, so both outputs share one encoder):
 * when the encoder saw a pooled image (the posterior's ``x_pool``), a last step goes back to
   the simulator's full grid with the standardised full-resolution input as its skip (one
   conv: the full-resolution layers dominate the cost on a CPU);
-* the output has ``2 + 3 F`` channels: mean and log-sigma of log10 mass per pixel, mean and
-  log-sigma of asinh(clean / s_b) per band (a heteroscedastic Gaussian per pixel), and the
-  expected clean / s_b per band (a separate linear head fitted by least squares: whether a
-  star belongs to the cluster or the field is often a coin toss, which makes the pixel's
-  distribution bimodal; its median, which the Gaussian gives, then misses the light that sums
-  over an aperture need, its mean does not).
+* the output has ``2 + 2 F`` channels: mean and log-sigma of log10 mass per pixel, then mean
+  and log-sigma of asinh(clean / s_b) per band (a heteroscedastic Gaussian per pixel).
 """
 
 from __future__ import annotations
@@ -36,6 +32,9 @@ __all__ = ["MapDecoderConfig", "MapDecoder", "encoder_features"]
 
 #: log-sigma outputs are kept in [LOG_SIGMA_MIN, LOG_SIGMA_MAX] (sigma 0.005 .. 20).
 LOG_SIGMA_MIN, LOG_SIGMA_MAX = -5.3, 3.0
+#: the means are kept in [-2.5, 8] (log10 Msun per pixel) and [-10, 30] (asinh units): no pixel
+#: holds 1e8 Msun, and an input far outside the training set must not overflow the maps.
+LOG_MASS_RANGE, ASINH_RANGE = (-2.5, 8.0), (-10.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,6 @@ class MapDecoderConfig:
 
     @property
     def out_channels(self) -> int:
-        """Channels of the per-pixel Gaussians (the expected-flux head adds ``n_bands`` more)."""
         return 2 + 2 * self.n_bands
 
 
@@ -109,8 +107,6 @@ class MapDecoder(nn.Module):
             self.full = nn.Sequential(nn.Conv2d(last + config.in_channels, config.full_width, 3, padding=1), nn.ReLU())
             last = config.full_width
         self.out = nn.Conv2d(last, config.out_channels, 1)
-        self.flux_mean = nn.Conv2d(last, config.n_bands, 3, padding=1)
-        self.register_buffer("flux_scale", torch.ones(config.n_bands))  # rms of clean / s_b in training
 
     @classmethod
     def from_config(cls, config: MapDecoderConfig) -> MapDecoder:
@@ -121,9 +117,9 @@ class MapDecoder(nn.Module):
         d["skip_channels"] = list(d["skip_channels"])
         return d
 
-    def hidden(self, embedding: torch.Tensor, skips: list[torch.Tensor], x_full: torch.Tensor | None = None
-               ) -> torch.Tensor:
-        """The last feature map (B, width, H, W), before the output heads."""
+    def forward(self, embedding: torch.Tensor, skips: list[torch.Tensor], x_full: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """(B, 2 + 2F, H, W): [mean log10 mass, log-sigma, F x mean asinh flux, F x log-sigma]."""
         cfg = self.config
         if len(skips) != len(cfg.skip_channels):
             raise GcsbiValueError(f"expected {len(cfg.skip_channels)} skip maps, got {len(skips)}")
@@ -138,19 +134,9 @@ class MapDecoder(nn.Module):
                 raise GcsbiValueError("this decoder needs the full-resolution input (x_pool > 1)")
             h = nn.functional.interpolate(h, size=x_full.shape[-2:], mode="nearest")
             h = self.full(torch.cat([h, x_full], dim=1))
-        return h
-
-    def forward(self, embedding: torch.Tensor, skips: list[torch.Tensor], x_full: torch.Tensor | None = None
-                ) -> torch.Tensor:
-        """(B, 2 + 3F, H, W): [mean log10 mass, log-sigma, F x mean asinh flux, F x log-sigma,
-        F x expected clean / s_b]."""
-        return self.heads(self.hidden(embedding, skips, x_full))
-
-    def heads(self, h: torch.Tensor) -> torch.Tensor:
         out = self.out(h)
-        f = self.config.n_bands
+        f = cfg.n_bands
         log_sigma = out[:, [1, *range(2 + f, 2 + 2 * f)]].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
-        mean = out[:, [0, *range(2, 2 + f)]]
-        # back to [mass mean, mass log-sigma, flux means..., flux log-sigmas..., expected fluxes...]
-        return torch.cat([mean[:, :1], log_sigma[:, :1], mean[:, 1:], log_sigma[:, 1:],
-                          self.flux_mean(h) * self.flux_scale[None, :, None, None]], dim=1)
+        mean = torch.cat([out[:, :1].clamp(*LOG_MASS_RANGE), out[:, 2:2 + f].clamp(*ASINH_RANGE)], dim=1)
+        # back to [mass mean, mass log-sigma, flux means..., flux log-sigmas...]
+        return torch.cat([mean[:, :1], log_sigma[:, :1], mean[:, 1:], log_sigma[:, 1:]], dim=1)

@@ -35,7 +35,7 @@ from .net import MapDecoder, MapDecoderConfig, encoder_features
 from .targets import Photometry, clean_to_asinh, log_mass, summaries
 
 __all__ = ["MapTrainConfig", "MapData", "load_map_data", "build_map_model", "train_maps", "train_maps_joint",
-           "train_flux_head", "train_summary_flow"]
+           "train_summary_flow"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,6 @@ class MapTrainConfig:
     lambda_flux: float = 0.2
     validation_fraction: float = 0.1
     stop_after_epochs: int = 3
-    flux_epochs: int = 3
     flow_epochs: int = 300
     flow_stop_after: int = 20
     flow_transforms: int = 4
@@ -60,7 +59,7 @@ class MapTrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "stop_after_epochs", "flux_epochs", "flow_epochs", "flow_stop_after", "width",
+        for name in ("epochs", "batch_size", "stop_after_epochs", "flow_epochs", "flow_stop_after", "width",
                      "full_width", "flow_transforms"):
             if int(getattr(self, name)) < 1:
                 raise GcsbiValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -261,49 +260,6 @@ def _train_decoder(model: MapModel, data: MapData, cfg: MapTrainConfig, state_pa
     return hist
 
 
-def train_flux_head(model: MapModel, data: MapData, cfg: MapTrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Fit the expected-flux head (:class:`~gcsbi.maps.net.MapDecoder` ``flux_mean``) by least squares on
-    clean / s_b, everything else frozen; returns its history."""
-    from tqdm.auto import tqdm
-
-    tr, va = _split(len(data), cfg.validation_fraction, cfg.seed)
-    dec = model.decoder
-    with torch.no_grad():  # the rms target per band sets the head's output scale
-        sub = torch.from_numpy(tr[:: max(1, len(tr) // 500)])
-        dec.flux_scale.copy_(torch.sinh(data.clean[sub].float()).pow(2).mean(dim=(0, 2, 3)).sqrt().clamp_min(1e-3))
-    model.to(cfg.device).eval()
-    opt = torch.optim.Adam(dec.flux_mean.parameters(), lr=3e-3)
-    hist: dict[str, Any] = {"flux_train_loss": [], "flux_validation_loss": []}
-    best, best_state = math.inf, None
-
-    def run(rows: np.ndarray, rng: np.random.Generator | None) -> float:
-        total, n = 0.0, 0
-        for idx in _batches(rows, cfg.batch_size, rng):
-            t = torch.from_numpy(idx)
-            with torch.no_grad():
-                h = dec.hidden(*model.encode(data.x[t].to(cfg.device).float()))
-                target = torch.sinh(data.clean[t].to(cfg.device).float()) / dec.flux_scale[None, :, None, None]
-            with torch.set_grad_enabled(rng is not None):
-                loss = (dec.flux_mean(h) - target).pow(2).mean()
-            if rng is not None:
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
-        return total / max(n, 1)
-
-    for epoch in tqdm(range(cfg.flux_epochs), desc="expected-flux head", disable=not progress):
-        hist["flux_train_loss"].append(run(tr, np.random.default_rng([cfg.seed, 55, epoch])))
-        with torch.no_grad():
-            hist["flux_validation_loss"].append(run(va, None))
-        if hist["flux_validation_loss"][-1] < best:
-            best, best_state = hist["flux_validation_loss"][-1], copy.deepcopy(dec.flux_mean.state_dict())
-    dec.flux_mean.load_state_dict(best_state)
-    model.to("cpu")
-    return hist
-
-
 def train_summary_flow(model: MapModel, data: MapData, cfg: MapTrainConfig, progress: bool = True) -> dict[str, Any]:
     """Fit the summary flow (and its standardisation) of ``model`` on ``data``; returns its history."""
     from tqdm.auto import tqdm
@@ -369,7 +325,6 @@ def _finish(model: MapModel, data: MapData, cfg: MapTrainConfig, state_path: str
     t0 = time.perf_counter()
     hist = _train_decoder(model, data, cfg, Path(state_path) if state_path else None, progress, npe)
     model.meta["encoder_sha256"] = encoder_digest(model.encoder)
-    hist |= train_flux_head(model, data, cfg, progress)
     hist |= train_summary_flow(model, data, cfg, progress)
     hist["n_train_rows"] = len(data)
     hist["seconds"] = time.perf_counter() - t0
