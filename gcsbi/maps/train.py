@@ -159,12 +159,10 @@ def _nll(mean: torch.Tensor, log_sigma: torch.Tensor, target: torch.Tensor) -> t
     return (log_sigma + 0.5 * ((target - mean) * torch.exp(-log_sigma)) ** 2).mean()
 
 
-def _map_loss(out: torch.Tensor, log_m: torch.Tensor, clean: torch.Tensor, lambda_flux: float
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def _map_loss(out: torch.Tensor, log_m: torch.Tensor, clean: torch.Tensor, lambda_flux: float) -> torch.Tensor:
+    """Per-pixel NLL of the mass map + lambda_flux x that of the clean image."""
     f = clean.shape[1]
-    mass = _nll(out[:, 0], out[:, 1], log_m)
-    flux = _nll(out[:, 2:2 + f], out[:, 2 + f:2 + 2 * f], clean)
-    return mass + lambda_flux * flux, mass
+    return _nll(out[:, 0], out[:, 1], log_m) + lambda_flux * _nll(out[:, 2:2 + f], out[:, 2 + f:2 + 2 * f], clean)
 
 
 def _batches(rows: np.ndarray, batch_size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
@@ -188,14 +186,14 @@ def _decoder_epoch(model: MapModel, data: MapData, rows: np.ndarray, cfg: MapTra
         with torch.set_grad_enabled(train):
             if cfg.joint and npe is not None:
                 _, out = model._forward(x)
-                loss, mass = _map_loss(out, log_m, clean, cfg.lambda_flux)
+                loss = _map_loss(out, log_m, clean, cfg.lambda_flux)
                 xp = nn.functional.avg_pool2d(x, model.x_pool) if model.x_pool > 1 else x
                 loss = loss + npe.loss(data.theta[t].to(dev), xp).mean()  # the NPE loss -log q(theta | x)
             else:
                 with torch.no_grad():
                     emb, skips, xs = model.encode(x)
                 out = model.decoder(emb, skips, xs)
-                loss, mass = _map_loss(out, log_m, clean, cfg.lambda_flux)
+                loss = _map_loss(out, log_m, clean, cfg.lambda_flux)
         if train:
             opt.zero_grad()
             loss.backward()
