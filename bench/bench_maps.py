@@ -34,41 +34,26 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 #: posterior -> (spec, prior, held-out bank seed); training banks used seeds 1601 / 1701.
 CASES = {"hst-phat_m31-gc": ("hst-phat", "m31-gc", 1602), "hst-mw_milky-way-gc": ("hst-mw", "milky-way-gc", 1702)}
-PIDOC = {"pixel_mean_relative_error": 0.27, "total_mass_fov_relative_error": 0.15, "ml_fov_relative_error": 0.11}
-
-
-def held_out_bank(path: Path, spec: str, prior: str, seed: int, n: int):
-    from gcsbi.bank import SimulationBank
-
-    if not path.exists():
-        SimulationBank.create(path, simulator_factory="gcsbi.simulator:load_simulator",
-                              factory_kwargs={"spec": spec, "prior": prior}, n=n, chunk_size=50, seed=seed,
-                              truth=["mass_map", "clean"])
-    bank = SimulationBank.open(path)
-    bank.generate(workers=2)
-    return bank
 
 
 def check(name: str, bank_dir: Path, n: int, calibration: bool = True) -> dict:
     from gcsbi.inference import calibrate, load_posterior
     from gcsbi.maps.infer import find_map_model
-    from gcsbi.maps.metrics import evaluate
-    from gcsbi.maps.targets import summaries
+    from gcsbi.maps.metrics import PIDOC, evaluate
+    from gcsbi.maps.train import load_held_out, truth_bank
     from gcsbi.simulator import load_simulator
 
     spec, prior, seed = CASES[name]
     short = "m31" if "m31" in name else "mw"
-    bank = held_out_bank(bank_dir / f"maps-{short}-test.zarr", spec, prior, seed, n)
+    bank = truth_bank(bank_dir / f"maps-{short}-test.zarr", spec=spec, prior=prior, n=n, seed=seed, workers=2)
     post = load_posterior(name)
     model = find_map_model(post)
     sim = load_simulator(spec=spec, prior=prior)
-    theta, x = bank.load()
-    mass, clean = bank.load_truth("mass_map"), bank.load_truth("clean")
+    held = load_held_out(bank.path, photometry=model.photometry, param_names=post.param_names)
+    theta, x = held.theta, held.x
     names = list(post.param_names)
-    truth = summaries(mass, clean, distance_kpc=theta[:, names.index("distance_kpc")].numpy(),
-                      ebv=theta[:, names.index("ebv")].numpy(), photometry=model.photometry)
     t0 = time.perf_counter()
-    res = evaluate(model, x, mass, clean, truth, n_draws=500, seed=0)
+    res = evaluate(model, x, held.mass, held.clean, held.truth, n_draws=500, seed=0)
     res["seconds"] = time.perf_counter() - t0
     if calibration:
         cal = calibrate(post, sim, held_out=(theta, x), num_posterior_samples=500, seed=1, c2st=False)

@@ -31,19 +31,6 @@ import torch
 GROUPS = {"flux": [0, 1, 2], "colour": [3, 4], "cmd": [5]}
 
 
-def _bank(path: Path, *, spec: str, prior: str, n: int, seed: int, workers: int):
-    from gcsbi.bank import SimulationBank
-
-    if path.exists():
-        bank = SimulationBank.open(path)
-    else:
-        bank = SimulationBank.create(path, simulator_factory="gcsbi.simulator:load_simulator",
-                                     factory_kwargs={"spec": spec, "prior": prior}, n=n, chunk_size=50, seed=seed,
-                                     truth=["mass_map", "clean"])
-    bank.generate(workers=workers)
-    return bank
-
-
 def _calibration(post, sim, theta: torch.Tensor, x: torch.Tensor, seed: int) -> dict:
     """The parameter posterior's calibration on the held-out bank (gcsbi.inference.calibrate)."""
     from gcsbi.inference import calibrate
@@ -74,8 +61,7 @@ def main() -> None:
     from gcsbi.inference import TrainConfig, load_posterior, train
     from gcsbi.maps import MapTrainConfig, Photometry, load_map_data, save_map_model, train_maps
     from gcsbi.maps.metrics import evaluate
-    from gcsbi.maps.targets import summaries
-    from gcsbi.maps.train import train_maps_joint
+    from gcsbi.maps.train import load_held_out, train_maps_joint, truth_bank
     from gcsbi.nets import PiDocEmbedding
     from gcsbi.simulator import load_simulator
 
@@ -83,9 +69,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     report: dict = {"args": vars(args), "seconds": {}}
     t0 = time.perf_counter()
-    train_bank = _bank(work / "train.zarr", spec=args.spec, prior=args.prior, n=args.n_train, seed=args.seed,
+    train_bank = truth_bank(work / "train.zarr", spec=args.spec, prior=args.prior, n=args.n_train, seed=args.seed,
                        workers=args.workers)
-    test_bank = _bank(work / "held_out.zarr", spec=args.spec, prior=args.prior, n=args.n_held_out,
+    test_bank = truth_bank(work / "held_out.zarr", spec=args.spec, prior=args.prior, n=args.n_held_out,
                       seed=args.seed + 1, workers=args.workers)
     report["seconds"]["simulation"] = time.perf_counter() - t0
 
@@ -104,17 +90,14 @@ def main() -> None:
         del theta, x
     report["seconds"]["npe"] = time.perf_counter() - t1
 
-    th_test, x_test = test_bank.load()
+    phot = Photometry.from_simulator(sim)
+    held = load_held_out(test_bank.path, photometry=phot, param_names=post.param_names)
+    th_test, x_test, mass, clean, truth = held.theta, held.x, held.mass, held.clean, held.truth
     t2 = time.perf_counter()
     report["posterior_coverage"] = _calibration(post, sim, th_test, x_test, args.seed)
     report["seconds"]["npe_calibration"] = time.perf_counter() - t2
 
-    phot = Photometry.from_simulator(sim)
     data = load_map_data(train_bank.path, photometry=phot, param_names=post.param_names)
-    mass, clean = test_bank.load_truth("mass_map"), test_bank.load_truth("clean")
-    names = list(post.param_names)
-    truth = summaries(mass, clean, distance_kpc=th_test[:, names.index("distance_kpc")].numpy(),
-                      ebv=th_test[:, names.index("ebv")].numpy(), photometry=phot)
     mcfg = MapTrainConfig(epochs=args.map_epochs, device=args.device, seed=0)
     t3 = time.perf_counter()
     model = train_maps(post, data, photometry=phot, config=mcfg, state_path=work / "maps.pt.state")

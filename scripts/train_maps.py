@@ -29,8 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 MAPS = ROOT / "gcsbi" / "data" / "maps"
 
-#: π-DOC (Chardin & Bianchini 2021): mean per-pixel error, total mass in the field, M/L.
-PIDOC = {"pixel_mean_relative_error": 0.27, "total_mass_fov_relative_error": 0.15, "ml_fov_relative_error": 0.11}
 
 
 def main() -> None:
@@ -95,15 +93,11 @@ def main() -> None:
     train_s = time.perf_counter() - t1
     del data, parts
 
-    from gcsbi.bank import SimulationBank
-    from gcsbi.maps.targets import summaries
+    from gcsbi.maps.metrics import PIDOC
+    from gcsbi.maps.train import load_held_out
 
-    bank = SimulationBank.open(args.held_out)
-    theta, x = bank.load()
-    mass, clean = bank.load_truth("mass_map"), bank.load_truth("clean")
-    names = list(post.param_names)
-    truth = summaries(mass, clean, distance_kpc=theta[:, names.index("distance_kpc")].numpy(),
-                      ebv=theta[:, names.index("ebv")].numpy(), photometry=phot)
+    held = load_held_out(args.held_out, photometry=phot, param_names=post.param_names)
+    x, mass, clean, truth = held.x, held.mass, held.clean, held.truth
     t2 = time.perf_counter()
     metrics = evaluate(model, x, mass, clean, truth, n_draws=args.n_draws, seed=args.seed)
     metrics["eval_seconds"] = time.perf_counter() - t2

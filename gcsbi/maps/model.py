@@ -87,7 +87,7 @@ class MapModel(nn.Module):
         return int(self.decoder.config.x_pool)
 
     @property
-    def posterior_digest(self) -> str:
+    def encoder_sha256(self) -> str:
         return str(self.meta.get("encoder_sha256", ""))
 
     # -- per-pixel maps ---------------------------------------------------------------------------
@@ -133,7 +133,11 @@ class MapModel(nn.Module):
     @torch.no_grad()
     def raw(self, x: Any, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (B, F), decoder outputs (B, 2 + 2F, H, W)) as numpy, in eval mode."""
-        x = self.check_input(x)
+        return self._raw(self.check_input(x), batch_size)
+
+    @torch.no_grad()
+    def _raw(self, x: torch.Tensor, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`raw` of an input :meth:`check_input` has passed."""
         self.eval()
         embs, outs = [], []
         for s in range(0, len(x), batch_size):
@@ -183,7 +187,7 @@ class MapModel(nn.Module):
         """(slice, embeddings, :class:`MapPrediction`) batch by batch (memory: one batch of maps)."""
         x = self.check_input(x)
         for s in range(0, len(x), batch_size):
-            emb, out = self.raw(x[s:s + batch_size], batch_size=batch_size)
+            emb, out = self._raw(x[s:s + batch_size], batch_size)
             yield slice(s, s + len(emb)), emb, self.maps_from_raw(out)
 
     def contexts(self, x: Any, *, batch_size: int = 64) -> np.ndarray:
@@ -295,7 +299,7 @@ def encoder_digest(encoder: nn.Module) -> str:
 def check_parent(model: MapModel, posterior: Any, *, where: str = "map model") -> None:
     """Raise unless ``model`` was trained on ``posterior``'s encoder (same encoder weights)."""
     digest = encoder_digest(posterior.estimator.embedding_net)
-    if model.posterior_digest and digest != model.posterior_digest:
+    if model.encoder_sha256 and digest != model.encoder_sha256:
         raise GcsbiValueError(f"{where} was trained on another posterior's encoder (weights "
-                              f"{model.posterior_digest[:12]}, this posterior's {digest[:12]}); retrain it with "
+                              f"{model.encoder_sha256[:12]}, this posterior's {digest[:12]}); retrain it with "
                               "scripts/train_maps.py")

@@ -108,10 +108,6 @@ class MapDecoder(nn.Module):
             last = config.full_width
         self.out = nn.Conv2d(last, config.out_channels, 1)
 
-    @classmethod
-    def from_config(cls, config: MapDecoderConfig) -> MapDecoder:
-        return cls(config)
-
     def to_json(self) -> dict:
         d = dataclasses.asdict(self.config)
         d["skip_channels"] = list(d["skip_channels"])

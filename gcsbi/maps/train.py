@@ -34,8 +34,8 @@ from .model import MAP_FEATURE_NAMES, MapModel, encoder_digest
 from .net import MapDecoder, MapDecoderConfig, encoder_features
 from .targets import Photometry, clean_to_asinh, log_mass, summaries
 
-__all__ = ["MapTrainConfig", "MapData", "load_map_data", "build_map_model", "train_maps", "train_maps_joint",
-           "train_summary_flow"]
+__all__ = ["MapTrainConfig", "MapData", "HeldOut", "truth_bank", "load_map_data", "load_held_out", "build_map_model",
+           "train_maps", "train_maps_joint", "train_summary_flow"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,46 @@ def load_map_data(path: str | Path, *, photometry: Photometry, param_names: tupl
         raise GcsbiValueError(f"{path} has no finished rows")
     return MapData(theta=torch.cat(parts["theta"]), x=torch.cat(parts["x"]), log_mass=torch.cat(parts["log_mass"]),
                    clean=torch.cat(parts["clean"]), summaries=np.concatenate(parts["summaries"]))
+
+
+@dataclass
+class HeldOut:
+    """Held-out rows with their truths: theta, x (float32 tensors), mass and clean maps, derived quantities."""
+
+    theta: torch.Tensor
+    x: torch.Tensor
+    mass: np.ndarray
+    clean: np.ndarray
+    truth: np.ndarray
+
+
+def truth_bank(path: str | Path, *, spec: str, prior: str, n: int, seed: int, workers: int = 1,
+               progress: bool = True) -> Any:
+    """The bank at ``path`` (created when missing: the gcsbi simulator of ``spec``/``prior``, storing the
+    ``mass_map`` and ``clean`` truths), with its missing chunks computed."""
+    from ..bank import SimulationBank
+
+    if Path(path).exists():
+        bank = SimulationBank.open(path)
+    else:
+        bank = SimulationBank.create(path, simulator_factory="gcsbi.simulator:load_simulator",
+                                     factory_kwargs={"spec": spec, "prior": prior}, n=n, chunk_size=50, seed=seed,
+                                     truth=["mass_map", "clean"])
+    bank.generate(workers=workers, progress=progress)
+    return bank
+
+
+def load_held_out(path: str | Path, *, photometry: Photometry, param_names: tuple[str, ...]) -> HeldOut:
+    """Every finished row of a truth bank in float32, with the true derived quantities."""
+    from ..bank import SimulationBank
+
+    bank = SimulationBank.open(path)
+    theta, x = bank.load()
+    mass, clean = bank.load_truth("mass_map"), bank.load_truth("clean")
+    names = list(param_names)
+    truth = summaries(mass, clean, distance_kpc=theta[:, names.index("distance_kpc")].numpy(),
+                      ebv=theta[:, names.index("ebv")].numpy(), photometry=photometry)
+    return HeldOut(theta=theta, x=x, mass=mass, clean=clean, truth=truth)
 
 
 def build_map_model(posterior: Any, *, photometry: Photometry, config: MapTrainConfig) -> MapModel:
