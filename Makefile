@@ -7,11 +7,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-fast bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml jeans/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 ($(PYTHON))"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
+	# the Jeans analysis is its own distribution (jeans/), installed and tested with gcsbi
+	$(PY) -m pip install -q -e ./jeans
 	$(PY) -m pip install -q -e ".[dev]"
 	# MIST/C3K bolometric-correction tables (data only; its own pins conflict, hence --no-deps)
 	$(PY) -m pip install -q --no-deps "astrolachesis==1.0.9"

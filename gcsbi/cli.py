@@ -20,7 +20,7 @@ __all__ = ["main", "build_parser"]
 COMMANDS: dict[str, str] = {
     "population": "gcsbi.stars.cli",
     "snapshot": "gcsbi.clusters.cli",
-    "jeans": "gcsbi.jeans.cli",
+    "jeans": "gcsbi.jeans",
     "train": "gcsbi.inference.cli:add_train_parser",
     "infer": "gcsbi.inference.cli:add_infer_parser",
     "calibrate": "gcsbi.inference.cli:add_calibrate_parser",

@@ -19,11 +19,11 @@
 import numpy as np
 import torch
 
-from gcsbi.jeans.baseline import BaselineConfig, fit_baseline
-from gcsbi.jeans.fit import FitConfig, fit_ensemble
-from gcsbi.jeans.mocks import MockConfig, make_mock, truth_profiles
-from gcsbi.jeans.plots import plot_profiles
-from gcsbi.jeans.velocity import parse_beta
+from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
+from gcsbi_jeans.fit import FitConfig, fit_ensemble
+from gcsbi_jeans.mocks import MockConfig, make_mock, truth_profiles
+from gcsbi_jeans.plots import plot_profiles
+from gcsbi_jeans.velocity import parse_beta
 
 torch.set_num_threads(1)
 

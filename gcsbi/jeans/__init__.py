@@ -1,39 +1,42 @@
-"""gcsbi.jeans: JFlow spherical Jeans analysis (equivariant CNF + smeared likelihood) with an emcee baseline.
+"""gcsbi.jeans: the Jeans analysis is its own distribution, ``gcsbi-jeans`` (``import gcsbi_jeans``).
 
-Self-contained: nothing here imports another ``gcsbi`` module. Public names are loaded lazily.
+This module only forwards: ``gcsbi.jeans.fit_posterior`` is ``gcsbi_jeans.fit_posterior``, and ``gcsbi jeans ...``
+runs ``gcsbi-jeans ...``. Without gcsbi-jeans installed, both say how to install it.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import sys
 
-__all__ = [
-    "JeansError", "JeansValueError", "JeansFileError", "JeansRuntimeError",
-    "FlowConfig", "RadialCNF", "JeansFlowModel", "parse_beta", "ConstantBeta", "OsipkovMerrittBeta",
-    "BaesVanHeseBeta", "StarTable", "read_stars", "read_walker", "read_gaia_challenge", "read_table",
-    "smeared_log_likelihood", "jeans_profiles", "projected_profiles", "FitConfig", "fit_model", "fit_ensemble",
-    "BaselineConfig", "fit_baseline", "MockConfig", "make_mock", "truth_profiles", "PLUMCOREOM_TRUTH",
-    "profiles_to_datatree", "save_datatree", "load_datatree", "truth_coverage", "plot_profiles",
-]
+from ..errors import GcsbiDependencyError
 
-_WHERE = {
-    "JeansError": "errors", "JeansValueError": "errors", "JeansFileError": "errors", "JeansRuntimeError": "errors",
-    "FlowConfig": "flows", "RadialCNF": "flows", "JeansFlowModel": "model", "parse_beta": "velocity",
-    "ConstantBeta": "velocity", "OsipkovMerrittBeta": "velocity", "BaesVanHeseBeta": "velocity",
-    "StarTable": "io", "read_stars": "io", "read_walker": "io", "read_gaia_challenge": "io", "read_table": "io",
-    "smeared_log_likelihood": "loss", "jeans_profiles": "solve", "projected_profiles": "solve",
-    "FitConfig": "fit", "fit_model": "fit", "fit_ensemble": "fit", "BaselineConfig": "baseline",
-    "fit_baseline": "baseline", "MockConfig": "mocks", "make_mock": "mocks", "truth_profiles": "mocks",
-    "PLUMCOREOM_TRUTH": "mocks", "profiles_to_datatree": "export", "save_datatree": "export",
-    "load_datatree": "export", "truth_coverage": "export", "plot_profiles": "plots",
-}
+__all__ = ["add_parser"]
+
+_HINT = "the Jeans analysis is the separate distribution gcsbi-jeans: pip install ./jeans (the Makefile does)"
+
+
+def _impl():
+    try:
+        return importlib.import_module("gcsbi_jeans")
+    except ImportError as exc:
+        raise GcsbiDependencyError(_HINT) from exc
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Mount ``gcsbi-jeans``'s commands as ``gcsbi jeans``; a stub that explains itself when it is missing."""
+    try:
+        cli = importlib.import_module("gcsbi_jeans.cli")
+    except ImportError:
+        p = subparsers.add_parser("jeans", help="Jeans analysis (needs gcsbi-jeans)")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=lambda a: (print(f"gcsbi jeans: error: {_HINT}", file=sys.stderr), 1)[1])
+        return p
+    return cli.add_parser(subparsers)
 
 
 def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(_impl(), name)

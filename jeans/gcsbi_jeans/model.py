@@ -51,6 +51,12 @@ class JeansFlowModel(nn.Module):
         """Radial velocity dispersion squared (km/s)^2 at r (kpc)."""
         return self.V**2 * self.sigma(torch.log(r / self.L))
 
+    def position_distribution(self):
+        """n(r) as a torch ``Distribution`` over positions in kpc (:class:`~gcsbi_jeans.flows.RadialFlowDistribution`)."""
+        from .flows import RadialFlowDistribution
+
+        return RadialFlowDistribution(self.flow, scale=self.L)
+
     # ------------------------------------------------------------------ sampling
     def sample_positions(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, 3) positions in kpc drawn from n(r)."""

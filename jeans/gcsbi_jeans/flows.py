@@ -11,7 +11,7 @@ from torchdiffeq import odeint
 
 from .errors import JeansValueError
 
-__all__ = ["FlowConfig", "RadialField", "RadialCNF", "VARIANTS"]
+__all__ = ["FlowConfig", "RadialField", "RadialCNF", "RadialFlowDistribution", "VARIANTS"]
 
 VARIANTS = ("plain", "cored", "cusp")
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -179,3 +179,39 @@ class RadialCNF(nn.Module):
         s0 = z.norm(dim=-1)
         r = self.push_radius(s0)
         return z / s0.unsqueeze(-1) * r.unsqueeze(-1)
+
+
+class RadialFlowDistribution(torch.distributions.Distribution):
+    """A radial CNF as a ``torch.distributions.Distribution`` over 3D positions (event shape (3,)).
+
+    ``scale`` maps the flow's scaled units to physical ones (x = scale * flow sample), so ``log_prob`` is a
+    density per physical volume. It plugs into torch code like any flow: ``sample(sample_shape)``,
+    ``log_prob(x)``, ``rsample`` (differentiable in the flow's parameters).
+    """
+
+    arg_constraints: dict = {}
+    support = torch.distributions.constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, flow: RadialCNF, *, scale: float = 1.0, validate_args: bool | None = None) -> None:
+        if not (math.isfinite(scale) and scale > 0):
+            raise JeansValueError(f"scale must be finite and > 0, got {scale}")
+        self.flow = flow
+        self.scale = float(scale)
+        super().__init__(batch_shape=torch.Size(), event_shape=torch.Size([3]), validate_args=validate_args)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return self.flow.log_prob(value / self.scale) - 3.0 * math.log(self.scale)
+
+    def rsample(self, sample_shape: torch.Size = torch.Size(), *,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        x = self.flow.sample(max(int(shape.numel()), 1), generator=generator) * self.scale
+        return x.reshape(*shape, 3)
+
+    def sample(self, sample_shape: torch.Size = torch.Size(), *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape, generator=generator)

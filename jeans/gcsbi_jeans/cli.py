@@ -1,4 +1,5 @@
-"""``gcsbi jeans {fit, baseline, mock}``: JFlow fits, the emcee baseline and galpy mocks from the command line."""
+"""``gcsbi-jeans {fit, baseline, mock}`` (also ``gcsbi jeans ...`` when gcsbi is installed): Jeans fits, the emcee
+baseline and galpy mocks from the command line."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from .errors import JeansError, JeansValueError
 
-__all__ = ["add_parser", "cmd_fit", "cmd_baseline", "cmd_mock"]
+__all__ = ["main", "build_parser", "add_parser", "cmd_fit", "cmd_baseline", "cmd_mock"]
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -30,27 +31,71 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verr", type=float, default=None, metavar="KMS",
                    help="velocity error of every star (km/s; 0 for exact velocities), required when the data "
                         "have no error column (Gaia Challenge mocks, tables without verr)")
-    p.add_argument("--beta", default="iso", help="anisotropy: iso, const:B, om:R_A (kpc), bvh:B0,BINF,R_A[,ETA]")
+    p.add_argument("--beta", default="iso", help="anisotropy: iso, const:B, om:R_A (kpc), bvh:B0,BINF,R_A[,ETA], "
+                   "or 'infer' (Baes-van Hese with a prior; fit --method freeform only)")
     p.add_argument("--truth", default=None, help="truth JSON (from 'gcsbi jeans mock') to overlay and score")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``jeans`` command and its sub-commands to ``subparsers``."""
+def add_parser(subparsers, *, prog: str = "gcsbi jeans") -> argparse.ArgumentParser:
+    """Add the ``jeans`` command and its sub-commands to ``subparsers`` (how gcsbi's own CLI mounts it)."""
     jp = subparsers.add_parser("jeans", help="Jeans analysis of dwarf spheroidals (JFlow + emcee baseline)",
                                description=__doc__)
+    _add_commands(jp, prog)
+    return jp
+
+
+def build_parser(prog: str = "gcsbi-jeans") -> argparse.ArgumentParser:
+    """The stand-alone parser of ``gcsbi-jeans``."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    _add_commands(parser, prog)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``gcsbi-jeans``: exit 0 success, 1 a one-line error, 2 usage, 130 Ctrl-C."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{args.jeans_prog} {getattr(args, 'jeans_command', '')}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
+    jp.set_defaults(jeans_prog=prog)
     sub = jp.add_subparsers(dest="jeans_command", metavar="SUBCOMMAND")
 
-    f = sub.add_parser("fit", help="fit the JFlow model (bootstrap ensemble) and solve the Jeans equation")
+    f = sub.add_parser("fit", help="posterior of rho_DM(r): free-form Jeans model (default) or the JFlow ensemble")
     _data_args(f)
-    f.add_argument("--variant", default="cored", choices=["plain", "cored", "cusp"])
-    f.add_argument("--ensemble", type=int, default=8, help="number of bootstrap fits")
-    f.add_argument("--steps", type=int, default=1000)
+    f.add_argument("--method", default="freeform", choices=["freeform", "jflow"],
+                   help="freeform: positive free-form rho_DM through the integral Jeans equation, sampled with "
+                        "emcee (default); jflow: the paper's CNF + learned sigma_r, derivative route")
+    f.add_argument("--photometry", default=None, help="positions-only sample for the light profile (Walker "
+                   "photometry file, Gaia Challenge file, or '# x y [p]' / '# R [p]' table in kpc)")
+    f.add_argument("--phot-format", default="auto", choices=["auto", "walker", "gaia", "table"])
+    f.add_argument("--stellar-mass", type=float, default=0.0, metavar="MSUN",
+                   help="stellar mass (Msun) subtracted so that rho is dark matter only (freeform)")
+    f.add_argument("--jfactor", action="store_true", help="J(0.5 deg) per draw (needs --distance; freeform)")
+    f.add_argument("--j-angle", type=float, action="append", default=None, metavar="DEG",
+                   help="J-factor half-angle(s) in degrees (default 0.5; repeatable)")
+    f.add_argument("--walkers", type=int, default=48, help="emcee walkers (freeform)")
+    f.add_argument("--mcmc-steps", type=int, default=3000, help="emcee steps, half of them burn-in (freeform)")
+    f.add_argument("--nodes", type=int, default=7, help="slope nodes of the free-form rho_DM (freeform)")
+    f.add_argument("--slope-prior", default="sorted", choices=["sorted", "smooth"])
+    f.add_argument("--velocity-shape", default="mixture", choices=["mixture", "gaussian"])
+    f.add_argument("--variant", default="cored", choices=["plain", "cored", "cusp"], help="CNF variant (jflow)")
+    f.add_argument("--ensemble", type=int, default=8, help="number of bootstrap fits (jflow)")
+    f.add_argument("--steps", type=int, default=1000, help="optimiser steps per fit (jflow)")
     f.add_argument("--n-model", type=int, default=1024)
     f.add_argument("--n-kernel", type=int, default=1)
-    f.add_argument("--positions-only", action="store_true", help="fit n(r) from (x, y) only")
+    f.add_argument("--positions-only", action="store_true", help="fit n(r) from (x, y) only (jflow)")
     f.add_argument("--no-bootstrap", action="store_true", help="ensemble on the same data (init scatter only)")
     f.set_defaults(func=cmd_fit)
 
@@ -75,7 +120,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_mock)
 
     jp.set_defaults(func=lambda a: (jp.print_help(), 2)[1])
-    return jp
 
 
 def _guard(fn):
@@ -83,7 +127,8 @@ def _guard(fn):
         try:
             return int(fn(args) or 0)
         except JeansError as exc:
-            print(f"gcsbi jeans {getattr(args, 'jeans_command', '')}: error: {exc}", file=sys.stderr)
+            print(f"{getattr(args, 'jeans_prog', 'gcsbi-jeans')} {getattr(args, 'jeans_command', '')}: error: {exc}",
+                  file=sys.stderr)
             return 1
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
@@ -100,7 +145,9 @@ def _load(args):
 
     stars = read_stars(args.data, fmt=args.fmt, distance_kpc=args.distance, centre=args.centre, verr=args.verr)
     check_fit_sample(stars)
-    beta = parse_beta(args.beta)
+    if args.beta == "infer" and getattr(args, "method", None) != "freeform":
+        raise JeansValueError("--beta infer needs 'fit --method freeform'")
+    beta = None if args.beta == "infer" else parse_beta(args.beta)
     truth = truth_profiles(load_truth(args.truth)) if args.truth else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +169,9 @@ def _finish(out: Path, label: str, radius, R, profiles, stars, truth, summary: d
 
 @_guard
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Run a JFlow ensemble fit and write profiles (Zarr/NetCDF), plots and a summary."""
+    """Fit (free-form posterior or JFlow ensemble) and write profiles (Zarr/NetCDF), plots and a summary."""
+    if args.method == "freeform":
+        return _fit_freeform(args)
     from .export import profiles_to_datatree
     from .fit import FitConfig, fit_ensemble
     from .flows import FlowConfig
@@ -142,6 +191,44 @@ def cmd_fit(args: argparse.Namespace) -> int:
                               attrs={"method": "jflow", "beta": beta.spec, "config": cfg.to_dict()})
     _finish(out, f"JFlow ({args.variant}, {args.ensemble} bootstrap fits)", ens.radius, ens.R, ens.profiles,
             stars, truth, summary, dt)
+    return 0
+
+
+def _fit_freeform(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .export import profiles_to_datatree
+    from .freeform import FreeformConfig
+    from .light import fit_light, read_photometry
+    from .posterior import fit_freeform
+
+    if (args.jfactor or args.j_angle) and args.distance is None:
+        raise JeansValueError("--jfactor needs --distance (kpc)")
+    cfg = FreeformConfig(walkers=args.walkers, steps=args.mcmc_steps, burn=args.mcmc_steps // 2,
+                         thin=max(1, min(10, args.mcmc_steps // 100)), nodes=args.nodes, slope_prior=args.slope_prior,
+                         velocity_shape=args.velocity_shape, seed=args.seed)
+    stars, beta, truth, out = _load(args)
+    if args.photometry:
+        R, w = read_photometry(args.photometry, distance_kpc=args.distance, fmt=args.phot_format)
+        light, light_src = fit_light(R, w, seed=args.seed), args.photometry
+    else:
+        light, light_src = fit_light(stars.R, stars.weight, seed=args.seed), "the spectroscopic sample"
+    angles = tuple(args.j_angle or (0.5,))
+    res = fit_freeform(stars, cfg, beta=beta, light=light, stellar_mass=args.stellar_mass,
+                       distance_kpc=args.distance if (args.jfactor or args.j_angle) else None, j_angles_deg=angles,
+                       progress=not args.no_progress)
+    spec = res.beta_spec
+    dt = profiles_to_datatree(res.profiles, radius=res.radius, R=res.R, chain=res.chain,
+                              param_names=tuple(res.names), scalars=res.scalars,
+                              attrs={"method": "freeform", "beta": spec, "config": cfg.to_dict(),
+                                     "light": res.light.to_dict(), "stellar_mass": args.stellar_mass})
+    summary = {"method": "freeform", "n_stars": stars.n, "vsys": stars.vsys, "beta": spec,
+               "light_from": light_src, "light": res.light.to_dict(), "r_half_kpc": res.r_half,
+               "stellar_mass": args.stellar_mass, "wall_s": res.wall_s, "acceptance": res.acceptance,
+               "diagnostics": mcmc_diagnostics(dt), "config": cfg.to_dict()}
+    for k, v in res.scalars.items():
+        summary[k] = dict(zip(["q16", "median", "q84"], np.quantile(v, [0.16, 0.5, 0.84]).tolist()))
+    _finish(out, f"free-form Jeans ({spec})", res.radius, res.R, res.profiles, stars, truth, summary, dt)
     return 0
 
 

@@ -15,18 +15,21 @@ __all__ = ["profiles_to_datatree", "hdi_bands", "save_datatree", "load_datatree"
            "PROFILE_DIMS"]
 
 # profile name -> radial coordinate it lives on
-PROFILE_DIMS = {"n": "radius", "sigma_r": "radius", "beta": "radius", "mass": "radius", "rho": "radius",
+PROFILE_DIMS = {"n": "radius", "sigma_r": "radius", "beta": "radius", "mass": "radius", "mass_dm": "radius",
+                "rho": "radius",
                 "slope": "radius", "dlnn_dlnr": "radius", "dlns2_dlnr": "radius", "Sigma_R": "R",
                 "sigma_los_R": "R"}
 
 
 def profiles_to_datatree(profiles: dict[str, np.ndarray], *, radius: np.ndarray, R: np.ndarray,
                          attrs: dict | None = None, chain: np.ndarray | None = None,
-                         param_names: tuple[str, ...] = (), bands: tuple[float, ...] = (0.68, 0.95)):
+                         param_names: tuple[str, ...] = (), bands: tuple[float, ...] = (0.68, 0.95),
+                         scalars: dict[str, np.ndarray] | None = None):
     """Posterior group with one chain and the ensemble members / posterior draws as ``draw``.
 
     ``chain`` (steps, walkers, params) from emcee, if given, goes to a group ``mcmc`` with walkers as
-    chains (for R-hat/ESS). HDI bands of every profile go to groups ``hdi_68``, ``hdi_95`` (per ``bands``)."""
+    chains (for R-hat/ESS). HDI bands of every profile go to groups ``hdi_68``, ``hdi_95`` (per ``bands``).
+    ``scalars`` (name -> one value per draw, e.g. log10 J-factors) go to a group ``jfactor``."""
     from arviz_base import from_dict
 
     post = {k: np.asarray(v)[None] for k, v in profiles.items() if k in PROFILE_DIMS}
@@ -34,6 +37,8 @@ def profiles_to_datatree(profiles: dict[str, np.ndarray], *, radius: np.ndarray,
     groups = {"posterior": post}
     if chain is not None:
         groups["mcmc"] = {name: np.swapaxes(chain[:, :, i], 0, 1) for i, name in enumerate(param_names)}
+    if scalars:
+        groups["jfactor"] = {k: np.asarray(v, float)[None] for k, v in scalars.items()}
     dt = from_dict(groups, coords={"radius": np.asarray(radius), "R": np.asarray(R)}, dims=dims)
     meta = {k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in (attrs or {}).items()}
     dt["posterior"].attrs.update(meta)

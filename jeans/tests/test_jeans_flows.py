@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from gcsbi.jeans.errors import JeansValueError
-from gcsbi.jeans.flows import FlowConfig, RadialCNF
+from gcsbi_jeans.errors import JeansValueError
+from gcsbi_jeans.flows import FlowConfig, RadialCNF
 
 
 def _random_flow(variant: str, seed: int = 0, scale: float = 4.0) -> RadialCNF:
@@ -89,3 +89,25 @@ def test_log_prob_is_differentiable_in_r(torch_seed):
     with torch.no_grad():
         fd = (flow.log_prob_radius(r + h) - flow.log_prob_radius(r - h)) / (2 * h)
     torch.testing.assert_close(g, fd, rtol=1e-4, atol=1e-6)
+
+
+def test_flow_is_a_torch_distribution(torch_seed):
+    import torch
+
+    from gcsbi_jeans.flows import FlowConfig, RadialCNF, RadialFlowDistribution
+    from gcsbi_jeans.model import JeansFlowModel
+    from gcsbi_jeans.velocity import parse_beta
+
+    model = JeansFlowModel(beta=parse_beta("iso"), length_scale=0.3, velocity_scale=10.0,
+                           flow=FlowConfig(variant="cusp", ode_steps=4))
+    dist = model.position_distribution()
+    assert isinstance(dist, torch.distributions.Distribution) and dist.event_shape == (3,)
+    x = dist.sample((2, 5), generator=torch.Generator().manual_seed(0))
+    assert x.shape == (2, 5, 3) and not x.requires_grad
+    lp = dist.log_prob(x)
+    assert lp.shape == (2, 5)
+    torch.testing.assert_close(lp, model.log_n(x.norm(dim=-1)))  # the same density as the Jeans model's n(r)
+    y = dist.rsample((4,))
+    assert y.requires_grad  # differentiable in the flow's parameters
+    with pytest.raises(Exception):
+        RadialFlowDistribution(RadialCNF(), scale=-1.0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gcsbi.jeans.errors import JeansValueError
-from gcsbi.jeans.velocity import BaesVanHeseBeta, ConstantBeta, OsipkovMerrittBeta, SigmaRNet, parse_beta
+from gcsbi_jeans.errors import JeansValueError
+from gcsbi_jeans.velocity import BaesVanHeseBeta, ConstantBeta, OsipkovMerrittBeta, SigmaRNet, parse_beta
 
 
 @pytest.mark.parametrize(

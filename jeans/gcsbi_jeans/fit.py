@@ -68,7 +68,7 @@ class FitResult:
 def check_fit_sample(stars: StarTable, *, min_stars: int = MIN_STARS) -> None:
     """Refuse samples no fit can use: fewer than ``min_stars`` stars, or no spatial or velocity spread.
 
-    Raises :class:`~gcsbi.jeans.errors.JeansValueError` before any model is built.
+    Raises :class:`~gcsbi_jeans.errors.JeansValueError` before any model is built.
     """
     if stars.n < min_stars:
         raise JeansValueError(f"need at least {min_stars} stars, got {stars.n}")

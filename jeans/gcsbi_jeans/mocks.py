@@ -15,7 +15,7 @@ from .io import StarTable
 from .parametric import G_KPC_KMS2_MSUN, zhao_density, zhao_mass
 from .velocity import BetaModel, ConstantBeta, OsipkovMerrittBeta, parse_beta
 
-__all__ = ["MockConfig", "make_mock", "truth_profiles", "save_truth", "load_truth", "PLUMCOREOM_TRUTH"]
+__all__ = ["MockConfig", "make_mock", "plummer_positions", "truth_profiles", "save_truth", "load_truth", "PLUMCOREOM_TRUTH"]
 
 HALOS = {"core": 0.0, "cusp": 1.0}
 
@@ -97,8 +97,17 @@ def make_mock(config: MockConfig) -> tuple[StarTable, dict]:
     verr = np.full(config.n, config.verr)
     v = vz + rng.normal(0.0, 1.0, config.n) * verr
     stars = StarTable(x=x, y=y, v=v, verr=verr, weight=np.ones(config.n), vsys=0.0,
-                      meta={"source": "gcsbi.jeans.mocks", "true_xyz_v": np.column_stack([x, y, z, vz])})
+                      meta={"source": "gcsbi_jeans.mocks", "true_xyz_v": np.column_stack([x, y, z, vz])})
     return stars, config.truth()
+
+
+def plummer_positions(n: int, a: float, *, seed: int) -> np.ndarray:
+    """Projected radii (kpc) of ``n`` stars drawn from a Plummer sphere of scale ``a``: a positions-only
+    (photometric) sample for the light profile, independent of the kinematic mock."""
+    if n < 1 or not (math.isfinite(a) and a > 0):
+        raise JeansValueError("n must be >= 1 and a > 0")
+    u = np.random.default_rng(seed).uniform(0.0, 1.0, n)
+    return a * np.sqrt(u / (1.0 - u))  # inverse of the projected enclosed fraction R^2 / (R^2 + a^2)
 
 
 def _light_density(light: dict) -> Callable[[np.ndarray], np.ndarray]:

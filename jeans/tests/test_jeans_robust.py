@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gcsbi.cli import main
-from gcsbi.jeans.errors import JeansFileError, JeansValueError
-from gcsbi.jeans.fit import MIN_STARS, FitConfig, fit_ensemble, fit_model
-from gcsbi.jeans.io import StarTable, read_gaia_challenge, read_stars, read_table, read_walker
-from gcsbi.jeans.velocity import parse_beta
+from gcsbi_jeans.cli import main
+from gcsbi_jeans.errors import JeansFileError, JeansValueError
+from gcsbi_jeans.fit import MIN_STARS, FitConfig, fit_ensemble, fit_model
+from gcsbi_jeans.io import StarTable, read_gaia_challenge, read_stars, read_table, read_walker
+from gcsbi_jeans.velocity import parse_beta
 
 CFG = FitConfig(steps=1, n_model=8)
 
@@ -41,7 +41,7 @@ def _table(tmp_path, n: int = 30, *, header: str = "x y v verr", seed: int = 0, 
 @pytest.fixture
 def no_fitting(monkeypatch):
     """Fail the test if a model is ever built (the refusal must come first)."""
-    import gcsbi.jeans.fit as fit
+    import gcsbi_jeans.fit as fit
 
     def boom(*args, **kwargs):
         raise AssertionError("a model was built")
@@ -53,7 +53,7 @@ def _jeans_error(capsys, sub: str = "fit") -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"gcsbi jeans {sub}: error: "), err
+    assert len(lines) == 1 and lines[0].startswith(f"gcsbi-jeans {sub}: error: "), err
     return lines[0]
 
 
@@ -73,7 +73,7 @@ def test_fits_refuse_fewer_than_min_stars(no_fitting):
 def test_cli_refuses_three_stars_before_writing(tmp_path, capsys, command, no_fitting):
     table = _table(tmp_path, n=3)
     out = tmp_path / "out"
-    assert main(["jeans", command, str(table), "--out", str(out), "--steps", "1", "--no-progress"]) == 1
+    assert main([command, str(table), "--out", str(out), "--steps", "1", "--no-progress"]) == 1
     assert "need at least 20 stars, got 3" in _jeans_error(capsys, command)
     assert not out.exists()
 
@@ -104,7 +104,7 @@ def test_gaia_challenge_needs_verr(tmp_path):
 
 def test_cli_table_without_error_column_names_the_option(tmp_path, capsys, no_fitting):
     table = _table(tmp_path, header="x y v")
-    assert main(["jeans", "fit", str(table), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert main(["fit", str(table), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
     assert "--verr" in _jeans_error(capsys)
 
 
@@ -140,7 +140,7 @@ def test_nan_membership_is_not_silently_dropped(tmp_path):
 
 def test_cli_missing_position_columns_is_one_line(tmp_path, capsys):
     table = _table(tmp_path, header="x v verr")
-    assert main(["jeans", "fit", str(table), "--out", str(tmp_path / "o")]) == 1
+    assert main(["fit", str(table), "--out", str(tmp_path / "o")]) == 1
     assert "need x, y" in _jeans_error(capsys)
 
 
@@ -185,5 +185,5 @@ def test_binary_file_is_a_file_error(tmp_path, capsys):
     for fmt in ("auto", "table", "gaia"):
         with pytest.raises(JeansFileError, match="stars.txt"):
             read_stars(bad, fmt=fmt, verr=1.0)
-    assert main(["jeans", "fit", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert main(["fit", str(bad), "--out", str(tmp_path / "o")]) == 1
     assert "stars.txt" in _jeans_error(capsys)

@@ -1,4 +1,4 @@
-"""Exception hierarchy of gcsbi.jeans (self-contained: gcsbi.jeans imports nothing else from gcsbi)."""
+"""Exception hierarchy of gcsbi_jeans (self-contained: gcsbi_jeans imports nothing else from gcsbi)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ __all__ = ["JeansError", "JeansValueError", "JeansFileError", "JeansRuntimeError
 
 
 class JeansError(Exception):
-    """Base class of every exception gcsbi.jeans raises on purpose."""
+    """Base class of every exception gcsbi_jeans raises on purpose."""
 
 
 class JeansValueError(JeansError, ValueError):

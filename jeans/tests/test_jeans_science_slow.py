@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gcsbi.jeans.baseline import BaselineConfig, fit_baseline
-from gcsbi.jeans.fit import FitConfig, fit_model
-from gcsbi.jeans.mocks import MockConfig, make_mock, truth_profiles
-from gcsbi.jeans.solve import jeans_profiles, projected_profiles
-from gcsbi.jeans.velocity import parse_beta
+from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
+from gcsbi_jeans.fit import FitConfig, fit_model
+from gcsbi_jeans.mocks import MockConfig, make_mock, truth_profiles
+from gcsbi_jeans.solve import jeans_profiles, projected_profiles
+from gcsbi_jeans.velocity import parse_beta
 
 pytestmark = pytest.mark.slow
 

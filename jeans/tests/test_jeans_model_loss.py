@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from gcsbi.jeans.errors import JeansValueError
-from gcsbi.jeans.flows import FlowConfig
-from gcsbi.jeans.loss import smeared_log_likelihood, stars_to_tensors
-from gcsbi.jeans.model import JeansFlowModel
-from gcsbi.jeans.velocity import parse_beta
+from gcsbi_jeans.errors import JeansValueError
+from gcsbi_jeans.flows import FlowConfig
+from gcsbi_jeans.loss import smeared_log_likelihood, stars_to_tensors
+from gcsbi_jeans.model import JeansFlowModel
+from gcsbi_jeans.velocity import parse_beta
 
 
 def _model(beta="om:0.3", V=10.0, L=0.3):

@@ -1,0 +1,169 @@
+"""Free-form Jeans posterior (gcsbi_jeans.posterior) against truth, the emcee baseline and published dwarfs.
+
+Usage (repo root, one heavy job at a time, one thread):
+    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage truth     # PlumCoreOm x5 + galpy mocks x8
+    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage baseline  # emcee baseline on the same data
+    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage dwarfs    # Draco, Fornax, Carina, beta inferred
+Results: bench/results/jeans_freeform_<stage>.json (+ PNGs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
+from gcsbi_jeans.export import truth_coverage
+from gcsbi_jeans.freeform import FreeformConfig
+from gcsbi_jeans.io import read_gaia_challenge, read_walker
+from gcsbi_jeans.light import fit_light, read_photometry
+from gcsbi_jeans.mocks import PLUMCOREOM_TRUTH, MockConfig, make_mock, plummer_positions, truth_profiles
+from gcsbi_jeans.plots import plot_profiles
+from gcsbi_jeans.posterior import fit_freeform
+from gcsbi_jeans.velocity import parse_beta
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "dsph"
+RESULTS = Path(os.environ.get("JEANS_BENCH_OUT", ROOT / "bench" / "results"))
+PCO = "gaia_challenge/PlumCoreOm/gs010_bs050_rcrs025_rarc100_core_0400mpc3_df_"
+
+# Read, Walker & Steger (2019, MNRAS 484, 1401): rho_DM(150 pc) in 1e7 Msun/kpc^3 (value, -err, +err), and the
+# stellar masses they used; Pace & Strigari (2019, MNRAS 482, 3480): log10 J(0.5 deg) in GeV^2 cm^-5.
+DWARFS = {
+    "draco": {"spec": "dra_justin1_spec.dat", "phot": None, "distance": 76.0, "mstar": 0.29e6,
+              "rho150": (23.6, 2.9, 2.0), "logJ05": (18.83, 0.12)},
+    "fornax": {"spec": "for_justin1_spec.dat", "phot": None, "distance": 138.0, "mstar": 4.3e7,
+               "rho150": (7.9, 1.9, 2.7), "logJ05": (18.09, 0.10)},
+    "carina": {"spec": "car_justin1_spec.dat", "phot": "car_justin1_phot.dat", "distance": 105.0, "mstar": 0.38e6,
+               "rho150": (11.6, 2.2, 2.0), "logJ05": (17.83, 0.10)},
+}
+MOCKS = [(halo, an, seed) for seed in (21, 22) for halo in ("core", "cusp") for an in ("iso", "om:0.25")]
+
+
+def truth_cases():
+    """(name, stars, light, beta, truth): PlumCoreOm 1000-star files 0-4 (light from the 10000-star file) and
+    galpy mocks (light from 10000 independent Plummer positions)."""
+    ph = np.loadtxt(SHARED / (PCO + "10000_0.dat"))
+    light = fit_light(np.hypot(ph[:, 0], ph[:, 1]))
+    for k in range(5):
+        yield (f"plumcoreom_{k}", read_gaia_challenge(SHARED / (PCO + f"1000_{k}_err.dat"), verr=2.0), light,
+               parse_beta(PLUMCOREOM_TRUTH["beta"]), PLUMCOREOM_TRUTH)
+    for halo, an, seed in MOCKS:
+        mc = MockConfig(n=1000, halo=halo, rho0=4e8 if halo == "core" else 6.4e7, anisotropy=an, seed=seed)
+        stars, truth = make_mock(mc)
+        light = fit_light(plummer_positions(10000, mc.light_a, seed=seed + 100))
+        yield f"mock_{halo}_{an.replace(':', '')}_{seed}", stars, light, parse_beta(an), truth
+
+
+def score(profiles: dict, radius: np.ndarray, tp: dict, r_half: float) -> dict:
+    out = {"rho": truth_coverage(profiles["rho"], tp["rho"](radius)),
+           "min_rho_draw": float(profiles["rho"].min()),
+           "slope_at_rhalf": float(np.median(profiles["slope"][:, 4])), "slope_truth": float(tp["slope"](r_half)),
+           "mass_monotone": bool(np.all(np.diff(profiles["mass"], axis=1) > 0))}
+    out["slope_error"] = out["slope_at_rhalf"] - out["slope_truth"]
+    return out
+
+
+def stage_truth(args) -> dict:
+    res = []
+    for name, stars, light, beta, truth in truth_cases():
+        rh = light.half_light_radius()
+        radius = np.geomspace(0.25 * rh, 4.0 * rh, 9)
+        t0 = time.perf_counter()
+        fit = fit_freeform(stars, FreeformConfig(seed=args.seed), beta=beta, light=light, radius=radius,
+                           progress=False)
+        wall = time.perf_counter() - t0
+        tp = truth_profiles(truth)
+        case = {"name": name, "n": stars.n, "r_half": rh, "wall_s": wall, "acceptance": fit.acceptance,
+                **score(fit.profiles, radius, tp, rh)}
+        res.append(case)
+        print(name, f"med|dlog rho| {case['rho']['median_abs_log10_ratio']:.3f}",
+              f"in68 {case['rho']['frac_inside_68']:.2f} slope err {case['slope_error']:+.2f} "
+              f"min rho {case['min_rho_draw']:.3g} wall {wall:.1f}s", flush=True)
+        if name in ("plumcoreom_0", "mock_cusp_iso_21"):
+            r = np.geomspace(0.05 * rh, 8 * rh, 40)
+            R = np.geomspace(0.05 * rh, 6 * rh, 20)
+            full = fit_freeform(stars, FreeformConfig(seed=args.seed), beta=beta, light=light, radius=r, R=R,
+                                progress=False)
+            plot_profiles({"free-form Jeans": (r, R, full.profiles)}, RESULTS / f"jeans_freeform_{name}.png",
+                          stars=stars, truth=tp, title=f"{name}: free-form Jeans posterior (beta given)")
+    inside = np.concatenate([c["rho"]["inside_68"] for c in res])
+    return {"cases": res, "coverage68_all": float(np.mean(inside)), "n_pairs": int(inside.size)}
+
+
+def stage_baseline(args) -> dict:
+    res = []
+    cfg = BaselineConfig(seed=args.seed)
+    for name, stars, light, beta, truth in truth_cases():
+        if name.endswith("_22"):
+            continue  # one realisation per mock kind (the baseline costs ~100 s per data set)
+        rh = light.half_light_radius()
+        radius = np.geomspace(0.25 * rh, 4.0 * rh, 9)
+        base = fit_baseline(stars, beta, cfg, radius=radius, R=radius, progress=False)
+        case = {"name": name, "wall_s": base.wall_s, **score(base.profiles, radius, truth_profiles(truth), rh)}
+        res.append(case)
+        print(name, f"emcee med|dlog rho| {case['rho']['median_abs_log10_ratio']:.3f}",
+              f"in68 {case['rho']['frac_inside_68']:.2f} slope err {case['slope_error']:+.2f}", flush=True)
+    return {"cases": res}
+
+
+def stage_dwarfs(args) -> dict:
+    res = []
+    for name, d in DWARFS.items():
+        stars = read_walker(SHARED / "walker" / d["spec"], distance_kpc=d["distance"]).members(0.05)
+        if d["phot"]:
+            R, w = read_photometry(SHARED / "walker" / d["phot"], distance_kpc=d["distance"], fmt="walker")
+            light, light_src = fit_light(R, w), "photometric sample"
+        else:
+            light, light_src = fit_light(stars.R, stars.weight), "spectroscopic sample"
+        rh = light.half_light_radius()
+        r = np.unique(np.concatenate([np.geomspace(0.05 * rh, 8 * rh, 40), [0.15]]))
+        R = np.geomspace(0.05 * rh, 6 * rh, 20)
+        t0 = time.perf_counter()
+        fit = fit_freeform(stars, FreeformConfig(seed=args.seed), beta=None, light=light, radius=r, R=R,
+                           stellar_mass=d["mstar"], distance_kpc=d["distance"], progress=False)
+        wall = time.perf_counter() - t0
+        j150 = int(np.argmin(np.abs(r - 0.15)))
+        q = lambda x: dict(zip(["q16", "median", "q84"], np.quantile(x, [0.16, 0.5, 0.84]).tolist()))  # noqa: E731
+        bt = fit.chain.reshape(-1, len(fit.names))
+        case = {"name": name, "n": stars.n, "n_eff": float(stars.weight.sum()), "light_from": light_src,
+                "r_half_kpc": rh, "distance_kpc": d["distance"], "stellar_mass": d["mstar"], "wall_s": wall,
+                "acceptance": fit.acceptance, "rho_dm_150pc_1e7": q(fit.profiles["rho"][:, j150] / 1e7),
+                "read2019_rho150_1e7": d["rho150"], "log10_J_0.5deg": q(fit.scalars["log10_J_0.5deg"]),
+                "pace_strigari2019_logJ05": d["logJ05"],
+                "beta_tilde_0": q(bt[:, fit.names.index("beta_tilde_0")]),
+                "beta_tilde_inf": q(bt[:, fit.names.index("beta_tilde_inf")]),
+                "corr_beta0_rho150": float(np.corrcoef(
+                    fit.profiles["beta"][:, j150], np.log10(fit.profiles["rho"][:, j150]))[0, 1])}
+        res.append(case)
+        print(json.dumps({k: case[k] for k in ("name", "rho_dm_150pc_1e7", "read2019_rho150_1e7", "log10_J_0.5deg",
+                                               "pace_strigari2019_logJ05", "wall_s")}, default=float), flush=True)
+        plot_profiles({"free-form Jeans, beta inferred": (r, R, fit.profiles)}, RESULTS / f"jeans_freeform_{name}.png",
+                      stars=stars, truth=None, title=f"{name}: dark matter only (M* = {d['mstar']:.2g} Msun)",
+                      mark_radius=0.15)
+    return {"cases": res}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    out = {"stage": args.stage, "machine": platform.platform(), "threads": os.environ.get("OMP_NUM_THREADS"),
+           **{"truth": stage_truth, "baseline": stage_baseline, "dwarfs": stage_dwarfs}[args.stage](args)}
+    out["wall_s"] = time.perf_counter() - t0
+    path = RESULTS / f"jeans_freeform_{args.stage}.json"
+    path.write_text(json.dumps(out, indent=1, default=float))
+    print("wrote", path, f"({out['wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

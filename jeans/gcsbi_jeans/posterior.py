@@ -1,0 +1,187 @@
+"""Posterior of the free-form Jeans model: a MAP fit, then emcee (vectorised), profiles and J-factors per draw."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import emcee
+import numpy as np
+from scipy.optimize import minimize
+
+from .errors import JeansRuntimeError, JeansValueError
+from .freeform import G_KPC_KMS2_MSUN, FreeformConfig, JeansKernel
+from .io import StarTable
+from .jfactor import j_factor
+from .light import LightProfile, fit_light
+from .velocity import BetaModel
+
+__all__ = ["FreeformResult", "fit_freeform", "profiles_at"]
+
+
+@dataclass
+class FreeformResult:
+    """emcee chain (steps, walkers, ndim) after burn-in and thinning, the MAP, and profiles per draw."""
+
+    names: list[str]
+    chain: np.ndarray
+    log_prob: np.ndarray
+    theta_map: np.ndarray
+    acceptance: float
+    wall_s: float
+    map_wall_s: float
+    radius: np.ndarray
+    R: np.ndarray
+    profiles: dict[str, np.ndarray]
+    scalars: dict[str, np.ndarray]
+    light: LightProfile
+    r_half: float
+    config: FreeformConfig
+    beta_spec: str
+    stellar_mass: float
+    kernel: JeansKernel = field(repr=False)
+
+
+def _initial_guess(kernel: JeansKernel, stars: StarTable) -> np.ndarray:
+    """Wolf et al. (2010): M(4/3 R_1/2) = 3 <sigma_los^2> (4/3 R_1/2) / G, spread as a mildly cored profile."""
+    cfg = kernel.config
+    w = stars.weight / stars.weight.sum()
+    s2 = max(float(np.sum(w * (stars.v**2 - stars.verr**2))), 1.0)
+    r3 = 4.0 / 3.0 * kernel.r_half
+    mean_rho = 3.0 * s2 * r3 / G_KPC_KMS2_MSUN / (4.0 / 3.0 * math.pi * r3**3)
+    gam = np.linspace(0.3, 2.5, cfg.nodes)
+    theta = [math.log10(mean_rho * 0.6)] + gam.tolist()
+    if kernel.beta_model is None:
+        theta += [0.0, 0.0, 0.0, 0.5 * (cfg.eta[0] + cfg.eta[1])]
+    if cfg.velocity_shape == "mixture":
+        theta += [0.5, 0.9]
+    return np.clip(np.asarray(theta), *_bounds(kernel))
+
+
+def _bounds(kernel: JeansKernel) -> tuple[np.ndarray, np.ndarray]:
+    cfg = kernel.config
+    lo = [cfg.log10_rho_half[0]] + [0.0] * cfg.nodes
+    hi = [cfg.log10_rho_half[1]] + [cfg.slope_max] * cfg.nodes
+    if kernel.beta_model is None:
+        lo += [cfg.beta_tilde[0], cfg.beta_tilde[0], cfg.log10_ra[0], cfg.eta[0]]
+        hi += [cfg.beta_tilde[1], cfg.beta_tilde[1], cfg.log10_ra[1], cfg.eta[1]]
+    if cfg.velocity_shape == "mixture":
+        lo += [cfg.shape_f[0], cfg.shape_q[0]]
+        hi += [cfg.shape_f[1], cfg.shape_q[1]]
+    return np.asarray(lo, float), np.asarray(hi, float)
+
+
+def _map(kernel: JeansKernel, theta0: np.ndarray) -> np.ndarray:
+    """Maximum a posteriori by Powell from ``theta0``; infinite values are replaced by a large penalty."""
+    def nlp(t: np.ndarray) -> float:
+        v = float(kernel.log_posterior(t[None])[0])
+        return -v if math.isfinite(v) else 1e30
+
+    # the level first (1-D), then everything
+    best = min(np.linspace(-1.5, 1.5, 31), key=lambda d: nlp(np.concatenate([[theta0[0] + d], theta0[1:]])))
+    theta0 = np.concatenate([[theta0[0] + best], theta0[1:]])
+    res = minimize(nlp, theta0, method="Powell", options={"maxiter": 20000, "xtol": 1e-4, "ftol": 1e-8})
+    if not res.fun < 1e30:
+        raise JeansRuntimeError("the MAP search found no parameters with a finite posterior")
+    return res.x
+
+
+def _ball(kernel: JeansKernel, center: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` walkers in a small ball around ``center``, each with a finite posterior."""
+    lo, hi = _bounds(kernel)
+    scale = 0.02 * np.maximum(hi - lo, 1e-3)
+    out = []
+    for _ in range(200):
+        cand = center + rng.normal(0.0, 1.0, (4 * n, center.size)) * scale
+        if kernel.config.slope_prior == "sorted":
+            k = kernel.config.nodes
+            cand[:, 1:1 + k] = np.sort(cand[:, 1:1 + k], axis=1)
+        good = cand[np.isfinite(kernel.log_posterior(cand))]
+        out.extend(good)
+        if len(out) >= n:
+            return np.asarray(out[:n])
+        scale *= 0.5
+    raise JeansRuntimeError("could not place the walkers around the MAP (the posterior is not finite there)")
+
+
+def profiles_at(kernel: JeansKernel, theta: np.ndarray, radius: np.ndarray, R: np.ndarray) -> dict[str, np.ndarray]:
+    """Profiles of parameter rows ``theta`` on ``radius`` (3D) and ``R`` (projected), kpc."""
+    prof = kernel.evaluate(theta)
+    lr, lR = np.log(np.asarray(radius, float)), np.log(np.asarray(R, float))
+
+    def on(arr: np.ndarray, x_from: np.ndarray, x_to: np.ndarray, log: bool) -> np.ndarray:
+        a = np.log(np.maximum(arr, 1e-300)) if log else arr
+        out = np.stack([np.interp(x_to, x_from, row) for row in a])
+        return np.exp(out) if log else out
+
+    g = kernel.lr
+    out = {
+        "rho": on(prof["rho"], g, lr, True),
+        "mass": on(prof["mass"], g, lr, True),
+        "mass_dm": on(prof["mass_dm"], g, lr, True),
+        "slope": -on(prof["gamma"], g, lr, False),
+        "beta": on(prof["beta"], g, lr, False),
+        "sigma_r": np.sqrt(on(np.maximum(prof["sigma_r2"], 1e-300), g, lr, True)),
+        "n": np.broadcast_to(kernel.light.density(radius), (len(theta), len(radius))).copy(),
+        "sigma_los_R": np.sqrt(on(np.maximum(prof["sigma_los2_R"], 1e-300), np.log(kernel.R), lR, True)),
+        "Sigma_R": np.broadcast_to(kernel.light.surface(R), (len(theta), len(R))).copy(),
+    }
+    return out
+
+
+def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *, beta: BetaModel | None = None,
+                 light: LightProfile | None = None, stellar_mass: float = 0.0, radius: np.ndarray | None = None,
+                 R: np.ndarray | None = None, distance_kpc: float | None = None, j_angles_deg=(0.5,),
+                 n_draws: int = 1000, progress: bool = True) -> FreeformResult:
+    """Posterior of rho_DM(r) (and beta(r) when ``beta`` is None) for ``stars``.
+
+    ``light``: the tracer profile (default: fitted to the stars' own positions; pass one fitted to a larger
+    photometric sample with :func:`~gcsbi_jeans.light.fit_light`). ``stellar_mass`` (Msun) adds the stars'
+    own mass M_* times the light's enclosed fraction, so ``rho`` is dark matter only. With ``distance_kpc``,
+    J-factors J(theta) in log10 GeV^2 cm^-5 are computed from every draw of rho_DM.
+    """
+    from .fit import check_fit_sample, default_grids
+
+    check_fit_sample(stars)
+    if n_draws < 1:
+        raise JeansValueError(f"n_draws must be >= 1, got {n_draws}")
+    if distance_kpc is not None and not (math.isfinite(distance_kpc) and distance_kpc > 0):
+        raise JeansValueError(f"distance must be > 0 kpc, got {distance_kpc}")
+    light = fit_light(stars.R, stars.weight, seed=config.seed) if light is None else light
+    kernel = JeansKernel(stars, light, config, beta=beta, stellar_mass=stellar_mass)
+    if config.walkers < 2 * kernel.ndim:
+        raise JeansValueError(f"need at least {2 * kernel.ndim} walkers for the {kernel.ndim} parameters "
+                              f"({', '.join(kernel.names)}); got {config.walkers}")
+    r_def, R_def = default_grids(stars)
+    radius = r_def if radius is None else np.asarray(radius, float)
+    R = R_def if R is None else np.asarray(R, float)
+    rng = np.random.default_rng(config.seed)
+    t0 = time.perf_counter()
+    theta_map = _map(kernel, _initial_guess(kernel, stars))
+    map_wall = time.perf_counter() - t0
+    p0 = _ball(kernel, theta_map, config.walkers, rng)
+    sampler = emcee.EnsembleSampler(config.walkers, kernel.ndim, kernel.log_posterior, vectorize=True)
+    sampler.random_state = np.random.RandomState(config.seed).get_state()
+    sampler.run_mcmc(p0, config.steps, progress=progress)
+    wall = time.perf_counter() - t0
+    chain = sampler.get_chain(discard=config.burn, thin=config.thin)
+    logp = sampler.get_log_prob(discard=config.burn, thin=config.thin)
+    if not (np.all(np.isfinite(chain)) and np.all(np.isfinite(logp))):
+        raise JeansRuntimeError("emcee chain contains non-finite values")
+    flat = chain.reshape(-1, kernel.ndim)
+    idx = np.sort(rng.choice(len(flat), size=min(n_draws, len(flat)), replace=False))
+    draws = flat[idx]
+    profiles = profiles_at(kernel, draws, radius, R)
+    scalars: dict[str, np.ndarray] = {}
+    if distance_kpc is not None:
+        rho = kernel.evaluate(draws)["rho"]
+        r_trunc = max(1.5 * float(stars.R.max()), 2.0 * distance_kpc * math.tan(math.radians(max(j_angles_deg))))
+        for ang in j_angles_deg:
+            scalars[f"log10_J_{ang:g}deg"] = j_factor(kernel.r, rho, distance_kpc=distance_kpc, angle_deg=ang,
+                                                       r_trunc=r_trunc)
+    spec = beta.spec if beta is not None else "inferred:bvh"
+    return FreeformResult(names=kernel.names, chain=chain, log_prob=logp, theta_map=theta_map,
+                          acceptance=float(np.mean(sampler.acceptance_fraction)), wall_s=wall, map_wall_s=map_wall,
+                          radius=radius, R=R, profiles=profiles, scalars=scalars, light=light, r_half=kernel.r_half,
+                          config=config, beta_spec=spec, stellar_mass=float(stellar_mass), kernel=kernel)

@@ -1,0 +1,74 @@
+"""CLI: gcsbi jeans mock / fit / baseline at tiny sizes, and clean error exits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from gcsbi_jeans.cli import main
+
+
+def test_mock_fit_baseline(tmp_path):
+    table = tmp_path / "mock.txt"
+    assert main(["mock", "--n", "120", "--halo", "cusp", "--anisotropy", "om:0.3", "--seed", "4",
+                 "--out", str(table)]) == 0
+    truth = json.loads((tmp_path / "mock.txt.truth.json").read_text())
+    assert truth["halo"]["gamma"] == 1.0 and truth["beta"] == "om:0.3"
+    assert np.loadtxt(table).shape == (120, 5)
+    out = tmp_path / "fit"
+    assert main(["fit", str(table), "--method", "jflow", "--beta", "om:0.3", "--variant", "cusp", "--ensemble", "2",
+                 "--steps", "3", "--n-model", "64", "--truth", str(table) + ".truth.json", "--out", str(out),
+                 "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["members"] == 2 and "rho" in summary["truth"]
+    assert (out / "profiles.png").is_file() and (out / "profiles.zarr").is_dir()
+    bout = tmp_path / "base"
+    assert main(["baseline", str(table), "--beta", "om:0.3", "--walkers", "8", "--steps", "12",
+                 "--burn", "4", "--thin", "2", "--out", str(bout), "--no-progress"]) == 0
+    bsum = json.loads((bout / "summary.json").read_text())
+    assert set(bsum["diagnostics"]) == {"log10_a", "log10_rho_s", "log10_r_s", "gamma"}
+
+
+def test_errors_exit_1(tmp_path, capsys):
+    assert main(["fit", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# x y v\n1 2 3\n")
+    good = tmp_path / "good.txt"
+    rows = np.random.default_rng(0).normal(size=(25, 3))
+    good.write_text("# x y v verr\n" + "\n".join(f"{a} {b} {10 * c} 1.0" for a, b, c in rows) + "\n")
+    capsys.readouterr()
+    assert main(["fit", str(good), "--beta", "om:-1", "--out", str(tmp_path / "o")]) == 1
+    assert "Osipkov-Merritt" in capsys.readouterr().err
+    assert main(["mock", "--n", "1", "--out", str(tmp_path / "m.txt")]) == 1
+    assert "error" in capsys.readouterr().err
+    assert main(["baseline", str(bad), "--steps", "10", "--burn", "8", "--out", str(tmp_path / "b")]) == 1
+
+
+def test_freeform_fit_with_inferred_beta_stellar_mass_and_jfactor(tmp_path):
+    table = tmp_path / "mock.txt"
+    assert main(["mock", "--n", "150", "--seed", "5", "--out", str(table)]) == 0
+    out = tmp_path / "ff"
+    assert main(["fit", str(table), "--beta", "infer", "--stellar-mass", "1e5", "--distance", "80", "--jfactor",
+                 "--walkers", "24", "--mcmc-steps", "60", "--nodes", "4", "--truth", str(table) + ".truth.json",
+                 "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "freeform" and summary["beta"] == "inferred:bvh"
+    assert {"beta_tilde_0", "shape_f", "gamma_4"} <= set(summary["diagnostics"])
+    assert 10 < summary["log10_J_0.5deg"]["median"] < 30
+    from gcsbi_jeans.export import load_datatree
+
+    dt = load_datatree(out / "profiles.zarr")
+    assert "jfactor" in dt.children and float(dt["posterior"]["rho"].min()) > 0
+
+
+def test_freeform_cli_refuses_inconsistent_options(tmp_path, capsys):
+    table = tmp_path / "mock.txt"
+    assert main(["mock", "--n", "60", "--seed", "5", "--out", str(table)]) == 0
+    capsys.readouterr()
+    assert main(["fit", str(table), "--jfactor", "--out", str(tmp_path / "a")]) == 1
+    assert "--jfactor needs --distance" in capsys.readouterr().err
+    assert main(["fit", str(table), "--method", "jflow", "--beta", "infer", "--out", str(tmp_path / "b")]) == 1
+    assert "--beta infer needs" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
