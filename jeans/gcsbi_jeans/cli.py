@@ -86,7 +86,7 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
     f.add_argument("--j-angle", type=float, action="append", default=None, metavar="DEG",
                    help="J-factor half-angle(s) in degrees (default 0.5; repeatable)")
     f.add_argument("--walkers", type=int, default=48, help="emcee walkers (freeform)")
-    f.add_argument("--mcmc-steps", type=int, default=3000, help="emcee steps, half of them burn-in (freeform)")
+    f.add_argument("--mcmc-steps", type=int, default=10000, help="emcee steps, half of them burn-in (freeform)")
     f.add_argument("--nodes", type=int, default=7, help="slope nodes of the free-form rho_DM (freeform)")
     f.add_argument("--slope-prior", default="sorted", choices=["sorted", "smooth"])
     f.add_argument("--velocity-shape", default="mixture", choices=["mixture", "gaussian"])

@@ -22,11 +22,11 @@ import numpy as np
 from .errors import JeansValueError
 from .io import StarTable
 from .light import LightProfile
+from .parametric import G_KPC_KMS2_MSUN
 from .velocity import BetaModel
 
 __all__ = ["FreeformConfig", "JeansKernel", "G_KPC_KMS2_MSUN", "SLOPE_PRIORS"]
 
-G_KPC_KMS2_MSUN = 4.30091727e-6
 SLOPE_PRIORS = ("smooth", "sorted")
 VELOCITY_SHAPES = ("mixture", "gaussian")
 
@@ -64,8 +64,8 @@ class FreeformConfig:
     n_R: int = 48
     n_t: int = 96
     walkers: int = 48
-    steps: int = 3000
-    burn: int = 1500
+    steps: int = 10000
+    burn: int = 5000
     thin: int = 10
     seed: int = 0
 

@@ -161,7 +161,11 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
     theta_map = _map(kernel, _initial_guess(kernel, stars))
     map_wall = time.perf_counter() - t0
     p0 = _ball(kernel, theta_map, config.walkers, rng)
-    sampler = emcee.EnsembleSampler(config.walkers, kernel.ndim, kernel.log_posterior, vectorize=True)
+    # differential-evolution moves mix far better than the default stretch move in the slope-ordering
+    # geometry (Carina, beta inferred, 8000 steps: largest walker R-hat 1.12 against 1.48 after 16000
+    # stretch-move steps)
+    moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    sampler = emcee.EnsembleSampler(config.walkers, kernel.ndim, kernel.log_posterior, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(config.seed).get_state()
     sampler.run_mcmc(p0, config.steps, progress=progress)
     wall = time.perf_counter() - t0
