@@ -89,7 +89,9 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
     f.add_argument("--mcmc-steps", type=int, default=10000, help="emcee steps, half of them burn-in (freeform)")
     f.add_argument("--nodes", type=int, default=7, help="slope nodes of the free-form rho_DM (freeform)")
     f.add_argument("--slope-prior", default="sorted", choices=["sorted", "smooth"])
-    f.add_argument("--velocity-shape", default="mixture", choices=["mixture", "gaussian"])
+    f.add_argument("--velocity-shape", default="tempered", choices=["tempered", "mixture", "gaussian"],
+                   help="LOS velocity likelihood: Gaussian with kurtosis-tempered weights (default), a free "
+                        "two-Gaussian mixture, or plain Gaussian")
     f.add_argument("--variant", default="cored", choices=["plain", "cored", "cusp"], help="CNF variant (jflow)")
     f.add_argument("--ensemble", type=int, default=8, help="number of bootstrap fits (jflow)")
     f.add_argument("--steps", type=int, default=1000, help="optimiser steps per fit (jflow)")
@@ -225,7 +227,7 @@ def _fit_freeform(args: argparse.Namespace) -> int:
     summary = {"method": "freeform", "n_stars": stars.n, "vsys": stars.vsys, "beta": spec,
                "light_from": light_src, "light": res.light.to_dict(), "r_half_kpc": res.r_half,
                "stellar_mass": args.stellar_mass, "wall_s": res.wall_s, "acceptance": res.acceptance,
-               "diagnostics": mcmc_diagnostics(dt), "config": cfg.to_dict()}
+               "diagnostics": mcmc_diagnostics(dt), "kurtosis": res.kernel.kurtosis, "config": cfg.to_dict()}
     for k, v in res.scalars.items():
         summary[k] = dict(zip(["q16", "median", "q84"], np.quantile(v, [0.16, 0.5, 0.84]).tolist()))
     _finish(out, f"free-form Jeans ({spec})", res.radius, res.R, res.profiles, stars, truth, summary, dt)

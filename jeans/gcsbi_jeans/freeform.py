@@ -28,7 +28,7 @@ from .velocity import BetaModel
 __all__ = ["FreeformConfig", "JeansKernel", "G_KPC_KMS2_MSUN", "SLOPE_PRIORS"]
 
 SLOPE_PRIORS = ("smooth", "sorted")
-VELOCITY_SHAPES = ("mixture", "gaussian")
+VELOCITY_SHAPES = ("tempered", "mixture", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,13 @@ class FreeformConfig:
     ``slope_step``, any 0 <= gamma <= slope_max).
     ``beta_infer`` priors (Baes & van Hese 2007 in the symmetrised beta~ = beta / (2 - beta)):
     beta~_0, beta~_inf uniform in ``beta_tilde``, log10(r_a / R_1/2) in ``log10_ra``, eta in ``eta``.
-    ``velocity_shape``: the line-of-sight velocity distribution at each R has the Jeans variance sigma_los^2(R);
-    'mixture' lets its shape free (two Gaussians of variances q sigma^2 and (1 - f q)/(1 - f) sigma^2 with
-    weights f, 1 - f: kurtosis >= 3, as radial orbits give), 'gaussian' fixes it. A Gaussian likelihood for
-    leptokurtic data (Gaia Challenge PlumCoreOm: kurtosis 5.2) gives too narrow bands.
+    ``velocity_shape``: each star's v_los has the Jeans variance sigma_los^2(R) + error^2. 'tempered' (default):
+    a Gaussian likelihood, whose variance estimate is consistent whatever the true shape, with each star's term
+    weighted by 2 / (kappa - 1), kappa the kurtosis of the standardised velocities at the MAP in radial bins:
+    the Gaussian likelihood assumes Var(v^2) = 2 sigma^4 while it is (kappa - 1) sigma^4, so untempered bands
+    are too narrow for leptokurtic data (Gaia Challenge PlumCoreOm: kappa = 5.2). 'mixture': a free global
+    shape (two Gaussians of variances q sigma^2 and (1 - f q)/(1 - f) sigma^2, weights f, 1 - f), which biases
+    the variance where the true shape changes with radius. 'gaussian': no correction.
     """
 
     nodes: int = 7
@@ -56,7 +59,7 @@ class FreeformConfig:
     beta_tilde: tuple[float, float] = (-0.95, 0.95)
     log10_ra: tuple[float, float] = (-1.0, 1.0)
     eta: tuple[float, float] = (1.0, 3.0)
-    velocity_shape: str = "mixture"
+    velocity_shape: str = "tempered"
     shape_f: tuple[float, float] = (0.05, 0.95)
     shape_q: tuple[float, float] = (0.05, 1.0)
     grid_points: int = 320
@@ -166,6 +169,9 @@ class JeansKernel:
         self.v2 = stars.v**2
         self.e2 = stars.verr**2
         self.w = stars.weight
+        self.R_stars = R
+        self.temper = np.ones_like(self.w)  # per-star likelihood weights of the 'tempered' shape
+        self.kurtosis: dict[str, list[float]] = {}
 
     # ------------------------------------------------------------------ grids
     def _projection(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -271,8 +277,8 @@ class JeansKernel:
         prof = self.evaluate(theta) if prof is None else prof
         s2 = prof["sigma_los2_R"] @ self.P.T
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if self.config.velocity_shape == "gaussian":
-                ll = np.sum(self.w * _log_normal(self.v2, s2 + self.e2), axis=1)
+            if self.config.velocity_shape != "mixture":
+                ll = np.sum(self.w * self.temper * _log_normal(self.v2, s2 + self.e2), axis=1)
             else:
                 f = theta[:, self.i_shape:self.i_shape + 1]
                 q = theta[:, self.i_shape + 1:self.i_shape + 2]
@@ -280,6 +286,25 @@ class JeansKernel:
                 ll = np.sum(self.w * np.logaddexp(np.log(f) + _log_normal(self.v2, q * s2 + self.e2),
                                                   np.log1p(-f) + _log_normal(self.v2, wide * s2 + self.e2)), axis=1)
         return np.where(np.isfinite(ll), ll, -np.inf)
+
+    def set_tempering(self, theta: np.ndarray, *, stars_per_bin: int = 250, limits=(0.1, 2.0)) -> None:
+        """Weights 2 / (kappa - 1) per star from the kurtosis of v / sqrt(sigma_los^2 + err^2) at ``theta`` (the
+        MAP), in radial bins of about ``stars_per_bin`` (membership-weighted) stars."""
+        s2 = (self.evaluate(np.atleast_2d(theta))["sigma_los2_R"] @ self.P.T)[0] + self.e2
+        z2 = self.v2 / s2
+        order = np.argsort(self.R_stars)
+        cw = np.cumsum(self.w[order])
+        n_bins = int(np.clip(cw[-1] // stars_per_bin, 1, 8))
+        edges_idx = np.searchsorted(cw, cw[-1] * np.arange(1, n_bins) / n_bins)
+        groups = np.split(order, edges_idx)
+        kap, t = [], np.ones_like(self.w)
+        for g in groups:
+            w = self.w[g]
+            k = float(np.sum(w * z2[g] ** 2) / np.sum(w) / (np.sum(w * z2[g]) / np.sum(w)) ** 2)
+            kap.append(k)
+            t[g] = np.clip(2.0 / max(k - 1.0, 1e-6), *limits)
+        self.temper = t
+        self.kurtosis = {"R_max_of_bin": [float(self.R_stars[g].max()) for g in groups], "kappa": kap}
 
     def log_posterior(self, theta: np.ndarray) -> np.ndarray:
         """Vectorised log-posterior (emcee's ``vectorize=True``): rows outside the prior cost nothing."""

@@ -159,6 +159,9 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
     rng = np.random.default_rng(config.seed)
     t0 = time.perf_counter()
     theta_map = _map(kernel, _initial_guess(kernel, stars))
+    if config.velocity_shape == "tempered":
+        kernel.set_tempering(theta_map)
+        theta_map = _map(kernel, theta_map)
     map_wall = time.perf_counter() - t0
     p0 = _ball(kernel, theta_map, config.walkers, rng)
     # differential-evolution moves mix far better than the default stretch move in the slope-ordering

@@ -111,7 +111,7 @@ def test_mixture_shape_reduces_to_gaussian(tiny_mock):
     light = LightProfile(a=(0.25,), w=(1.0,))
     theta = np.array([[8.0, 0.5, 1.0, 2.0, 3.0]])
     kg = JeansKernel(stars, light, FreeformConfig(nodes=4, velocity_shape="gaussian"), beta=parse_beta("iso"))
-    km = JeansKernel(stars, light, FreeformConfig(nodes=4), beta=parse_beta("iso"))
+    km = JeansKernel(stars, light, FreeformConfig(nodes=4, velocity_shape="mixture"), beta=parse_beta("iso"))
     lg = kg.log_likelihood(theta)
     lm = km.log_likelihood(np.column_stack([theta, [[0.5, 1.0]]]))
     np.testing.assert_allclose(lm, lg, rtol=1e-10)
@@ -179,3 +179,23 @@ def test_jfactor_matches_a_cylinder_integral():
     col = 2 * np.trapezoid(np.where(rr <= 5.0, rho(rr) ** 2, 0.0), z, axis=1)
     want = math.log10(2 * math.pi * np.trapezoid(col * R, R) / D**2 * J_UNIT)
     assert got == pytest.approx(want, abs=3e-3)
+
+
+def test_tempering_weights_follow_the_kurtosis(tiny_mock):
+    """Stars whose velocities are Laplace-distributed (kurtosis 6) around the model's sigma_los get weight
+    2 / (6 - 1) = 0.4; Gaussian ones about 1."""
+    from dataclasses import replace
+
+    stars, _ = tiny_mock
+    light = LightProfile(a=(0.25,), w=(1.0,))
+    theta = np.array([8.0, 0.5, 1.0, 2.0, 3.0])
+    big = replace(stars, x=np.tile(stars.x, 20), y=np.tile(stars.y, 20), v=np.zeros(20 * stars.n),
+                  verr=np.zeros(20 * stars.n), weight=np.ones(20 * stars.n))
+    k = JeansKernel(big, light, FreeformConfig(nodes=4), beta=parse_beta("iso"))
+    s = np.sqrt(k.evaluate(theta[None])["sigma_los2_R"] @ k.P.T)[0]
+    rng = np.random.default_rng(1)
+    for draw, want in ((rng.laplace(0, 1 / np.sqrt(2), s.size), 0.4), (rng.normal(0, 1, s.size), 1.0)):
+        k.v2 = (draw * s) ** 2
+        k.set_tempering(theta, stars_per_bin=1000)
+        assert np.median(k.temper) == pytest.approx(want, rel=0.2)
+        assert len(k.kurtosis["kappa"]) == 4
