@@ -113,8 +113,27 @@ def stage_baseline(args) -> dict:
     return {"cases": res}
 
 
+def _degeneracy_png(draws: dict) -> None:
+    """beta(150 pc) against rho_DM(150 pc) per posterior draw: the mass-anisotropy degeneracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(draws), figsize=(4 * len(draws), 3.6))
+    for ax, (name, (beta, rho, pub)) in zip(np.atleast_1d(axes), draws.items()):
+        ax.scatter(beta, rho / 1e7, s=3, alpha=0.3)
+        ax.axhspan(pub[0] - pub[1], pub[0] + pub[2], color="grey", alpha=0.3, label="Read+2019")
+        ax.set(xlabel=r"$\beta$(150 pc)", ylabel=r"$\rho_{DM}$(150 pc) [$10^7$ M$_\odot$ kpc$^{-3}$]", title=name,
+               yscale="log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "jeans_freeform_degeneracy.png", dpi=110)
+
+
 def stage_dwarfs(args) -> dict:
     res = []
+    scatter = {}
     for name, d in DWARFS.items():
         stars = read_walker(SHARED / "walker" / d["spec"], distance_kpc=d["distance"]).members(0.05)
         if d["phot"]:
@@ -142,11 +161,13 @@ def stage_dwarfs(args) -> dict:
                 "corr_beta0_rho150": float(np.corrcoef(
                     fit.profiles["beta"][:, j150], np.log10(fit.profiles["rho"][:, j150]))[0, 1])}
         res.append(case)
+        scatter[name] = (fit.profiles["beta"][:, j150], fit.profiles["rho"][:, j150], d["rho150"])
         print(json.dumps({k: case[k] for k in ("name", "rho_dm_150pc_1e7", "read2019_rho150_1e7", "log10_J_0.5deg",
                                                "pace_strigari2019_logJ05", "wall_s")}, default=float), flush=True)
         plot_profiles({"free-form Jeans, beta inferred": (r, R, fit.profiles)}, RESULTS / f"jeans_freeform_{name}.png",
                       stars=stars, truth=None, title=f"{name}: dark matter only (M* = {d['mstar']:.2g} Msun)",
                       mark_radius=0.15)
+    _degeneracy_png(scatter)
     return {"cases": res}
 
 
