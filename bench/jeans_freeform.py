@@ -76,8 +76,8 @@ def stage_truth(args) -> dict:
         rh = light.half_light_radius()
         radius = np.geomspace(0.25 * rh, 4.0 * rh, 9)
         t0 = time.perf_counter()
-        fit = fit_freeform(stars, FreeformConfig(seed=args.seed), beta=beta, light=light, radius=radius,
-                           progress=False)
+        cfg = FreeformConfig(seed=args.seed, **args.overrides)
+        fit = fit_freeform(stars, cfg, beta=beta, light=light, radius=radius, progress=False)
         wall = time.perf_counter() - t0
         tp = truth_profiles(truth)
         case = {"name": name, "n": stars.n, "r_half": rh, "wall_s": wall, "acceptance": fit.acceptance,
@@ -86,11 +86,10 @@ def stage_truth(args) -> dict:
         print(name, f"med|dlog rho| {case['rho']['median_abs_log10_ratio']:.3f}",
               f"in68 {case['rho']['frac_inside_68']:.2f} slope err {case['slope_error']:+.2f} "
               f"min rho {case['min_rho_draw']:.3g} wall {wall:.1f}s", flush=True)
-        if name in ("plumcoreom_0", "mock_cusp_iso_21"):
+        if name in ("plumcoreom_0", "mock_cusp_iso_21") and not args.tag:  # pictures of the default run only
             r = np.geomspace(0.05 * rh, 8 * rh, 40)
             R = np.geomspace(0.05 * rh, 6 * rh, 20)
-            full = fit_freeform(stars, FreeformConfig(seed=args.seed), beta=beta, light=light, radius=r, R=R,
-                                progress=False)
+            full = fit_freeform(stars, cfg, beta=beta, light=light, radius=r, R=R, progress=False)
             plot_profiles({"free-form Jeans": (r, R, full.profiles)}, RESULTS / f"jeans_freeform_{name}.png",
                           stars=stars, truth=tp, title=f"{name}: free-form Jeans posterior (beta given)")
     inside = np.concatenate([c["rho"]["inside_68"] for c in res])
@@ -145,8 +144,8 @@ def stage_dwarfs(args) -> dict:
         r = np.unique(np.concatenate([np.geomspace(0.05 * rh, 8 * rh, 40), [0.15]]))
         R = np.geomspace(0.05 * rh, 6 * rh, 20)
         t0 = time.perf_counter()
-        fit = fit_freeform(stars, FreeformConfig(seed=args.seed), beta=None, light=light, radius=r, R=R,
-                           stellar_mass=d["mstar"], distance_kpc=d["distance"], progress=False)
+        fit = fit_freeform(stars, FreeformConfig(seed=args.seed, **args.overrides), beta=None, light=light, radius=r,
+                           R=R, stellar_mass=d["mstar"], distance_kpc=d["distance"], progress=False)
         wall = time.perf_counter() - t0
         j150 = int(np.argmin(np.abs(r - 0.15)))
         q = lambda x: dict(zip(["q16", "median", "q84"], np.quantile(x, [0.16, 0.5, 0.84]).tolist()))  # noqa: E731
@@ -164,10 +163,12 @@ def stage_dwarfs(args) -> dict:
         scatter[name] = (fit.profiles["beta"][:, j150], fit.profiles["rho"][:, j150], d["rho150"])
         print(json.dumps({k: case[k] for k in ("name", "rho_dm_150pc_1e7", "read2019_rho150_1e7", "log10_J_0.5deg",
                                                "pace_strigari2019_logJ05", "wall_s")}, default=float), flush=True)
-        plot_profiles({"free-form Jeans, beta inferred": (r, R, fit.profiles)}, RESULTS / f"jeans_freeform_{name}.png",
-                      stars=stars, truth=None, title=f"{name}: dark matter only (M* = {d['mstar']:.2g} Msun)",
-                      mark_radius=0.15)
-    _degeneracy_png(scatter)
+        if not args.tag:
+            plot_profiles({"free-form Jeans, beta inferred": (r, R, fit.profiles)},
+                          RESULTS / f"jeans_freeform_{name}.png", stars=stars, truth=None,
+                          title=f"{name}: dark matter only (M* = {d['mstar']:.2g} Msun)", mark_radius=0.15)
+    if not args.tag:
+        _degeneracy_png(scatter)
     return {"cases": res}
 
 
@@ -175,13 +176,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a FreeformConfig field (e.g. slope_max=3); results go to a suffixed JSON")
+    ap.add_argument("--tag", default="", help="suffix of the result file")
     args = ap.parse_args()
+    args.overrides = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     out = {"stage": args.stage, "machine": platform.platform(), "threads": os.environ.get("OMP_NUM_THREADS"),
            **{"truth": stage_truth, "baseline": stage_baseline, "dwarfs": stage_dwarfs}[args.stage](args)}
     out["wall_s"] = time.perf_counter() - t0
-    path = RESULTS / f"jeans_freeform_{args.stage}.json"
+    out["overrides"] = args.overrides
+    path = RESULTS / f"jeans_freeform_{args.stage}{'_' + args.tag if args.tag else ''}.json"
     path.write_text(json.dumps(out, indent=1, default=float))
     print("wrote", path, f"({out['wall_s']:.0f} s)")
 

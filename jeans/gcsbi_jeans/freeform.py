@@ -149,6 +149,7 @@ class JeansKernel:
             self.names += ["shape_f", "shape_q"]
         # ln r grid through ln R_1/2 exactly (index j0): rho_DM(R_1/2) is a parameter
         lo, hi = (math.log(s) for s in cfg.grid_span)
+        hi = max(hi, math.log(3.0 * float(stars.R.max()) / self.r_half))  # outlying stars stay inside the grid
         h = (hi - lo) / (cfg.grid_points - 1)
         j0 = int(round(-lo / h))
         self.lr = math.log(self.r_half) + h * (np.arange(cfg.grid_points) - j0)

@@ -199,3 +199,15 @@ def test_tempering_weights_follow_the_kurtosis(tiny_mock):
         k.set_tempering(theta, stars_per_bin=1000)
         assert np.median(k.temper) == pytest.approx(want, rel=0.2)
         assert len(k.kurtosis["kappa"]) == 4
+
+
+def test_outlying_star_beyond_the_default_grid(tiny_mock):
+    from dataclasses import replace
+
+    stars, _ = tiny_mock
+    far = replace(stars, x=np.append(stars.x, 500.0), y=np.append(stars.y, 0.0), v=np.append(stars.v, 3.0),
+                  verr=np.append(stars.verr, 2.0), weight=np.append(stars.weight, 1.0))
+    k = JeansKernel(far, LightProfile(a=(0.25,), w=(1.0,)), FreeformConfig(nodes=4), beta=parse_beta("iso"))
+    assert k.r[-1] > 3 * 500.0 * 0.99
+    theta = np.array([[8.0, 0.5, 1.0, 2.0, 3.0]])
+    assert np.isfinite(k.log_likelihood(np.column_stack([theta, np.zeros((1, 0))]))).all()
