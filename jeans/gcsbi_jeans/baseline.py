@@ -15,9 +15,15 @@ from .parametric import G_KPC_KMS2_MSUN, plummer_cdf_2d, plummer_density, plumme
     sigma_los_parametric, zhao_density, zhao_mass
 from .velocity import BetaModel
 
-__all__ = ["BaselineConfig", "BaselineResult", "fit_baseline", "PARAM_NAMES"]
+__all__ = ["BaselineConfig", "BaselineResult", "fit_baseline", "PARAM_NAMES", "check_sampler_settings"]
 
 PARAM_NAMES = ("log10_a", "log10_rho_s", "log10_r_s", "gamma")
+
+
+def check_sampler_settings(walkers: int, steps: int, burn: int, thin: int) -> None:
+    """emcee settings every sampler here needs: an even number of walkers >= 8 and draws left after burn-in."""
+    if walkers < 8 or walkers % 2 or burn < 0 or thin < 1 or steps - burn < thin:
+        raise JeansValueError("need an even number of walkers >= 8, burn >= 0, thin >= 1 and steps >= burn + thin")
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,7 @@ class BaselineConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.walkers < 8 or self.walkers % 2 or self.burn < 0 or self.thin < 1 or self.steps - self.burn < self.thin:
-            raise JeansValueError("need an even number of walkers >= 8, burn >= 0, thin >= 1 and steps >= burn + thin")
+        check_sampler_settings(self.walkers, self.steps, self.burn, self.thin)
         for lo, hi in (self.log10_rho_s, self.log10_r_s, self.gamma):
             if not lo < hi:
                 raise JeansValueError("prior ranges must be (low, high) with low < high")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .baseline import check_sampler_settings
 from .errors import JeansValueError
 from .io import StarTable
 from .light import LightProfile
@@ -96,8 +97,7 @@ class FreeformConfig:
             raise JeansValueError("beta_tilde must lie inside (-1, 1) and eta must be > 0")
         if self.grid_points < 64 or self.n_R < 8 or self.n_t < 16:
             raise JeansValueError("grid_points >= 64, n_R >= 8 and n_t >= 16 are required")
-        if self.walkers < 8 or self.walkers % 2 or self.burn < 0 or self.thin < 1 or self.steps - self.burn < self.thin:
-            raise JeansValueError("need an even number of walkers >= 8, burn >= 0, thin >= 1, steps >= burn + thin")
+        check_sampler_settings(self.walkers, self.steps, self.burn, self.thin)
 
     def to_dict(self) -> dict:
         return asdict(self)
