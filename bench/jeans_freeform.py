@@ -4,6 +4,7 @@ Usage (repo root, one heavy job at a time, one thread):
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage truth     # PlumCoreOm x5 + galpy mocks x8
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage baseline  # emcee baseline on the same data
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage dwarfs    # Draco, Fornax, Carina, beta inferred
+    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage consistency  # PlumCoreOm, 10000 stars
 Results: bench/results/jeans_freeform_<stage>.json (+ PNGs).
 """
 
@@ -96,6 +97,24 @@ def stage_truth(args) -> dict:
     return {"cases": res, "coverage68_all": float(np.mean(inside)), "n_pairs": int(inside.size)}
 
 
+def stage_consistency(args) -> dict:
+    """The same model on PlumCoreOm's 10000-star file: errors that shrink with the sample are sampling noise."""
+    ph = np.loadtxt(SHARED / (PCO + "10000_0.dat"))
+    light = fit_light(np.hypot(ph[:, 0], ph[:, 1]))
+    rh = light.half_light_radius()
+    radius = np.geomspace(0.25 * rh, 4.0 * rh, 9)
+    stars = read_gaia_challenge(SHARED / (PCO + "10000_0_err.dat"), verr=2.0)
+    t0 = time.perf_counter()
+    fit = fit_freeform(stars, FreeformConfig(seed=args.seed, **args.overrides),
+                       beta=parse_beta(PLUMCOREOM_TRUTH["beta"]), light=light, radius=radius, progress=False)
+    case = {"name": "plumcoreom_10000", "n": stars.n, "wall_s": time.perf_counter() - t0,
+            **score(fit.profiles, radius, truth_profiles(PLUMCOREOM_TRUTH), rh),
+            "kurtosis": fit.kernel.kurtosis}
+    print(case["name"], f"med|dlog rho| {case['rho']['median_abs_log10_ratio']:.3f}",
+          f"slope err {case['slope_error']:+.3f}", flush=True)
+    return {"cases": [case]}
+
+
 def stage_baseline(args) -> dict:
     res = []
     cfg = BaselineConfig(seed=args.seed)
@@ -174,7 +193,7 @@ def stage_dwarfs(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs"])
+    ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs", "consistency"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a FreeformConfig field (e.g. slope_max=3); results go to a suffixed JSON")
@@ -184,7 +203,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     out = {"stage": args.stage, "machine": platform.platform(), "threads": os.environ.get("OMP_NUM_THREADS"),
-           **{"truth": stage_truth, "baseline": stage_baseline, "dwarfs": stage_dwarfs}[args.stage](args)}
+           **{"truth": stage_truth, "baseline": stage_baseline, "dwarfs": stage_dwarfs,
+              "consistency": stage_consistency}[args.stage](args)}
     out["wall_s"] = time.perf_counter() - t0
     out["overrides"] = args.overrides
     path = RESULTS / f"jeans_freeform_{args.stage}{'_' + args.tag if args.tag else ''}.json"
