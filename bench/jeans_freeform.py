@@ -119,8 +119,6 @@ def stage_baseline(args) -> dict:
     res = []
     cfg = BaselineConfig(seed=args.seed)
     for name, stars, light, beta, truth in truth_cases():
-        if name.endswith("_22"):
-            continue  # one realisation per mock kind (the baseline costs ~100 s per data set)
         rh = light.half_light_radius()
         radius = np.geomspace(0.25 * rh, 4.0 * rh, 9)
         base = fit_baseline(stars, beta, cfg, radius=radius, R=radius, progress=False)
