@@ -15,7 +15,7 @@ emcee walker), so a posterior of ~10^5 evaluations takes seconds.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -40,8 +40,9 @@ class FreeformConfig:
     GravSphere-like: uniform in [0, slope_max] and non-decreasing, i.e. the profile only steepens outwards, as
     every cored or cusped halo does) or 'smooth' (a Gaussian random walk between neighbouring nodes with step
     ``slope_step``, any 0 <= gamma <= slope_max).
-    ``beta_infer`` priors (Baes & van Hese 2007 in the symmetrised beta~ = beta / (2 - beta)):
-    beta~_0, beta~_inf uniform in ``beta_tilde``, log10(r_a / R_1/2) in ``log10_ra``, eta in ``eta``.
+    Priors of an inferred beta (``beta=None`` in the fit; Baes & van Hese 2007 in the symmetrised
+    beta~ = beta / (2 - beta)): beta~_0, beta~_inf uniform in ``beta_tilde``, log10(r_a / R_1/2) in
+    ``log10_ra``, eta in ``eta``.
     ``velocity_shape``: each star's v_los has the Jeans variance sigma_los^2(R) + error^2. 'tempered' (default):
     a Gaussian likelihood, whose variance estimate is consistent whatever the true shape, with each star's term
     weighted by 2 / (kappa - 1), kappa the kurtosis of the standardised velocities at the MAP in radial bins:
@@ -82,6 +83,12 @@ class FreeformConfig:
             raise JeansValueError("shape_f must lie inside (0, 1) and shape_q inside (0, 1]")
         if self.slope_prior not in SLOPE_PRIORS:
             raise JeansValueError(f"slope_prior must be one of {SLOPE_PRIORS}, got {self.slope_prior!r}")
+        defaults = {f.name: f.default for f in fields(self)}
+        if self.slope_prior != "smooth" and self.slope_step != defaults["slope_step"]:
+            raise JeansValueError("slope_step only applies to slope_prior='smooth'")
+        if self.velocity_shape != "mixture" and (self.shape_f, self.shape_q) != (defaults["shape_f"],
+                                                                                  defaults["shape_q"]):
+            raise JeansValueError("shape_f and shape_q only apply to velocity_shape='mixture'")
         for name in ("node_span", "grid_span", "log10_rho_half", "beta_tilde", "log10_ra", "eta", "shape_f",
                      "shape_q"):
             lo, hi = getattr(self, name)

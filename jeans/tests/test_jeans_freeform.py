@@ -119,8 +119,9 @@ def test_mixture_shape_reduces_to_gaussian(tiny_mock):
 
 
 @pytest.mark.parametrize("bad", [dict(nodes=1), dict(slope_prior="wiggly"), dict(velocity_shape="t"),
-                                 dict(node_span=(2.0, 1.0)), dict(walkers=7), dict(shape_q=(0.1, 1.5)),
-                                 dict(grid_span=(0.5, 300.0))])
+                                 dict(node_span=(2.0, 1.0)), dict(walkers=7),
+                                 dict(velocity_shape="mixture", shape_q=(0.1, 1.5)), dict(grid_span=(0.5, 300.0)),
+                                 dict(slope_step=1.0), dict(shape_f=(0.1, 0.9))])
 def test_config_refuses_options_that_do_not_apply(bad):
     with pytest.raises(JeansValueError):
         FreeformConfig(**bad)
