@@ -256,28 +256,34 @@ class JeansKernel:
         return {"rho": rho, "gamma": gam, "mass_dm": m_dm, "mass": mass, "beta": np.asarray(beta),
                 "sigma_r2": s_r2, "sigma_los2_R": s_los2}
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper limits of every parameter (the prior's box)."""
+        cfg = self.config
+        lo = [cfg.log10_rho_half[0]] + [0.0] * cfg.nodes
+        hi = [cfg.log10_rho_half[1]] + [cfg.slope_max] * cfg.nodes
+        if self.beta_model is None:
+            lo += [cfg.beta_tilde[0], cfg.beta_tilde[0], cfg.log10_ra[0], cfg.eta[0]]
+            hi += [cfg.beta_tilde[1], cfg.beta_tilde[1], cfg.log10_ra[1], cfg.eta[1]]
+        if cfg.velocity_shape == "mixture":
+            lo += [cfg.shape_f[0], cfg.shape_q[0]]
+            hi += [cfg.shape_f[1], cfg.shape_q[1]]
+        return np.asarray(lo, float), np.asarray(hi, float)
+
     def log_prior(self, theta: np.ndarray) -> np.ndarray:
+        """Uniform in :meth:`bounds`, a finite central mass, and the slope prior (sorted or smooth)."""
         cfg = self.config
         theta = np.atleast_2d(theta)
-        k = cfg.nodes
+        if theta.shape[-1] != self.ndim:
+            raise JeansValueError(f"expected {self.ndim} parameters ({', '.join(self.names)}), got {theta.shape[-1]}")
+        lo, hi = self.bounds()
+        gam = theta[:, 1:1 + cfg.nodes]
+        ok = np.all((theta >= lo) & (theta <= hi), axis=1) & (gam[:, 0] < 3.0)  # finite central mass
         lp = np.zeros(len(theta))
-        lr = theta[:, 0]
-        gam = theta[:, 1:1 + k]
-        ok = (lr >= cfg.log10_rho_half[0]) & (lr <= cfg.log10_rho_half[1])
-        ok &= np.all((gam >= 0) & (gam <= cfg.slope_max), axis=1) & (gam[:, 0] < 3.0)  # finite central mass
         d = np.diff(gam, axis=1)
         if cfg.slope_prior == "sorted":
             ok &= np.all(d >= 0, axis=1)
         else:
             lp -= 0.5 * np.sum(d**2, axis=1) / cfg.slope_step**2
-        if self.beta_model is None:
-            b = theta[:, k + 1:k + 5]
-            lo = np.array([cfg.beta_tilde[0], cfg.beta_tilde[0], cfg.log10_ra[0], cfg.eta[0]])
-            hi = np.array([cfg.beta_tilde[1], cfg.beta_tilde[1], cfg.log10_ra[1], cfg.eta[1]])
-            ok &= np.all((b >= lo) & (b <= hi), axis=1)
-        if cfg.velocity_shape == "mixture":
-            f, q = theta[:, self.i_shape], theta[:, self.i_shape + 1]
-            ok &= (f >= cfg.shape_f[0]) & (f <= cfg.shape_f[1]) & (q >= cfg.shape_q[0]) & (q <= cfg.shape_q[1])
         return np.where(ok, lp, -np.inf)
 
     def log_likelihood(self, theta: np.ndarray, prof: dict[str, np.ndarray] | None = None) -> np.ndarray:

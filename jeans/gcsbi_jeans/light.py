@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize
 
 from .errors import JeansFileError, JeansValueError
+from .parametric import plummer_cdf_2d, plummer_density, plummer_surface
 
 __all__ = ["LightProfile", "fit_light", "read_photometry", "MIN_PHOT_STARS"]
 
@@ -45,20 +46,17 @@ class LightProfile:
     def density(self, r) -> np.ndarray:
         """3D number density (kpc^-3, one star)."""
         a, w = self._aw()
-        x = np.asarray(r, float)[..., None]
-        return np.sum(w * 3.0 / (4.0 * math.pi * a**3) * (1.0 + (x / a) ** 2) ** -2.5, axis=-1)
+        return np.sum(w * plummer_density(np.asarray(r, float)[..., None], a), axis=-1)
 
     def surface(self, R) -> np.ndarray:
         """Surface density (kpc^-2, one star)."""
         a, w = self._aw()
-        x = np.asarray(R, float)[..., None]
-        return np.sum(w / (math.pi * a**2) * (1.0 + (x / a) ** 2) ** -2, axis=-1)
+        return np.sum(w * plummer_surface(np.asarray(R, float)[..., None], a), axis=-1)
 
     def cdf2d(self, R) -> np.ndarray:
         """Fraction of stars inside projected radius R."""
         a, w = self._aw()
-        x2 = np.asarray(R, float)[..., None] ** 2
-        return np.sum(w * x2 / (x2 + a**2), axis=-1)
+        return np.sum(w * plummer_cdf_2d(np.asarray(R, float)[..., None], a), axis=-1)
 
     def mass_fraction(self, r) -> np.ndarray:
         """Fraction of stars inside 3D radius r (for the stellar mass profile M_*(r) = M_* times this)."""

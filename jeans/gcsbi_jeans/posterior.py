@@ -56,20 +56,7 @@ def _initial_guess(kernel: JeansKernel, stars: StarTable) -> np.ndarray:
         theta += [0.0, 0.0, 0.0, 0.5 * (cfg.eta[0] + cfg.eta[1])]
     if cfg.velocity_shape == "mixture":
         theta += [0.5, 0.9]
-    return np.clip(np.asarray(theta), *_bounds(kernel))
-
-
-def _bounds(kernel: JeansKernel) -> tuple[np.ndarray, np.ndarray]:
-    cfg = kernel.config
-    lo = [cfg.log10_rho_half[0]] + [0.0] * cfg.nodes
-    hi = [cfg.log10_rho_half[1]] + [cfg.slope_max] * cfg.nodes
-    if kernel.beta_model is None:
-        lo += [cfg.beta_tilde[0], cfg.beta_tilde[0], cfg.log10_ra[0], cfg.eta[0]]
-        hi += [cfg.beta_tilde[1], cfg.beta_tilde[1], cfg.log10_ra[1], cfg.eta[1]]
-    if cfg.velocity_shape == "mixture":
-        lo += [cfg.shape_f[0], cfg.shape_q[0]]
-        hi += [cfg.shape_f[1], cfg.shape_q[1]]
-    return np.asarray(lo, float), np.asarray(hi, float)
+    return np.clip(np.asarray(theta), *kernel.bounds())
 
 
 def _map(kernel: JeansKernel, theta0: np.ndarray) -> np.ndarray:
@@ -89,7 +76,7 @@ def _map(kernel: JeansKernel, theta0: np.ndarray) -> np.ndarray:
 
 def _ball(kernel: JeansKernel, center: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` walkers in a small ball around ``center``, each with a finite posterior."""
-    lo, hi = _bounds(kernel)
+    lo, hi = kernel.bounds()
     scale = 0.02 * np.maximum(hi - lo, 1e-3)
     out = []
     for _ in range(200):

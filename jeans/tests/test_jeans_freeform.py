@@ -92,7 +92,8 @@ def test_stellar_mass_adds_the_light_weighted_mass(tiny_mock):
 
 def test_prior_draws_give_positive_rho_and_increasing_mass(tiny_mock):
     stars, _ = tiny_mock
-    k = JeansKernel(stars, LightProfile(a=(0.25,), w=(1.0,)), FreeformConfig(nodes=5), beta=None)
+    k = JeansKernel(stars, LightProfile(a=(0.25,), w=(1.0,)), FreeformConfig(nodes=5, velocity_shape="mixture"),
+                    beta=None)
     rng = np.random.default_rng(0)
     n = 200
     theta = np.column_stack([rng.uniform(6, 10, n), np.sort(rng.uniform(0, 2.99, (n, 5)), axis=1),
@@ -104,6 +105,8 @@ def test_prior_draws_give_positive_rho_and_increasing_mass(tiny_mock):
     unsorted = theta.copy()
     unsorted[:, 1:6] = unsorted[:, 1:6][:, ::-1] + 1e-3 * np.arange(5)[::-1]
     assert np.all(np.isinf(k.log_prior(unsorted)))
+    with pytest.raises(JeansValueError, match="expected 12 parameters"):
+        k.log_prior(theta[:, :10])
 
 
 def test_mixture_shape_reduces_to_gaussian(tiny_mock):
