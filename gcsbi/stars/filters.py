@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import GcsbiDependencyError, GcsbiValueError, UnknownFilterError
+from ..spec.simulator_spec import KNOWN_FILTERS
 
 __all__ = [
     "FILTERS",
@@ -22,9 +23,8 @@ __all__ = [
     "solar_absolute_magnitudes",
 ]
 
-#: Bands the package predicts, in the canonical order.
-FILTERS: tuple[str, ...] = ("F275W", "F336W", "F475W", "F814W", "F110W", "F160W", "F070W", "F115W", "F356W",
-                            "U", "B", "V", "R", "I")
+#: Bands the package predicts, in the canonical order (defined once, with the specs that name them).
+FILTERS: tuple[str, ...] = KNOWN_FILTERS
 
 #: gcsbi name -> sedpy filter name (the six PHAT bands: HST WFC3/UVIS F275W/F336W, ACS/WFC F475W/F814W,
 #: WFC3/IR F110W/F160W; JWST NIRCam; Johnson-Cousins/Bessell).
