@@ -207,18 +207,10 @@ def _place(stars, params: ClusterParams, grid: LimepyGrid, rng: np.random.Genera
         rescale = float(np.sqrt(0.5 / q)) if q > 0 else 1.0
         velocities = velocities * rescale
     positions = flatten(positions, params.ellipticity, params.position_angle)
-    return Snapshot(
+    return Snapshot.from_stars(
+        stars,
         positions=positions,
         velocities=velocities,
-        initial_mass=stars.initial_mass,
-        current_mass=stars.current_mass,
-        weight=stars.weight,
-        phase=stars.phase,
-        log_teff=stars.log_teff,
-        log_g=stars.log_g,
-        log_l=stars.log_l,
-        abs_mag=stars.abs_mag,
-        filters=stars.filters,
         age_gyr=params.age_gyr,
         feh=params.feh,
         source="limepy",

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GcsbiFileError, GcsbiValueError
+from ..stars.population import StarSample
 
 __all__ = ["Snapshot", "PHASE_UNKNOWN", "random_rotation", "virial_ratio", "G_PC_KMS2_MSUN"]
 
@@ -19,7 +20,8 @@ G_PC_KMS2_MSUN = 4.300917270e-3
 PHASE_UNKNOWN = -1
 
 _FORMAT_VERSION = 1
-_ARRAYS_1D = ("initial_mass", "current_mass", "weight", "phase", "log_teff", "log_g", "log_l")
+#: Per-star columns, as a :class:`~gcsbi.stars.population.StarSample` defines them.
+_ARRAYS_1D = tuple(f.name for f in fields(StarSample) if f.name not in ("abs_mag", "filters"))
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -133,6 +135,14 @@ class Snapshot:
         object.__setattr__(self, "age_gyr", float(self.age_gyr))
         object.__setattr__(self, "feh", float(self.feh))
         object.__setattr__(self, "meta", dict(self.meta))
+
+    @classmethod
+    def from_stars(cls, stars: StarSample, *, positions: np.ndarray, velocities: np.ndarray, age_gyr: float,
+                   feh: float, source: str = "unknown", meta: dict[str, Any] | None = None) -> Snapshot:
+        """A snapshot of a population sample's particles placed at ``positions`` with ``velocities``."""
+        columns = {f.name: getattr(stars, f.name) for f in fields(StarSample)}
+        return cls(positions=positions, velocities=velocities, age_gyr=age_gyr, feh=feh, source=source,
+                   meta=dict(meta or {}), **columns)
 
     # ----------------------------------------------------------------- basics
     def __len__(self) -> int:
