@@ -21,7 +21,7 @@ import psutil
 import pytest
 import torch
 
-from gcsbi.simulator import core
+from gcsbi.simulator import core, pool
 from gcsbi.simulator.core import load_simulator
 from proc_utils import wait_gone
 
@@ -70,7 +70,7 @@ def test_pool_is_reused_and_gives_serial_bytes(serial):
         # each worker built its observation model once, over both calls
         info = {}
         for _ in range(8):
-            pid, builds = sim._pool.submit(core._worker_info).result()
+            pid, builds = sim._pool.submit(pool._worker_info).result()
             info[pid] = builds
         assert set(info) <= set(pids) and all(b <= 1 for b in info.values()), info
         if sys.platform.startswith("linux"):  # workers ignore SIGINT (the parent handles Ctrl-C)

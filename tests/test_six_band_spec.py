@@ -59,7 +59,9 @@ def test_age_given_twice_is_refused():
 def test_physics_version_is_part_of_the_digest(monkeypatch):
     spec = load_simulator_spec("hst-phat")
     before = core.spec_digest(spec)
-    monkeypatch.setattr(core, "PHYSICS_VERSION", core.PHYSICS_VERSION + 1)
+    from gcsbi.simulator import parameters
+
+    monkeypatch.setattr(parameters, "PHYSICS_VERSION", parameters.PHYSICS_VERSION + 1)
     assert core.spec_digest(spec) != before
 
 

@@ -1,7 +1,8 @@
 """The ``sbi`` simulator: theta -> cluster snapshot -> mock observation -> network input x.
 
-``core`` (:class:`ClusterSimulator`, :func:`load_simulator`) and ``cli`` (``gcsbi simulate``,
-RGB grids and parameter series).
+``core`` (:class:`ClusterSimulator`, :func:`load_simulator`), ``parameters`` (parameter names,
+the ``[snapshot]`` table, :func:`spec_digest`), ``seeds``, ``pool`` (worker processes),
+``processes`` (their policy) and ``cli`` (``gcsbi simulate``, RGB grids and parameter series).
 """
 
 from __future__ import annotations

@@ -36,15 +36,13 @@ interpreter exit. Pickled or deep-copied simulators carry no pool: each copy sta
 from __future__ import annotations
 
 import dataclasses
-import operator
 import os
 import pickle
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -56,186 +54,13 @@ import torch
 from ..errors import GcsbiValueError, SpecError
 from ..spec.priors import NamedBoxPrior, load_prior
 from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
-from .processes import ignore_sigint_and_watch, mp_context, terminate_pool
+from .parameters import ALTERNATIVES, PARAMETERS, SnapshotSource, spec_digest, with_snapshot
+from .pool import _mp_context, _pool_init, _pool_job, _shutdown_pool, _simulate_job
+from .processes import terminate_pool
+from .seeds import _positive_int, check_seed, resolve_seed
 
 __all__ = ["PARAMETERS", "SnapshotSource", "ClusterSimulator", "load_simulator", "spec_digest", "check_seed",
            "resolve_seed", "with_snapshot"]
-
-#: Parameter name -> (default or None if required, description).
-PARAMETERS: dict[str, tuple[float | None, str]] = {
-    "distance_kpc": (None, "heliocentric distance, kpc"),
-    "log10_mass": (None, "log10 present-day mass, Msun"),
-    "age_gyr": (None, "age, Gyr"),
-    "feh": (None, "[Fe/H]"),
-    "log10_r_half": (float(np.log10(3.0)), "log10 3D half-mass radius, pc"),
-    "w0": (7.0, "King W0"),
-    "segregation": (0.0, "mass-segregation delta (0-0.5)"),
-    "ellipticity": (0.0, "projected ellipticity 1-b/a"),
-    "position_angle": (0.0, "major-axis position angle, deg E of N"),
-    "ebv": (0.0, "E(B-V), mag"),
-    "background_sb": (float("nan"), "field surface brightness, mag/arcsec^2 (NaN: spec default)"),
-    "log10_age_yr": (float("nan"), "log10 age in yr: an alternative to age_gyr (young clusters)"),
-}
-
-#: Alternative parametrisations: name -> (the parameter it sets, conversion).
-ALTERNATIVES: dict[str, tuple[str, Callable[[float], float]]] = {
-    "log10_age_yr": ("age_gyr", lambda v: 10.0 ** (v - 9.0)),
-}
-
-
-
-@dataclass(frozen=True)
-class SnapshotSource:
-    """The validated ``[snapshot]`` table of a simulator spec."""
-
-    source: str = "limepy"
-    library: str | None = None
-    max_faint_particles: int = 2000
-    faint_light: str = "particles"
-    max_resolved_stars: int = 2000
-    truncation_g: float = 1.0
-    default_prior: str | None = None
-    fixed: tuple[tuple[str, float], ...] = ()
-
-    @classmethod
-    def from_mapping(cls, table: Mapping[str, Any], *, base_dir: Path | None = None) -> "SnapshotSource":
-        keys = [f.name for f in dataclasses.fields(cls)]
-        unknown = set(table) - set(keys)
-        if unknown:
-            raise SpecError(f"[snapshot]: unknown keys {sorted(unknown)}; allowed {keys}")
-        default = cls()  # the dataclass defaults are the only defaults
-        source = str(table.get("source", default.source))
-        if source not in ("limepy", "library"):
-            raise SpecError(f"[snapshot] source must be 'limepy' or 'library', got {source!r}")
-        library = table.get("library")
-        if source == "library":
-            if not library:
-                raise SpecError("[snapshot] source = 'library' needs library = '<folder>'")
-            path = Path(str(library)).expanduser()
-            library = str(path if path.is_absolute() or base_dir is None else (base_dir / path).resolve())
-        fixed = table.get("fixed", {})
-        if not isinstance(fixed, Mapping):
-            raise SpecError("[snapshot.fixed] must be a table of parameter = value")
-        bad = set(fixed) - set(PARAMETERS)
-        if bad:
-            raise SpecError(f"[snapshot.fixed]: unknown parameters {sorted(bad)}; known {list(PARAMETERS)}")
-        faint_light = str(table.get("faint_light", default.faint_light))
-        if faint_light not in ("particles", "smooth"):
-            raise SpecError(f"[snapshot] faint_light must be 'particles' or 'smooth', got {faint_light!r}")
-        if faint_light == "smooth" and source != "limepy":
-            raise SpecError("[snapshot] faint_light = 'smooth' needs source = 'limepy' (library snapshots are particles)")
-        unused = {"smooth": "max_faint_particles", "particles": "max_resolved_stars"}[faint_light]
-        if unused in table:
-            raise SpecError(f"[snapshot] {unused} does not apply with faint_light = {faint_light!r}")
-        try:
-            n_resolved = int(table.get("max_resolved_stars", default.max_resolved_stars))
-            n_faint = int(table.get("max_faint_particles", default.max_faint_particles))
-            g = float(table.get("truncation_g", default.truncation_g))
-            fixed_t = tuple((k, float(v)) for k, v in fixed.items())
-        except (TypeError, ValueError) as exc:
-            raise SpecError(f"[snapshot]: bad value: {exc}") from exc
-        if n_faint < 2:
-            raise SpecError("[snapshot] max_faint_particles must be >= 2")
-        if n_resolved < 1:
-            raise SpecError("[snapshot] max_resolved_stars must be >= 1")
-        prior = table.get("default_prior", default.default_prior)
-        return cls(source=source, library=library, max_faint_particles=n_faint, faint_light=faint_light,
-                   max_resolved_stars=n_resolved, truncation_g=g,
-                   default_prior=None if prior is None else str(prior), fixed=fixed_t)
-
-
-def with_snapshot(spec: str | Path | SimulatorSpec, **changes: Any) -> SimulatorSpec:
-    """A copy of ``spec`` with ``[snapshot]`` keys changed (``None`` removes a key), validated.
-
-    Changing ``faint_light`` drops the size key of the other mode (``max_faint_particles`` /
-    ``max_resolved_stars``) unless it is given too, e.g. ``with_snapshot("hst-phat",
-    faint_light="particles")`` renders every faint star as mass-stratified particles. The copy's
-    :func:`spec_digest` covers the changed table, so posteriors trained on the file's spec refuse it.
-    """
-    s = spec if isinstance(spec, SimulatorSpec) else load_simulator_spec(spec)
-    table = dict(s.snapshot)
-    if "faint_light" in changes:
-        other = {"smooth": "max_faint_particles", "particles": "max_resolved_stars"}.get(str(changes["faint_light"]))
-        if other is not None and other not in changes:
-            table.pop(other, None)
-    for key, value in changes.items():
-        if value is None:
-            table.pop(key, None)
-        else:
-            table[key] = value
-    base = Path(s.source).parent if s.source else None
-    SnapshotSource.from_mapping(table, base_dir=base)  # raises SpecError on a bad combination
-    return dataclasses.replace(s, snapshot=MappingProxyType(table))
-
-
-#: Version of the physics behind an unchanged spec (stellar photometry, observation model). Part
-#: of :func:`spec_digest`: raise it when a change of gcsbi alters the images a spec simulates, so
-#: that posteriors trained on the old images refuse the new simulator. 2: the HST near-UV
-#: transfer takes the u band's residual across its passband (F336W brighter for cool stars).
-PHYSICS_VERSION = 2
-
-
-def spec_digest(spec: SimulatorSpec) -> str:
-    """Content hash of a simulator spec (its parsed TOML) and :data:`PHYSICS_VERSION`, independent of
-    where the file lives.
-
-    Checkpoints and banks store it instead of the file path, so a posterior trained in one
-    checkout loads in another, and any edit of the spec's content is detected.
-    """
-    import hashlib
-    import json
-
-    from ..spec.resources import read_toml
-
-    doc = read_toml(Path(spec.source)) if spec.source else {"repr": repr(spec)}
-    if spec.source and dict(spec.snapshot) != doc.get("snapshot", {}):  # changed in memory (with_snapshot)
-        doc["snapshot"] = dict(spec.snapshot)
-    doc["_physics_version"] = PHYSICS_VERSION
-    blob = json.dumps(doc, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def check_seed(seed: Any) -> int | None:
-    """``seed`` as a Python int (or None), refusing anything that is not a non-negative integer.
-
-    Accepted: None, ``int`` and integer scalars (numpy integers, 0-d integer tensors) >= 0, of any size
-    (``numpy.random.SeedSequence`` takes arbitrarily large entropy). Refused with
-    :class:`~gcsbi.errors.GcsbiValueError`: bools, floats (even 2.0), strings, negative numbers.
-    """
-    if seed is None:
-        return None
-    if not isinstance(seed, (bool, np.bool_)):
-        try:
-            value = operator.index(seed)
-        except TypeError:
-            value = None
-        if value is not None and value >= 0:
-            return int(value)
-    raise GcsbiValueError(f"seed must be a non-negative integer (or None), got {seed!r:.40}")
-
-
-def resolve_seed(seed: Any) -> int:
-    """:func:`check_seed`, and for ``seed=None`` a seed drawn from torch's global generator.
-
-    Drawing from torch (not from OS entropy) is what sbi expects: ``torch.manual_seed(s)``, or
-    ``sbi.inference.simulate_for_sbi(sim, prior, n, seed=s)`` which seeds torch, then makes the
-    simulations reproducible too.
-    """
-    seed = check_seed(seed)
-    if seed is None:
-        seed = int(torch.randint(0, 2**63 - 1, (1,), dtype=torch.int64).item())
-    return seed
-
-
-def _positive_int(value: Any, name: str) -> int:
-    try:
-        n = None if isinstance(value, (bool, np.bool_)) else operator.index(value)
-    except TypeError:
-        n = None
-    if n is None or n < 1:
-        raise GcsbiValueError(f"{name} must be a positive integer, got {value!r:.40}")
-    return int(n)
-
 
 @lru_cache(maxsize=128)
 def _population(age_gyr: float, feh: float, filters: tuple[str, ...]):
@@ -404,14 +229,14 @@ class ClusterSimulator:
         return f"ClusterSimulator(spec={self.sim_spec.name!r}, prior={self.prior.name!r}, x={self.output_shape})"
 
     def __call__(self, theta: torch.Tensor, *, seed: int | None = None,
-                 allow_outside_prior: bool = False) -> torch.Tensor:
+                 allow_outside_prior: bool = False, progress: Any = False) -> torch.Tensor:
         """x (B, C, H, W) float32 for theta (B, D); rows are independent given (seed, row).
 
         ``seed``: an integer >= 0, or None (drawn from torch's global generator, see
         :func:`resolve_seed`). theta outside the prior box is refused
-        unless ``allow_outside_prior`` (see the class docstring).
+        unless ``allow_outside_prior`` (see the class docstring). ``progress``: as in :meth:`simulate`.
         """
-        return self.simulate(theta, seed=seed, allow_outside_prior=allow_outside_prior)["x"]
+        return self.simulate(theta, seed=seed, allow_outside_prior=allow_outside_prior, progress=progress)["x"]
 
     # ------------------------------------------------------------- internals
     @property
@@ -471,7 +296,7 @@ class ClusterSimulator:
         return x, obs
 
     def simulate(self, theta: torch.Tensor, *, seed: int | None = None, return_truth: bool = False,
-                 progress: bool = False, allow_outside_prior: bool = False) -> dict[str, torch.Tensor]:
+                 progress: Any = False, allow_outside_prior: bool = False) -> dict[str, torch.Tensor]:
         """x and optionally the truth maps for a batch.
 
         Returns a dict of float32 tensors: ``x`` (B, C, H, W); with ``return_truth`` also
@@ -481,7 +306,8 @@ class ClusterSimulator:
         global generator (:func:`resolve_seed`), otherwise it must be an integer >= 0
         (:func:`check_seed`). Rows outside the prior box raise
         :class:`~gcsbi.errors.GcsbiValueError` before anything is simulated, unless
-        ``allow_outside_prior``.
+        ``allow_outside_prior``. ``progress``: True shows a bar over the mocks on stderr; a tqdm
+        bar of the caller's is advanced by one per mock instead (a long run of several batches).
         """
         seed = check_seed(seed)  # bad seeds fail before anything else
         if allow_outside_prior:
@@ -514,72 +340,21 @@ class ClusterSimulator:
 
 
 
-def _progress(it, total: int, enabled: bool):
-    if not enabled:
+def _progress(it, total: int, progress: Any):
+    """``it`` with a progress bar: its own (``progress=True``, on stderr), or the caller's bar advanced per mock."""
+    if hasattr(progress, "update"):
+        return _advance(it, progress)
+    if not progress:
         return it
     from tqdm.auto import tqdm
 
     return tqdm(it, total=total, desc="simulating", unit="mock")
 
 
-# ------------------------------------------------------------------ worker pool
-# (the process policy, shared with the bank's workers, is in gcsbi.simulator.processes)
-
-#: The simulator of this worker process (set by _pool_init) and how many observation models it built.
-_WORKER_SIM: ClusterSimulator | None = None
-_WORKER_MODEL_BUILDS = 0
-
-
-def _mp_context() -> Any:
-    return mp_context(__name__)
-
-
-def _pool_init(main_pid: int, blob: bytes) -> None:
-    """Initializer of a pool worker: SIGINT ignored, exit with ``main_pid``, one torch thread, the simulator."""
-    global _WORKER_SIM
-    ignore_sigint_and_watch(main_pid)
-    torch.set_num_threads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER_SIM = pickle.loads(blob)
-
-
-def _pool_job(job: tuple) -> dict[str, np.ndarray]:
-    global _WORKER_MODEL_BUILDS
-    sim = _WORKER_SIM
-    if sim is None:  # pragma: no cover - _pool_init always runs first
-        raise RuntimeError("simulator worker used without its initializer")
-    built = sim._model is None
-    out = _simulate_job(job, sim)
-    _WORKER_MODEL_BUILDS += built
-    return out
-
-
-def _worker_info() -> tuple[int, int]:
-    """(pid, observation models built so far) of the worker running it (diagnostics, tests)."""
-    return os.getpid(), _WORKER_MODEL_BUILDS
-
-
-def _shutdown_pool(pool: ProcessPoolExecutor) -> None:
-    """Finalizer of a simulator's pool (close(), garbage collection or interpreter exit)."""
-    try:
-        pool.shutdown(wait=True, cancel_futures=True)
-    except Exception:  # pragma: no cover - at exit the pool may already be gone
-        pass
-
-
-def _simulate_job(job: tuple, sim: ClusterSimulator) -> dict[str, np.ndarray]:
-    row, seed, index, truth = job
-    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
-    x, obs = sim.simulate_one(row, rng=rng, return_truth=truth)
-    out = {"x": x}
-    if truth:
-        out.update(image=obs.image, clean=obs.clean, background=obs.background)
-        if obs.mass_map is not None:
-            out["mass_map"] = obs.mass_map
-    for k, v in out.items():
-        if not np.all(np.isfinite(v)):
-            raise GcsbiValueError(f"non-finite {k} for theta={row.tolist()} (seed {seed}, row {index})")
-    return out
+def _advance(it, bar: Any):
+    for item in it:
+        bar.update(1)
+        yield item
 
 
 def load_simulator(spec: str | Path | SimulatorSpec = "hst-phat", prior: str | Path | NamedBoxPrior | None = None,
