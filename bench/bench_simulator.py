@@ -2,7 +2,7 @@
 
 For each shipped spec (hst-phat/m31-gc, hst-mw/milky-way-gc, jwst-nircam/m31-gc) and both ways of
 rendering the faint stars -- ``particles`` (before: mass-stratified particles) and ``smooth``
-(now the default: unresolved light as Poisson counts per pixel, ``gcsbi.observe.unresolved``) --
+(now the default: unresolved light as Poisson counts per pixel, ``gcsbi.observe.star_counts``) --
 times one process with one thread, on the same theta and seeds:
 
 * 8 mocks each at 1e4, 1e5, 1e6 Msun (ages spread over the prior; the prior's top mass if lower);

@@ -9,7 +9,7 @@ whole simulator, old vs new, is ``bench_simulator.py``):
    the smooth mode does not sample one by one are (a) drawn star by star with
    :func:`gcsbi.stars.population.sample_every_star`, placed with the LIMEPY sampler at the same
    length scale and rendered as point sources, and (b) drawn as Poisson counts per pixel
-   (:mod:`gcsbi.observe.unresolved`) and rendered with ``grid=``. Total flux per band, flux and
+   (:mod:`gcsbi.observe.star_counts`) and rendered with ``grid=``. Total flux per band, flux and
    summed pixel variance inside the half-light radius, colours, each with a bootstrap error.
 2. **Whole images** (clean cluster light) at 10^4.5 and 10^5 Msun, ``--n-images`` seeds each
    (and smooth against particles alone at 10^6.5 Msun, a quarter as many):
@@ -82,7 +82,7 @@ def _compare(test: np.ndarray, ref: np.ndarray, n_boot: int = 200) -> dict:
 
 def unresolved_statistics(n: int, log_mass: float = 5.0) -> dict:
     from gcsbi.clusters.models import ClusterParams, _place, reference_grid
-    from gcsbi.clusters.unresolved import sample_cluster_light
+    from gcsbi.clusters.smooth_light import sample_cluster_light
     from gcsbi.observe.instrument import magnitudes_to_counts
     from gcsbi.observe.observe import get_observation_model
     from gcsbi.stars import StellarPopulation

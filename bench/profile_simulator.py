@@ -58,7 +58,7 @@ def _key(fn) -> tuple[str, int, str]:
 def _functions() -> dict[str, tuple[str, int, str]]:
     from gcsbi.clusters import limepy_grid
     from gcsbi.clusters.models import sample_cluster
-    from gcsbi.clusters.unresolved import sample_cluster_light
+    from gcsbi.clusters.smooth_light import sample_cluster_light
     from gcsbi.observe.background import BackgroundBank
     from gcsbi.observe.noise import add_noise
     from gcsbi.observe.observe import ObservationModel

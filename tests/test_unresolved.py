@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from gcsbi.clusters.models import ClusterParams, reference_grid, sample_cluster
-from gcsbi.clusters.unresolved import UnresolvedLight, projected_profiles, sample_cluster_light
+from gcsbi.clusters.smooth_light import UnresolvedLight, projected_profiles, sample_cluster_light
 from gcsbi.errors import GcsbiValueError, SpecError
-from gcsbi.observe.unresolved import unresolved_pixels
+from gcsbi.observe.star_counts import unresolved_pixels
 from gcsbi.stars import StellarPopulation
-from gcsbi.stars.unresolved import UnresolvedStars, sample_resolved
+from gcsbi.stars.light_groups import UnresolvedStars, sample_resolved
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_unresolved_pixels_mean_and_variance():
 
 def test_grid_rendering_matches_stars_at_random_phases():
     from gcsbi.observe.observe import get_observation_model
-    from gcsbi.observe.unresolved import UnresolvedPixels
+    from gcsbi.observe.star_counts import UnresolvedPixels
 
     r = get_observation_model("hst-phat").renderer
     h, w = r.shape

@@ -179,7 +179,7 @@ def _place(stars, params: ClusterParams, grid: LimepyGrid, rng: np.random.Genera
     """Phase-space coordinates for a star sample (see :func:`sample_cluster`).
 
     ``extra_comp_mass`` (per model component) is mass that is not in ``stars`` but counts for the
-    expected half-mass radius (the unresolved stars of :func:`gcsbi.clusters.unresolved.sample_cluster_light`).
+    expected half-mass radius (the unresolved stars of :func:`gcsbi.clusters.smooth_light.sample_cluster_light`).
     """
     n = len(stars.current_mass)
     comp = grid.component_of(stars.current_mass)

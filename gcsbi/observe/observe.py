@@ -45,8 +45,8 @@ from .psf import build_subpixel_kernel, exact_profile, file_psf, load_psf_image,
 from .render import Renderer, mass_map
 
 if TYPE_CHECKING:
-    from ..clusters.unresolved import UnresolvedLight
-    from .unresolved import UnresolvedPixels
+    from ..clusters.smooth_light import UnresolvedLight
+    from .star_counts import UnresolvedPixels
 
 __all__ = ["Observation", "ObservationModel", "get_observation_model", "transform"]
 
@@ -229,7 +229,7 @@ class ObservationModel:
     ) -> Observation:
         """Mock observation of one cluster (see module docstring); ``background_level`` in mag/arcsec^2.
 
-        ``unresolved`` (a :class:`gcsbi.clusters.unresolved.UnresolvedLight`) adds the cluster's
+        ``unresolved`` (a :class:`gcsbi.clusters.smooth_light.UnresolvedLight`) adds the cluster's
         unresolved stars as Poisson star counts per pixel (:mod:`.unresolved`), drawn after the field.
         """
         if not isinstance(rng, np.random.Generator):
@@ -291,7 +291,7 @@ class ObservationModel:
     def _unresolved(self, light: UnresolvedLight, rng: np.random.Generator, *, mu: float, a_f: np.ndarray,
                     distance_kpc: float, ellipticity: float, position_angle_deg: float) -> UnresolvedPixels:
         """The unresolved light of ``light`` on the renderer's padded grid (:func:`.unresolved.unresolved_pixels`)."""
-        from .unresolved import unresolved_pixels
+        from .star_counts import unresolved_pixels
 
         missing = [f for f in self.filters if f not in light.filters]
         if missing:

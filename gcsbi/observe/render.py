@@ -36,7 +36,7 @@ from ..errors import GcsbiValueError
 from .psf import SubpixelKernel
 
 if TYPE_CHECKING:
-    from .unresolved import UnresolvedPixels
+    from .star_counts import UnresolvedPixels
 
 __all__ = ["Renderer", "render_exact", "mass_map"]
 
@@ -137,7 +137,7 @@ class Renderer:
         Sources farther than the kernel radius outside the stamp are ignored
         (they contribute nothing within the truncated kernel).
 
-        ``grid`` (a :class:`~gcsbi.observe.unresolved.UnresolvedPixels` with this renderer's padding)
+        ``grid`` (a :class:`~gcsbi.observe.star_counts.UnresolvedPixels` with this renderer's padding)
         adds light given per pixel of the padded grid: each pixel's ``flux`` is deposited with the
         phase-averaged PSF, plus ``amplitude`` times (PSF at one random sub-pixel phase minus the
         phase average), at the random phase-table index ``grid.phase`` of each pixel.

@@ -275,7 +275,7 @@ class ClusterSimulator:
                                g=src.truncation_g)
         pop = _population(v["age_gyr"], v["feh"], tuple(self.sim_spec.filters))
         if src.faint_light == "smooth":
-            from ..clusters.unresolved import sample_cluster_light
+            from ..clusters.smooth_light import sample_cluster_light
 
             return sample_cluster_light(params, rng=rng, population=pop, max_resolved=src.max_resolved_stars)
         return sample_cluster(params, rng=rng, population=pop, max_faint_particles=src.max_faint_particles), None

@@ -11,7 +11,7 @@ number of stars, their mean current mass and the first two moments of their per-
 That is all a renderer needs to reproduce the image statistics exactly: in a pixel with
 ``n_g`` expected stars of group g, the number of stars is Poisson(n_g), so the pixel's flux
 has mean ``sum n_g <f>_g`` and variance ``sum n_g <f^2>_g`` (see
-:mod:`gcsbi.observe.unresolved`). The groups are 0.5 dex wide in bolometric luminosity
+:mod:`gcsbi.observe.star_counts`). The groups are 0.5 dex wide in bolometric luminosity
 along the main sequence and RGB (0.5 dex in flux for white dwarfs); the spread inside a
 group is carried by ``flux2``, so the width only sets how non-Gaussian the draws are.
 """

@@ -1,13 +1,13 @@
 """Clusters whose faint stars are smooth light: resolved stars as particles, the rest as projected profiles.
 
 :func:`sample_cluster_light` is :func:`~gcsbi.clusters.models.sample_cluster` for massive
-clusters: the brightest stars (:func:`gcsbi.stars.unresolved.sample_resolved`) get positions
+clusters: the brightest stars (:func:`gcsbi.stars.light_groups.sample_resolved`) get positions
 and velocities from the multi-mass LIMEPY model as before; every other star is described by
 :class:`UnresolvedLight`, the *expected* surface density of each luminosity group on the sky
 (stars per pc^2 vs projected radius), taken from the projected mass profile of the model
 component its stars belong to (so mass segregation is kept), with the same length scale as
 the particles. A renderer draws Poisson star counts per pixel from it
-(:mod:`gcsbi.observe.unresolved`), which is what sampling every star and binning it in
+(:mod:`gcsbi.observe.star_counts`), which is what sampling every star and binning it in
 pixels would give.
 """
 
@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import GcsbiValueError
-from ..stars.unresolved import UnresolvedStars
+from ..stars.light_groups import UnresolvedStars
 from .limepy_grid import LimepyGrid, ModelTables
 from .models import ClusterParams, _checked_population, _place, reference_grid
 from .snapshot import Snapshot
@@ -39,7 +39,7 @@ class UnresolvedLight:
             zero beyond the last.
         density: (R, G) expected stars per pc^2 of each group at those radii (circular, before
             any projected ellipticity the observation applies).
-        stars: the groups (:class:`gcsbi.stars.unresolved.UnresolvedStars`: expected numbers, the
+        stars: the groups (:class:`gcsbi.stars.light_groups.UnresolvedStars`: expected numbers, the
             integrals of ``density``; mean masses; flux moments per band); their attributes are
             also reachable here (``light.flux`` is ``light.stars.flux``).
     """
@@ -150,7 +150,7 @@ def sample_cluster_light(
     give the wrong potential). Intrinsic flattening (``params.ellipticity``) is not supported here:
     apply projected ellipticity in the observation instead.
     """
-    from ..stars.unresolved import sample_resolved
+    from ..stars.light_groups import sample_resolved
 
     population = _checked_population(params, population, rng)
     if params.ellipticity != 0.0:

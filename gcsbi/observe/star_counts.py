@@ -1,6 +1,6 @@
 """Unresolved starlight on the pixel grid: Poisson star counts per pixel with exact mean and variance.
 
-Given :class:`gcsbi.clusters.unresolved.UnresolvedLight` (expected stars per pc^2 of each
+Given :class:`gcsbi.clusters.smooth_light.UnresolvedLight` (expected stars per pc^2 of each
 luminosity group vs projected radius), :func:`unresolved_pixels` computes for every pixel of
 the padded render grid the expected number ``lam[p, g]`` of stars of each group (radial
 profile at the pixel's elliptical radius, times the pixel's area; the central 16x16 pixels
