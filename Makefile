@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml jeans/pyproject.toml
 	# the Jeans analysis is its own distribution (jeans/), installed and tested with gcsbi
 	$(PY) -m pip install -q -e ./jeans
 	$(PY) -m pip install -q -e ".[dev]"
-	# MIST/C3K bolometric-correction tables (data only; its own pins conflict, hence --no-deps)
-	$(PY) -m pip install -q --no-deps "astrolachesis==1.0.9"
+	# the MIST/C3K bolometric-correction tables ship inside gcsbi (gcsbi/stars/data/): nothing else to install
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from gcsbi.simulator.cli import plot_grid, series_theta
+from gcsbi.simulator.cli import _title, picture_args, plot_grid, series_theta
 from gcsbi.simulator.core import ClusterSimulator, load_simulator, with_snapshot
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -70,15 +70,15 @@ def pictures(sim) -> None:
     th = sim.prior.low + (sim.prior.high - sim.prior.low) * torch.rand((9, len(sim.param_names)), generator=gen)
     out = sim.simulate(th, seed=3, return_truth=True)
     sky = sim.model.sky_e
-    titles = [", ".join(f"{k} {v:.2f}" for k, v in zip(("d", "logM", "age"), row[:3].tolist())) for row in th]
-    plot_grid(out["image"].numpy(), sky, titles, OUT / "simulate_grid.png", suptitle="hst-phat / m31-gc", dpi=70)
+    titles = [_title(sim.prior, row) for row in th]
+    plot_grid(out["image"].numpy(), sky, titles, OUT / "simulate_grid.png", suptitle="hst-phat mocks, prior m31-gc",
+              dpi=100, **picture_args(sim, th))
     for name in ("distance", "age"):
         ts = series_theta(sim.prior, name)
         imgs = sim.simulate(ts, seed=4, return_truth=True)["image"].numpy()
-        titles = [f"{name} = {v:.0f}" for v in ts[:, sim.param_names.index(
-            "distance_kpc" if name == "distance" else "age_gyr")].tolist()]
+        titles = [_title(sim.prior, row) for row in ts]
         plot_grid(imgs, sky, titles, OUT / f"simulate_series_{name}.png", ncols=len(ts),
-                  suptitle=f"12 Gyr-like 1e5 Msun cluster, {name} varied", dpi=70)
+                  suptitle=f"hst-phat: one B165-like cluster, {name} varied", dpi=100, **picture_args(sim, ts))
 
 
 def main() -> dict:

@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GcsbiWarning)
         dt = infer_cluster("B165", post_old, prior=old, num_samples=5 * a.num_samples, seed=0)
-    b165 = {"cluster": dt.attrs["cluster"], "catalogue_values": dt.attrs["catalogue_values"], "prior": dt.attrs["prior"],
+    b165 = {"cluster": json.loads(dt.attrs["cluster"]), "catalogue_values": json.loads(dt.attrs["catalogue_values"]),
+            "prior": dt.attrs["prior"],  # cluster / catalogue_values are JSON text in the DataTree (NetCDF-safe)
             "ood_pvalue": dt.attrs.get("ood_pvalue"), "ood_flag": dt.attrs.get("ood_flag"),
             "range_flag": dt.attrs.get("range_flag"), "warnings": [str(w.message) for w in caught],
             "caldwell2011": CALDWELL_B165, "posterior": {}}

@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from .errors import GcsbiError
+    from .outputs import printable  # messages may quote file contents: no raw control characters
 
     try:
         return int(args.func(args) or 0)
@@ -60,13 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gcsbi {args.command}: interrupted", file=sys.stderr)
         return 130
     except GcsbiError as exc:
-        print(f"gcsbi {args.command}: error: {exc}", file=sys.stderr)
+        print(f"gcsbi {args.command}: error: {printable(exc)}", file=sys.stderr)
         return 1
     except UnicodeDecodeError as exc:  # a binary file read as text
-        print(f"gcsbi {args.command}: error: cannot decode input as text: {exc}", file=sys.stderr)
+        print(f"gcsbi {args.command}: error: cannot decode input as text: {printable(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # missing file, permission denied, disk full: the environment, not a bug
-        print(f"gcsbi {args.command}: error: {exc}", file=sys.stderr)
+        print(f"gcsbi {args.command}: error: {printable(exc)}", file=sys.stderr)
         return 1
 
 

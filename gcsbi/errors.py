@@ -37,7 +37,14 @@ __all__ = [
     "GcsbiWarning",
     "OutOfDistributionWarning",
     "PriorEdgeWarning",
+    "one_line",
 ]
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` on one line (gcsbi's error messages are one line), cut to ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class GcsbiError(Exception):

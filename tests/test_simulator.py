@@ -128,6 +128,41 @@ def test_simulate_cli_writes_pictures(tmp_path, capsys):
     assert data["x"].shape == (2, 6, 128, 128) and np.isfinite(data["x"]).all()
 
 
+def test_grid_picture_labels_scale_bands_and_titles():
+    """The grid says which band is R, G, B, has a scale bar in arcsec with its pc at each mock's distance, and
+    keeps the two-line panel titles as given (no re-wrapping)."""
+    import matplotlib.pyplot as plt
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    from gcsbi.observe.composite import rgb_bands
+    from gcsbi.simulator.plots import grid_figure, nice_length
+
+    imgs = np.random.default_rng(0).poisson(10.0, (2, 3, 128, 128)).astype(float)
+    titles = ["776 kpc, log M/M☉ 5.30, 11.0 Gyr\n[Fe/H] -1.6, E(B−V) 0.12"] * 2
+    fig = grid_figure(imgs, np.full(3, 10.0), titles, suptitle="hst-phat mocks", bands=("F336W", "F475W", "F814W"),
+                      pixel_scale_arcsec=0.05, distance_kpc=[776.0, 700.0])
+    try:
+        assert "RGB = F814W / F475W / F336W" in fig._suptitle.get_text()
+        shown = [ax for ax in fig.axes if ax.images]
+        assert [ax.get_title() for ax in shown] == titles
+        bars = [[a for a in ax.artists if isinstance(a, AnchoredSizeBar)] for ax in shown]
+        assert all(len(b) == 1 for b in bars)
+        texts = [b[0].txt_label.get_text() for b in bars]
+        assert texts == ["1″ = 3.8 pc", "1″ = 3.4 pc"]  # 1 arcsec at 776 and 700 kpc
+    finally:
+        plt.close(fig)
+    fig = grid_figure(imgs[:1], np.full(3, 10.0), titles[:1], ncols=1, suptitle="held-out B165-like M31 cluster "
+                      "(hst-phat)", bands=("F336W", "F475W", "F814W"), pixel_scale_arcsec=0.05, distance_kpc=776.0)
+    try:  # one panel: the heading still fits the figure
+        fig.canvas.draw()
+        box = fig._suptitle.get_window_extent()
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+    finally:
+        plt.close(fig)
+    assert rgb_bands(["F275W", "F336W", "F475W", "F814W", "F110W", "F160W"]) == ("F160W", "F475W", "F275W")
+    assert nice_length(6.4) == 1.0 and nice_length(40.0) == 10.0 and nice_length(0.3) == 0.05
+
+
 def test_rgb_composite_is_bounded():
     from gcsbi.observe.composite import rgb_composite
 

@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from ..errors import GcsbiFileError, GcsbiValueError
+from ..outputs import printable
 
 __all__ = ["add_parser"]
 
@@ -30,7 +31,7 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: this process)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask distributed scheduler, e.g. tcp://host:8786 (the bank must be on a shared filesystem)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="show no progress bars (they go to stderr)")
     p.add_argument("--trust-factory", action="store_true",
                    help="run the bank's simulator factory even if it is not one of gcsbi's own (it runs code)")
 
@@ -59,7 +60,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
     bank = SimulationBank.create(args.path, simulator_factory=args.factory, factory_kwargs=kwargs, n=args.n,
                                  chunk_size=args.chunk_size, seed=args.seed, overwrite=args.overwrite,
                                  trust_factory=args.trust_factory, truth=args.truth)
-    print(f"created {bank!r}")
+    print(f"created {printable(repr(bank))}")
     if args.generate:
         _generate(bank, args)
     return 0
@@ -79,22 +80,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     bank = SimulationBank.open(args.path)
     info = bank.info()
-    damaged = None if args.no_verify else bank.verify()
+    damaged = None if args.no_verify else bank.verify(progress=not args.no_progress)
     if damaged is not None:
         info["damaged_chunks"] = damaged
     if args.json:
         print(json.dumps(info, indent=2))
     else:
+        # every string below was read from the bank (untrusted): printed escaped, never raw
         for key in ("path", "simulator_factory", "factory_kwargs", "n", "chunk_size", "seed", "param_names",
                     "output_shape", "gcsbi_version"):
             note = "" if key != "simulator_factory" or is_trusted(info[key]) else "  (not trusted: needs --trust-factory)"
-            print(f"{key:18s} {info[key]}{note}")
+            print(f"{key:18s} {printable(info[key])}{note}")
         print(f"{'chunks done':18s} {info['chunks_done']}/{info['n_chunks']}")
         print(f"{'rows done':18s} {info['rows_done']}/{info['n']} ({info['rows_failed']} failed)")
         checked = "not checked (--no-verify)" if damaged is None else (damaged or "none")
         print(f"{'damaged chunks':18s} {checked}")
         for entry in bank.failures()[:10]:
-            print(f"  failed row {entry['row']}: {entry['message']}")
+            print(f"  failed row {entry['row']}: {printable(entry['message'])}")
     if damaged:
         shown = str(damaged) if len(damaged) <= 10 else f"{damaged[:10]} ... ({len(damaged)} in all)"
         by_hand = (f", or `gcsbi bank invalidate {bank.path} {' '.join(map(str, damaged))}` then "
@@ -139,7 +141,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument("--n", type=int, required=True, help="number of simulations")
     c.add_argument("--chunk-size", type=int, default=256, help="rows per chunk (unit of work and of storage)")
     c.add_argument("--seed", type=int, required=True, help="master seed (the bank's bytes depend only on it)")
-    c.add_argument("--overwrite", action="store_true", help="replace an existing bank at PATH")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace an existing gcsbi bank at PATH (only a bank: another folder or a file is refused)")
     c.add_argument("--truth", default="", metavar="NAMES",
                    help="comma-separated truth maps to store per row (e.g. mass_map,clean; the simulator's truth_shapes)")
     c.add_argument("--generate", action="store_true", help="fill the bank right away")
@@ -156,6 +159,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.add_argument("--no-verify", action="store_true",
                    help="do not read every chunk to check its checksums (quick, for big banks)")
+    i.add_argument("--no-progress", action="store_true", help="show no progress bars (they go to stderr)")
     i.set_defaults(func=_cmd_info)
 
     v = sub.add_parser("invalidate", help="mark chunks for recomputation by the next generate")

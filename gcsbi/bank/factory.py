@@ -29,7 +29,7 @@ import json
 import os
 from typing import Any
 
-from ..errors import GcsbiError, GcsbiValueError
+from ..errors import GcsbiError, GcsbiValueError, one_line
 
 __all__ = ["BUILTIN_FACTORIES", "TRUST_ENV", "is_trusted", "build_simulator"]
 
@@ -45,12 +45,6 @@ BUILTIN_FACTORIES = frozenset({
     "gcsbi.catalogue.simulator:CatalogueSimulator",
     "gcsbi.testing.toy:ToyImageSimulator",
 })
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """``text`` on one line (CLI errors are one line), cut to ``limit`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _env_trusted() -> set[str]:

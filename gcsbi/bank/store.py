@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,14 +55,33 @@ import torch
 from .chunks import _ChunkResult, _compute_and_write, chunk_seeds
 from .dataset import BankDataset
 from .factory import build_simulator, check_trusted
-from .format import _ATTR, _MAX_LOG, BankConfig, _why, truth_array
+from .format import _ARRAYS, _ATTR, _MAX_LOG, BankConfig, _why, truth_array
 from .format import open_group as _open_group
 from .format import read_config as _read_config
-from .lock import bank_lock
+from .lock import LOCK_NAME, bank_lock
 from .workers import run_dask, run_pool
 from ..errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError  # noqa: F401 (re-exported)
+from ..outputs import printable
 
 __all__ = ["BankConfig", "SimulationBank", "BankDataset", "chunk_seeds", "build_simulator"]
+
+
+def _check_replaceable(path: Path) -> None:
+    """Raise GcsbiFileError unless ``path`` is a gcsbi bank holding only what gcsbi writes into one."""
+    how = "nothing was deleted: overwrite replaces only a gcsbi simulation bank; choose a new path"
+    if path.is_symlink() or not path.is_dir():
+        raise GcsbiFileError(f"{path} is {'a link' if path.is_symlink() else 'a file'}, not a simulation bank; {how}")
+    try:
+        cfg = _read_config(_open_group(path, mode="r"), path)
+    except GcsbiFileError as exc:
+        raise GcsbiFileError(f"{path} is not a valid gcsbi simulation bank ({exc}); {how}") from exc
+    ours = {"zarr.json", LOCK_NAME, *_ARRAYS, *(truth_array(name) for name in cfg.truth_names)}
+    foreign = sorted(set(os.listdir(path)) - ours)
+    if foreign:
+        shown = ", ".join(printable(f) for f in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise GcsbiFileError(f"{path} is a simulation bank but also holds files gcsbi did not write ({shown}); "
+                             "nothing was deleted: move them out first, or choose a new path")
+
 
 def _check_json(value: Any, what: str) -> Any:
     try:
@@ -151,6 +171,10 @@ class SimulationBank:
 
         ``trust_factory=True`` allows a factory that is not one of gcsbi's own (see
         :mod:`gcsbi.bank.factory`); the returned object keeps that trust for :meth:`generate`.
+
+        ``overwrite=True`` replaces an existing bank at ``path``, and only a valid gcsbi bank
+        holding nothing but the bank's own files: any other folder, a file or a link is refused
+        (GcsbiFileError) and nothing is deleted.
         """
         import zarr
         from zarr.codecs import Crc32cCodec, ZstdCodec
@@ -162,14 +186,15 @@ class SimulationBank:
         chunk_size = _positive_int(chunk_size, "chunk_size")
         seed = _positive_int(seed, "seed", minimum=0)
         kwargs = _check_json(dict(factory_kwargs or {}), "factory_kwargs")
-        if path.exists() and not overwrite:
+        exists = os.path.lexists(path)
+        if exists and not overwrite:
             raise GcsbiFileError(f"{path} already exists; pass overwrite=True or open it with SimulationBank.open")
+        if exists:
+            _check_replaceable(path)  # overwrite replaces a gcsbi bank and nothing else
         sim = build_simulator(simulator_factory, kwargs, trusted=trust_factory)  # before deleting anything
-        if path.is_dir():
+        if exists:
             with bank_lock(path):  # never delete a bank that another process is generating
                 shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
         names = tuple(str(s) for s in sim.param_names)
         shape = tuple(int(s) for s in sim.output_shape)
         truth_specs = _truth_specs(sim, truth)
@@ -366,7 +391,7 @@ class SimulationBank:
         never been computed. The bytes afterwards equal those of an undamaged bank.
         """
         with self._exclusive():
-            damaged = self.verify()
+            damaged = self.verify(progress=progress)
             if damaged or not self.is_complete:
                 self._trusted(trust_factory)  # before invalidating anything
             self.invalidate(damaged)
@@ -404,10 +429,16 @@ class SimulationBank:
                                  f"{self.repair_hint}")
         return arr
 
-    def verify(self) -> list[int]:
-        """Read every finished chunk; return those that are damaged or missing (checksums)."""
+    def verify(self, *, progress: bool = False) -> list[int]:
+        """Read every finished chunk; return those that are damaged or missing (checksums).
+
+        ``progress``: a bar over the chunks read, on stderr, once reading takes more than 2 s.
+        """
+        from tqdm.auto import tqdm
+
         bad = []
-        for chunk in np.flatnonzero(self.done_chunks()):
+        chunks = np.flatnonzero(self.done_chunks())
+        for chunk in tqdm(chunks, desc="verifying", unit="chunk", delay=2.0, disable=not progress):
             try:
                 self._read_chunk(int(chunk))
                 for name in self.config.truth_names:

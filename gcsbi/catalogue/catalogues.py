@@ -8,6 +8,7 @@
   the network input of catalogue mode (:func:`gcsbi.catalogue.model.features`).
 * :func:`caldwell_matched` - PHAT clusters within 1" of a Caldwell+2011 old cluster, with the
   Caldwell log M, [Fe/H], E(B-V) and age (reuses :func:`gcsbi.stars.reference.read_m31_old_clusters`).
+* :func:`select_clusters` - the rows of a sample for a list of cluster names / APIDs.
 
 Data paths default to ``$GCSBI_SHARED_DATA/m31`` when set, else the catalogues shipped in
 the package (:func:`data_dir`, :data:`PACKAGED_DATA`).
@@ -27,8 +28,11 @@ from ..errors import GcsbiFileError, GcsbiValueError
 from .model import BANDS, LIMIT_ERROR, CatalogueModel, features
 
 __all__ = ["PHAT_FILE", "CALDWELL_FILE", "data_dir", "read_phat_catalogue", "resolve_cluster", "catalogue_values",
-           "observation_from_row", "caldwell_matched", "is_catalogue_row"]
+           "observation_from_row", "caldwell_matched", "is_catalogue_row", "select_clusters"]
 
+#: our parameter -> Caldwell column of :func:`caldwell_matched`
+CALDWELL_PARAMS: dict[str, str] = {"log10_mass": "caldwell_log_mass", "feh": "caldwell_feh", "ebv": "caldwell_ebv",
+                                   "age_gyr": "caldwell_age"}
 PHAT_FILE = "phat_ap_clusters_johnson2015.fits"
 CALDWELL_FILE = "caldwell2011_m31_old_clusters.dat"
 #: The catalogues shipped as package data (Johnson et al. 2015; Caldwell et al. 2011).
@@ -138,15 +142,40 @@ def is_catalogue_row(obj: Any) -> bool:
         return False
 
 
+def _ident(row: Any, keys: Any) -> str:
+    """How error messages name a row: its APID, else "this row"."""
+    if "APID" not in keys or np.ma.is_masked(row["APID"]):
+        return "this row"
+    try:
+        return f"APID {int(row['APID'])}"
+    except (TypeError, ValueError):
+        return f"APID {row['APID']!r}"
+
+
+def _check_photometry(ident: str, bands: tuple[str, ...], mag: np.ndarray, err: np.ndarray) -> None:
+    """Raise :class:`GcsbiValueError` naming the field and value of the first unphysical entry.
+
+    NaN (or a masked cell) means "not given": a band without a magnitude is not observed (an
+    error or upper-limit flag left in that band is ignored), a magnitude without an error gets one
+    from the error model. An infinite magnitude, or an infinite or negative error, is a broken row.
+    """
+    for b, m, e in zip(bands, mag, err):
+        if np.isinf(m):
+            raise GcsbiValueError(f"{ident}: magnitude {b} must be finite (NaN if not observed), got {m:g}")
+        if np.isinf(e) or e < 0:
+            raise GcsbiValueError(f"{ident}: error e_{b} must be finite and >= 0 mag (NaN if not given), got {e:g}")
+
+
 def catalogue_values(row: Any, *, model: CatalogueModel | None = None, missing_errors: str = "model",
                      bands: tuple[str, ...] = BANDS) -> dict[str, Any]:
     """``mag`` (F,), ``err`` (F,), ``reff``, ``rap``, ``upper_limit`` (F,) of a catalogue row (or dict) in ``bands``.
 
     A band without a magnitude (not observed) is NaN in ``mag`` and ``err`` and listed in
-    ``missing_bands``; a row with none of ``bands``, or without Reff or Rap, raises
-    :class:`GcsbiValueError`. A missing error with a magnitude present: ``missing_errors="model"``
-    uses the catalogue error model's median at that magnitude (listed in ``filled_errors``),
-    ``"raise"`` raises. Upper limits (``l_<band> = '>'``) get the error
+    ``missing_bands``. A row with none of ``bands``, without Reff or Rap, with Reff or Rap <= 0,
+    an infinite magnitude, or an infinite or negative error raises :class:`GcsbiValueError`
+    naming the field and its value. A missing error
+    with a magnitude present: ``missing_errors="model"`` uses the catalogue error model's median
+    at that magnitude (listed in ``filled_errors``), ``"raise"`` raises. Upper limits (``l_<band> = '>'``) get the error
     :data:`~gcsbi.catalogue.model.LIMIT_ERROR`, as in training.
     """
     model = model or CatalogueModel()
@@ -155,14 +184,19 @@ def catalogue_values(row: Any, *, model: CatalogueModel | None = None, missing_e
     err = np.array([_get(row, "e_" + b) if "e_" + b in keys else np.nan for b in bands])
     reff = _get(row, "Reff") if "Reff" in keys else np.nan
     rap = _get(row, "Rap") if "Rap" in keys else np.nan
-    ident = f"APID {int(row['APID'])}" if "APID" in keys and not np.ma.is_masked(row["APID"]) else "this row"
-    missing = [b for b, m in zip(bands, mag) if not np.isfinite(m)]
+    ident = _ident(row, keys)
+    _check_photometry(ident, bands, mag, err)
+    missing = [b for b, m in zip(bands, mag) if np.isnan(m)]
     if len(missing) == len(bands):
         raise GcsbiValueError(f"{ident}: no magnitude in any of the bands {list(bands)}")
-    if not np.isfinite(rap) or rap <= 0:
-        raise GcsbiValueError(f"{ident}: missing or invalid aperture radius Rap ({rap})")
-    if not np.isfinite(reff):
+    if np.isnan(rap):
+        raise GcsbiValueError(f"{ident}: missing aperture radius Rap")
+    if not (np.isfinite(rap) and rap > 0):
+        raise GcsbiValueError(f"{ident}: aperture radius Rap must be finite and > 0 arcsec, got {rap:g}")
+    if np.isnan(reff):
         raise GcsbiValueError(f"{ident}: missing effective radius Reff")
+    if not (np.isfinite(reff) and reff > 0):
+        raise GcsbiValueError(f"{ident}: effective radius Reff must be finite and > 0 arcsec, got {reff:g}")
     limit = np.array([str(row.get("l_" + b, "") if hasattr(row, "get") else row["l_" + b]).strip() == ">"
                       if "l_" + b in keys and not np.ma.is_masked(row["l_" + b]) else False for b in bands])
     limit &= np.isfinite(mag)
@@ -209,3 +243,49 @@ def caldwell_matched(phat_path: str | Path | None = None, caldwell_path: str | P
     out.meta = {"source": "Johnson+2015 (J/ApJ/802/127) x Caldwell+2011 (AJ 141, 61)",
                 "max_sep_arcsec": float(max_sep_arcsec)}
     return out
+
+
+def select_clusters(table: Any, names: Any, *, catalogue: Any = None, sample: str = "the sample") -> Any:
+    """The rows of ``table`` (the PHAT catalogue or a sample of it, with APID) for the clusters ``names``.
+
+    Each name is an APID or AltID alias resolved in ``catalogue`` (default: the PHAT catalogue),
+    as by :func:`resolve_cluster`; rows come in the order of ``names``, each cluster once. Names
+    that resolve to no cluster, or to several, and clusters missing from ``table`` (named ``sample``
+    in the message), raise one :class:`GcsbiValueError` listing every such name.
+    """
+    from ..outputs import printable
+
+    names = [str(n) for n in names]
+    if not names:
+        raise GcsbiValueError("no cluster names given")
+    phat = read_phat_catalogue() if catalogue is None else catalogue
+    unknown, ambiguous, wanted = [], [], {}  # APID -> the first name given for it
+    for name in names:
+        try:
+            apid = int(resolve_cluster(name, phat)["APID"])
+        except GcsbiValueError:
+            several = len(_aliases(phat).get(_norm(name), [])) > 1
+            (ambiguous if several else unknown).append(repr(name))
+            continue
+        wanted.setdefault(apid, name)
+    if unknown or ambiguous:
+        parts = [f"unknown cluster name(s) {_listed(unknown)} (not an APID nor an AltID name in the PHAT catalogue)"
+                 ] if unknown else []
+        parts += [f"ambiguous name(s) {_listed(ambiguous)} (give the APID)"] if ambiguous else []
+        raise GcsbiValueError(printable("; ".join(parts)))
+    in_table = np.asarray(table["APID"]).astype(np.int64)
+    rows, absent = [], []
+    for apid, name in wanted.items():
+        hit = np.flatnonzero(in_table == apid)
+        if len(hit):
+            rows.append(int(hit[0]))
+        else:
+            absent.append(f"{name} (APID {apid})")
+    if absent:
+        raise GcsbiValueError(printable(f"cluster(s) {_listed(absent)} not in {sample}"))
+    return table[rows]
+
+
+def _listed(items: list[str], limit: int = 20) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")

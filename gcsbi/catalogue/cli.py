@@ -1,14 +1,26 @@
 """``gcsbi m31``: posteriors for real M31 clusters from the PHAT catalogue (catalogue mode).
 
-    gcsbi m31 infer B165 [--out DIR]            one cluster (name / APID): summary, corner-style plot
-    gcsbi m31 batch --out results.fits          every PHAT cluster matched to Caldwell+2011 (or --sample all)
-    gcsbi m31 compare results.fits --out DIR    offsets / scatter / coverage vs Caldwell+2011, plots
+    gcsbi m31 infer B165 [--out DIR]            one cluster (name / APID): summary printed; with --out,
+                                                DIR/summary.csv, DIR/posterior.png (corner plot) and
+                                                DIR/posterior.nc (the ArviZ DataTree, NetCDF4:
+                                                xr.open_datatree("DIR/posterior.nc"))
+    gcsbi m31 batch --out results.fits          every PHAT cluster matched to Caldwell+2011 (or --sample all):
+                                                one results table (.fits or .ecsv), a status per cluster
+    gcsbi m31 batch --names B165,B012 --out r.fits   only the clusters named (AltID names or APIDs), or
+                                                --names @list.txt: one or more per line, '#' comments
+    gcsbi m31 compare results.fits --out DIR    offsets / scatter / coverage vs Caldwell+2011 printed; with
+                                                --out, DIR/comparison.json and DIR/comparison.png
 
 Priors: the posterior's training prior by default (the shipped one: ``m31-clusters``, log age
 7 - 10.15, E(B-V) 0 - 1); ``--prior old`` is the ``m31-old`` prior (8 - 14 Gyr, >= 10^4 Msun; the
 shipped posterior trained on it, else the all-ages one reweighted); ``--age-range``, ``--ebv-range``
-and ``--ebv-prior MEAN,SD`` (a Gaussian, e.g. from a dust map) change it further. Every output
-names the prior it used.
+and ``--ebv-prior MEAN,SD`` (a Gaussian, e.g. from a dust map) change it further. They must lie
+inside the posterior's training prior (a range reaching outside it, or a Gaussian mean outside it,
+is refused with the allowed range). Every output names the prior it used.
+
+Catalogue rows with unphysical values (Reff or Rap <= 0, an infinite magnitude, an infinite or
+negative error) are refused by ``infer`` and skipped by ``batch`` with the reason in the ``status``
+column; this holds for a user table (``--catalogue``) too.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from ..outputs import check_file_target, check_output_dir, output_dir, printable
 
 __all__ = ["add_parser"]
 
@@ -32,28 +46,59 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--prior", choices=("training", "old"), default="training",
                         help="prior preset: the posterior's training prior, or old clusters (8-14 Gyr)")
-    common.add_argument("--age-range", type=_pair, default=None, metavar="LO,HI", help="age range in Gyr")
-    common.add_argument("--ebv-range", type=_pair, default=None, metavar="LO,HI", help="E(B-V) range")
-    common.add_argument("--ebv-prior", type=_pair, default=None, metavar="MEAN,SD", help="Gaussian E(B-V) prior")
+    common.add_argument("--age-range", type=_pair, default=None, metavar="LO,HI", help="age range in Gyr, inside the training prior (shipped: 0.01-14.1 Gyr)")
+    common.add_argument("--ebv-range", type=_pair, default=None, metavar="LO,HI", help="E(B-V) range in mag, inside the training prior (shipped: 0-1)")
+    common.add_argument("--ebv-prior", type=_pair, default=None, metavar="MEAN,SD", help="Gaussian E(B-V) prior; MEAN inside the training prior's E(B-V) range, SD > 0")
+    common.add_argument("--no-progress", action="store_true", help="show no progress bars (they go to stderr)")
 
     a = sub.add_parser("infer", parents=[common], help="posterior of one cluster")
     a.add_argument("cluster", help="name in AltID (B165, G218) or APID (166)")
-    a.add_argument("--out", type=Path, default=None, help="folder for summary.csv, posterior.png, posterior.nc")
+    a.add_argument("--out", type=Path, default=None, help="folder for summary.csv, posterior.png and posterior.nc "
+                   "(the ArviZ DataTree as NetCDF4) (new, empty, or an earlier output of this command, which it "
+                   "replaces)")
     a.set_defaults(func=_infer)
 
     b = sub.add_parser("batch", parents=[common], help="posteriors for a whole sample")
-    b.add_argument("--sample", choices=("caldwell", "all"), default="caldwell")
+    b.add_argument("--sample", choices=("caldwell", "all"), default=None,
+                   help="the PHAT clusters matched to Caldwell+2011 (default), or all of them (default with --names)")
+    b.add_argument("--names", default=None, metavar="NAMES|@FILE",
+                   help="only these clusters: comma-separated AltID names or APIDs (B165,B012,166), or @FILE "
+                        "with one or more per line ('#' starts a comment)")
     b.add_argument("--caldwell", type=Path, default=None, help="Caldwell+2011 table (default: the shipped copy)")
     b.add_argument("--out", type=Path, required=True, help="results table (.fits or .ecsv)")
-    b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_batch)
 
     c = sub.add_parser("compare", help="compare batch results with Caldwell+2011")
-    c.add_argument("results", type=Path)
-    c.add_argument("--out", type=Path, default=None, help="folder for comparison.json and comparison.png")
+    c.add_argument("results", type=Path, help="results table written by m31 batch (.fits or .ecsv)")
+    c.add_argument("--out", type=Path, default=None, help="folder for comparison.json and comparison.png (new, "
+                   "empty, or an earlier output of this command, which it replaces)")
     c.set_defaults(func=_compare)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     return p
+
+
+def _name_list(text: str) -> list[str]:
+    """Cluster names of ``--names``: comma-separated, or ``@FILE`` (one or more per line, '#' comments)."""
+    from ..errors import GcsbiFileError, GcsbiValueError
+
+    if text.startswith("@"):
+        path, limit = Path(text[1:]), 1 << 20  # a list of names, not a catalogue: at most 1 MiB
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(limit + 1)
+            lines = raw.decode("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a UTF-8 text file"
+            raise GcsbiFileError(f"--names {printable(text)}: cannot read the list of names: {why}") from exc
+        if len(raw) > limit:
+            raise GcsbiFileError(f"--names {printable(text)}: more than 1 MiB; give one cluster name per line")
+        where = f"the file {printable(path)}"
+    else:
+        lines, where = [text], "--names"
+    names = [n.strip() for line in lines for n in line.split("#", 1)[0].split(",") if n.strip()]
+    if not names:
+        raise GcsbiValueError(f"{where} lists no cluster name (give e.g. --names B165,B012 or @FILE)")
+    return names
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -81,35 +126,50 @@ def _infer(args: argparse.Namespace) -> int:
 
     from ..inference import summary
     from .catalogues import read_phat_catalogue, resolve_cluster
-    from .compare import plot_cluster_posterior
+    from .compare import literature_values
+    from .plots import cluster_title, plot_cluster_posterior
     from .inference import infer_cluster
 
+    if args.out:
+        check_output_dir(args.out)  # before the work: refuse a folder of the user's at once
     table = read_phat_catalogue(args.catalogue)
     row = resolve_cluster(args.cluster, table)
     choice = _prior(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dt = infer_cluster(row, _post(args), prior=choice, num_samples=args.num_samples, seed=args.seed)
+        dt = infer_cluster(row, _post(args), prior=choice, num_samples=args.num_samples, seed=args.seed,
+                           progress=not args.no_progress)
     for w in caught:
-        print(f"warning: {w.message}")
+        print(f"warning: {printable(w.message)}")
     s = summary(dt)
-    print(f"APID {int(row['APID'])} {str(row['AltID']).strip()}: ood_flag={dt.attrs.get('ood_flag')} "
+    # names come from the catalogue and the checkpoint (files): printed escaped
+    print(f"APID {int(row['APID'])} {printable(str(row['AltID']).strip())}: ood_flag={dt.attrs.get('ood_flag')} "
           f"range_flag={dt.attrs.get('range_flag')}")
-    print(f"prior: {dt.attrs['prior']} (kept {dt.attrs['prior_kept_fraction']:.0%} of the posterior)")
-    print(s.to_string())
+    print(f"prior: {printable(dt.attrs['prior'])} (kept {dt.attrs['prior_kept_fraction']:.0%} of the posterior)")
+    print(printable(s.to_string(), newlines=True))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        s.to_csv(args.out / "summary.csv")
-        plot_cluster_posterior(dt, out=args.out / "posterior.png", title=f"APID {int(row['APID'])}")
-        print(f"wrote {args.out}/summary.csv, posterior.png")
+        with output_dir(args.out, kind="gcsbi m31 infer") as tmp:
+            s.to_csv(tmp / "summary.csv")
+            plot_cluster_posterior(dt, literature_values(row, args.catalogue), tmp / "posterior.png",
+                                   title=f"{cluster_title(row)}: PHAT catalogue-mode posterior")
+            dt.to_netcdf(tmp / "posterior.nc", engine="h5netcdf")
+        print(f"wrote {args.out}/summary.csv, posterior.png, posterior.nc")
     return 0
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from .catalogues import caldwell_matched, read_phat_catalogue
+    from .catalogues import caldwell_matched, read_phat_catalogue, select_clusters
     from .inference import infer_catalogue
 
-    table = caldwell_matched(args.catalogue, args.caldwell) if args.sample == "caldwell" else read_phat_catalogue(args.catalogue)
+    check_file_target(args.out)  # a results table (or nothing) there: never a file of another kind
+    names = _name_list(args.names) if args.names is not None else None
+    sample = args.sample or ("all" if names is not None else "caldwell")
+    table = (caldwell_matched(args.catalogue, args.caldwell) if sample == "caldwell"
+             else read_phat_catalogue(args.catalogue))
+    if names is not None:
+        where = ("the Caldwell+2011-matched sample (--sample caldwell; --sample all takes any PHAT cluster)"
+                 if sample == "caldwell" else "the PHAT catalogue")
+        table = select_clusters(table, names, catalogue=read_phat_catalogue(args.catalogue), sample=where)
     res = infer_catalogue(table, _post(args), num_samples=args.num_samples, seed=args.seed,
                           progress=not args.no_progress, out=args.out, prior=_prior(args))
     print(f"prior: {res.meta['PRIOR']}")
@@ -124,12 +184,14 @@ def _compare(args: argparse.Namespace) -> int:
 
     from .compare import compare_with_caldwell, plot_comparison
 
+    if args.out:
+        check_output_dir(args.out)
     res = Table.read(args.results)
     stats = compare_with_caldwell(res)
     print(json.dumps(stats, indent=1))
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "comparison.json").write_text(json.dumps(stats, indent=1))
-        plot_comparison(res, args.out / "comparison.png", stats=stats)
+        with output_dir(args.out, kind="gcsbi m31 compare") as tmp:
+            (tmp / "comparison.json").write_text(json.dumps(stats, indent=1))
+            plot_comparison(res, tmp / "comparison.png", stats=stats)
         print(f"wrote {args.out}/comparison.json, comparison.png")
     return 0

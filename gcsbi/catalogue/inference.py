@@ -4,10 +4,12 @@
 == "catalogue"``): :func:`gcsbi.inference.infer` calls :func:`catalogue_observation` first, which
 turns names / APIDs / catalogue rows into the feature vector and adds to the DataTree's attrs:
 
-* ``cluster`` (APID and AltID), ``catalogue_values`` (mags, errors, Reff, Rap as read);
-* ``range_flag`` / ``features_out_of_range``: features outside the 0.1-99.9 percentile range of the
+* ``cluster`` (APID and AltID), ``catalogue_values`` (mags, errors, Reff, Rap as read), both JSON
+  text (``json.loads(dt.attrs["cluster"])["APID"]``), so the DataTree stores as NetCDF4 and Zarr;
+* ``range_flag`` (1 / 0) / ``features_out_of_range``: features outside the 0.1-99.9 percentile range of the
   training simulations (stored in the checkpoint's ``history["x_range"]``) -- the second OOD check
-  next to ``infer``'s embedding-MMD ``ood_flag``.
+  next to ``infer``'s embedding-MMD ``ood_flag``. For a batch, one entry per observation (the
+  feature lists as JSON text).
 
 :func:`infer_catalogue` runs a whole table (batch mode) and returns a results table.
 """
@@ -25,7 +27,7 @@ from ..errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from ..inference.checkpoint import SHIPPED_DIR
 from .catalogues import catalogue_values, is_catalogue_row, read_phat_catalogue, resolve_cluster
 from .model import CatalogueModel, feature_names, features
-from .priors import PriorChoice, reweight
+from .priors import PriorChoice, check_within_training, reweight
 
 __all__ = ["SHIPPED_CATALOGUE_POSTERIOR", "SHIPPED_OLD_CATALOGUE_POSTERIOR", "load_catalogue_posterior",
            "effective_choice", "catalogue_observation", "range_check",
@@ -55,11 +57,25 @@ def load_catalogue_posterior(path: str | Path | None = None, *, prior: str = "tr
 
 
 def effective_choice(posterior: Any, choice: PriorChoice | None) -> PriorChoice:
-    """``choice``, or no change when ``posterior`` was trained on the prior that ``choice`` stands for."""
+    """``choice``, or no change when ``posterior`` was trained on the prior that ``choice`` stands for.
+
+    Raises :class:`GcsbiValueError` when ``choice`` reaches outside the posterior's training prior
+    (:func:`~gcsbi.catalogue.priors.check_within_training`).
+    """
     choice = choice or PriorChoice()
     if choice.name == "old" and getattr(posterior.prior, "name", None) == "m31-old":
         return PriorChoice()
+    if not choice.is_training:
+        prior = posterior.prior
+        check_within_training(choice, tuple(posterior.param_names), prior.low.numpy(), prior.high.numpy(),
+                              getattr(prior, "name", None))
     return choice
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise GcsbiValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
 
 
 def _kind(posterior: Any) -> str | None:
@@ -157,6 +173,7 @@ def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | N
     from ..inference import infer
     from ..inference.arviz import posterior_datatree
 
+    seed = _check_seed(seed)
     post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
     choice = effective_choice(post, prior)
     n_draw = int(num_samples) * (1 if choice.is_training else OVERSAMPLE)
@@ -168,7 +185,8 @@ def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | N
              "prior_ess": info["ess"], "num_samples": int(num_samples)}
     bounds = {n: (dt["posterior"][n].attrs.get("prior_low"), dt["posterior"][n].attrs.get("prior_high")) for n in names}
     units = {n: dt["posterior"][n].attrs.get("units", "") for n in names}
-    return posterior_datatree(kept, names=names, units=units, bounds=bounds, attrs=attrs)
+    observed = dt["observed_data"]["image"].values if "observed_data" in dt.children else None
+    return posterior_datatree(kept, names=names, units=units, bounds=bounds, observed=observed, attrs=attrs)
 
 
 def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 1000, seed: int = 0,
@@ -190,6 +208,9 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
 
     from ..inference import infer
 
+    seed = _check_seed(seed)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise GcsbiValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
     model, bands = _model(post), _bands(post)
     names = tuple(post.param_names)
@@ -237,7 +258,7 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
             near = ((d - low < 0.02 * width) | (high - d < 0.02 * width)).mean(0)
             res["edge_params"][i] = ",".join(names[j] for j in range(len(names)) if near[j] > 0.25)
             res["ood_pvalue"][i] = dt.attrs["ood_pvalue"][b]
-            res["ood_flag"][i] = dt.attrs["ood_flag"][b]
+            res["ood_flag"][i] = dt.attrs["ood_flag"][b] == 1  # -1 (undetermined) is not a flag here
             res["range_flag"][i] = dt.attrs["range_flag"][b]
             acc = dt.attrs.get("posterior_mass_in_prior")
             if acc is not None:

@@ -18,8 +18,9 @@ arguments):
   ``sigma_m = 2.5 / ln 10 * sigma_F / F``;
 * ``Reff``: the radius enclosing half of the background-subtracted light inside ``Rap`` in
   the reference band (F475W), from the curve of growth of the *noisy* image (measured on
-  the data exactly like the real catalogue; it can be noisy or even negative for faint
-  clusters, as in the catalogue, whose Reff range is [-0.04, 5.2]").
+  the data exactly like the real catalogue; it is noisy for faint clusters, and NaN where
+  the aperture flux is not positive). The catalogue's own Reff values lie in [0.09, 3.62]"; a
+  catalogue row with Reff <= 0 is refused (:func:`gcsbi.catalogue.catalogues.catalogue_values`).
 
 Pixels are counted in a circle of radius r when their centre lies within r; curves of growth
 are tabulated at r_k = k * step (one pixel) and interpolated linearly in r^2 in between.

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import GcsbiValueError
 
-__all__ = ["PriorChoice", "PRESETS", "prior_choice", "reweight"]
+__all__ = ["PriorChoice", "PRESETS", "prior_choice", "reweight", "training_box", "check_within_training"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,62 @@ def prior_choice(preset: str = "training", *, age_gyr: tuple[float, float] | Non
           **changed}
     return PriorChoice(name=name + "+" + "+".join(changed), **{k: (tuple(float(x) for x in v) if v is not None else None)
                                                                for k, v in kw.items()})
+
+
+#: What each restriction is called in messages, and its unit.
+_LABELS = {"age_gyr": ("age", " Gyr"), "log10_mass": ("log10 mass", " dex(Msun)"), "ebv": ("E(B-V)", " mag")}
+
+
+def training_box(names: tuple[str, ...], low: Any, high: Any) -> dict[str, tuple[float, float]]:
+    """The training prior's box in the variables of :class:`PriorChoice`: ``age_gyr`` (Gyr), ``log10_mass``, ``ebv``.
+
+    ``names``, ``low``, ``high``: the posterior's parameter names and prior bounds. A posterior in
+    ``log10_age_yr`` gets its age box converted to Gyr. Variables the posterior lacks are left out.
+    """
+    names = tuple(names)
+    lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    box: dict[str, tuple[float, float]] = {}
+    if "log10_age_yr" in names:
+        k = names.index("log10_age_yr")
+        box["age_gyr"] = (float(10.0 ** (lo[k] - 9.0)), float(10.0 ** (hi[k] - 9.0)))
+    elif "age_gyr" in names:
+        k = names.index("age_gyr")
+        box["age_gyr"] = (float(lo[k]), float(hi[k]))
+    for key in ("log10_mass", "ebv"):
+        if key in names:
+            box[key] = (float(lo[names.index(key)]), float(hi[names.index(key)]))
+    return box
+
+
+def check_within_training(choice: PriorChoice, names: tuple[str, ...], low: Any, high: Any,
+                          training_name: str | None = None) -> None:
+    """Refuse a choice that reaches outside the training prior's box.
+
+    A posterior knows nothing outside the box it was trained on, so a range there would only be
+    a wrong label on the output. Every range of ``choice`` must lie inside the box (to a relative
+    1e-5, as the bounds are stored in float32), and a Gaussian E(B-V) prior's mean too; else
+    :class:`GcsbiValueError` names the range asked for and the one allowed.
+    """
+    box = training_box(names, low, high)
+    where = f"the training prior {training_name}" if training_name else "the training prior"
+    for key, (label, unit) in _LABELS.items():
+        want = getattr(choice, key)
+        if want is None:
+            continue
+        if key not in box:
+            raise GcsbiValueError(f"a {label} range needs a {label} parameter; this posterior has {list(names)}")
+        lo, hi = box[key]
+        tol = 1e-5 * max(abs(lo), abs(hi), 1.0)
+        if want[0] < lo - tol or want[1] > hi + tol:
+            raise GcsbiValueError(f"{label} range {want[0]:g}-{want[1]:g}{unit} lies outside {where}: "
+                                  f"allowed {lo:.4g}-{hi:.4g}{unit}")
+    if choice.ebv_gaussian is not None:
+        if "ebv" not in box:
+            raise GcsbiValueError(f"an E(B-V) prior needs the parameter 'ebv'; this posterior has {list(names)}")
+        lo, hi = box["ebv"]
+        mean = choice.ebv_gaussian[0]
+        if not lo - 1e-5 <= mean <= hi + 1e-5:
+            raise GcsbiValueError(f"E(B-V) prior mean {mean:g} mag lies outside {where}: allowed {lo:.4g}-{hi:.4g} mag")
 
 
 def reweight(draws: np.ndarray, names: tuple[str, ...], choice: PriorChoice, n_out: int,

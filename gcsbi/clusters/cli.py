@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from .models import ClusterParams, sample_cluster
 
+    if args.out:  # before sampling: the .npz to write is new or an .npz, never a user's other file
+        from ..outputs import check_file_target
+
+        out = Path(args.out)
+        check_file_target(out if out.suffix == ".npz" or not out.name else out.with_suffix(out.suffix + ".npz"))
     params = ClusterParams(
         mass=args.mass,
         half_mass_radius=args.rh,

@@ -8,13 +8,16 @@
 4. write the corner plot, the cluster's RGB image, and a quick calibration plot (expected
    coverage on a few dozen fresh simulations; the full calibration is in ``bench/results``).
 
-Run as ``python -m gcsbi.demo --out demo-output``.
+Run as ``python -m gcsbi.demo --out demo-output``. The output folder is written as a whole at the
+end (:func:`gcsbi.outputs.output_dir`): it must be new, empty, or the output of an earlier demo
+run, which it then replaces; a folder holding anything else is refused and left as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -58,15 +61,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
+    from ..outputs import output_dir
+
+    from ..errors import GcsbiError
+
+    out = Path(args.out)  # written as a whole at the end: a new or empty folder, or the previous demo output
+    t_start = time.perf_counter()
+    try:
+        with output_dir(out, kind="gcsbi demo") as work:
+            _run(args, work)
+    except GcsbiError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nwrote {', '.join(str(out / f) for f in ('corner.png', 'cluster.png', 'calibration.png', 'summary.csv', 'posterior.zarr'))}"
+          f" in {time.perf_counter() - t_start:.0f} s")
+    return 0
+
+
+def _run(args: argparse.Namespace, out: Path) -> None:
+    """The demo, writing into ``out`` (a temporary folder that becomes the output folder at the end)."""
     from ..errors import GcsbiWarning
     from ..inference import calibrate, infer, summary
     from ..inference.plots import plot_corner, plot_coverage
-    from ..simulator.cli import plot_grid
+    from ..simulator.cli import _title, picture_args, plot_grid
     from ..simulator.core import load_simulator
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
     sim = load_simulator("hst-phat", "m31-gc")
     post = _posterior(sim, out)
 
@@ -74,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     print("simulating a held-out M31 cluster:",
           ", ".join(f"{k}={v:g}" for k, v in DEMO_TRUTH.items()))
     mock = sim.simulate(theta, seed=args.seed, return_truth=True)
-    plot_grid(mock["image"].numpy(), sim.model.sky_e, ["held-out cluster (hst-phat, RGB = F814W/F475W/F336W)"],
-              out / "cluster.png", ncols=1)
+    plot_grid(mock["image"].numpy(), sim.model.sky_e, [_title(sim.prior, theta[0])], out / "cluster.png", ncols=1,
+              suptitle="held-out B165-like M31 cluster (hst-phat)", **picture_args(sim, theta))
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -91,10 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: {w.message}")
     print(f"out-of-distribution flag: {dt.attrs.get('ood_flag')} (p = {dt.attrs.get('ood_pvalue')}); "
           f"prior-edge flag: {dt.attrs.get('prior_edge_flag')}")
-    plot_corner(dt, truth=DEMO_TRUTH, path=out / "corner.png")
+    plot_corner(dt, truth=DEMO_TRUTH, path=out / "corner.png",
+                title=f"held-out B165-like M31 cluster ({sim.sim_spec.name} mock): posterior under the prior "
+                      f"{sim.prior.name}, {args.num_samples} draws")
     table.to_csv(out / "summary.csv")
-    # the ArviZ DataTree (Zarr: no netCDF library needed); plain Zarr v3, no consolidated metadata
-    dt.to_zarr(out / "posterior.zarr", mode="w", consolidated=False)
+    # the ArviZ DataTree: Zarr v3 with consolidated metadata, so xr.open_datatree opens it without a warning
+    from ..inference.arviz import write_zarr
+
+    write_zarr(dt, out / "posterior.zarr")
 
     print(f"\nquick calibration on {args.n_calibration} fresh simulations ...")
     report = calibrate(post, sim, n_held_out=args.n_calibration, num_posterior_samples=200, seed=7, c2st=False)
@@ -104,9 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"max expected-coverage deviation: {report['max_expected_coverage_deviation']:.3f}; a perfectly "
           f"calibrated posterior would show {noise['median']:.3f} (95% up to {noise['q95']:.3f}) from "
           f"{args.n_calibration} mocks. Verdict: {report['verdict']} (the 2000-mock calibration is in bench/results)")
-    print(f"\nwrote {', '.join(str(out / f) for f in ('corner.png', 'cluster.png', 'calibration.png', 'summary.csv', 'posterior.zarr'))}"
-          f" in {time.perf_counter() - t_start:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

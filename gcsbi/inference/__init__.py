@@ -14,7 +14,7 @@ Modules: ``config`` (TrainConfig, building the estimator), ``seeding`` (seed str
 
 from __future__ import annotations
 
-from .arviz import posterior_datatree, summary
+from .arviz import calibration_datatree, open_datatree, posterior_datatree, save_datatree, summary
 from .calibrate import calibrate, coverage_from_ranks, coverage_noise
 from .checkpoint import load_posterior, save_posterior, shipped_posteriors
 from ..nets.small import SmallCNN
@@ -28,5 +28,5 @@ __all__ = [
     "train", "TrainConfig", "TrainedPosterior", "simulate", "SmallCNN",
     "save_posterior", "load_posterior", "shipped_posteriors",
     "infer", "summary", "check_observation", "read_observation", "posterior_predictive", "posterior_datatree",
-    "calibrate", "coverage_from_ranks", "coverage_noise",
+    "calibrate", "coverage_from_ranks", "coverage_noise", "calibration_datatree", "save_datatree", "open_datatree",
 ]

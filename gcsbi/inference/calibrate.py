@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import GcsbiValueError, SpecError
+from ..errors import GcsbiFileError, GcsbiValueError, SpecError
 from . import sbi_compat
 from .seeding import seeded, simulate
 
@@ -46,6 +46,8 @@ __all__ = ["calibrate", "coverage_from_ranks", "coverage_noise", "posterior_draw
 DEFAULT_LEVELS: tuple[float, ...] = tuple(round(q, 2) for q in np.linspace(0.05, 0.95, 19))
 #: Largest max expected-coverage deviation accepted as "calibrated" (absolute coverage).
 DEFAULT_TOLERANCE = 0.1
+#: The files ``calibrate(out=...)`` writes into its folder (it overwrites each only with its own kind).
+_OUT_FILES = ("calibration.json", "ecdf_pit.png", "coverage.png")
 
 
 class _FixedDraws:
@@ -59,11 +61,16 @@ class _FixedDraws:
 
 
 def posterior_draws(posterior: Any, x: torch.Tensor, *, num_samples: int, seed: int,
-                    chunk: int | None = None) -> torch.Tensor:
-    """(num_samples, N, D) draws for N observations, batched (``sample_batched``) when available."""
+                    chunk: int | None = None, progress: bool = False) -> torch.Tensor:
+    """(num_samples, N, D) draws for N observations, batched (``sample_batched``) when available.
+
+    ``progress``: a bar over the observations on stderr (sbi's own bars stay off).
+    """
+    from tqdm.auto import tqdm
+
     chunk = chunk or max(1, 100_000 // int(num_samples))
     out = []
-    with seeded(seed):
+    with seeded(seed), tqdm(total=len(x), desc="posterior draws", unit="obs", disable=not progress) as bar:
         for s in range(0, len(x), chunk):
             xs = x[s:s + chunk]
             if hasattr(posterior, "sample_batched"):
@@ -72,6 +79,7 @@ def posterior_draws(posterior: Any, x: torch.Tensor, *, num_samples: int, seed: 
                 d = torch.stack([posterior.sample((int(num_samples),), x=xi[None], show_progress_bars=False)
                                  for xi in xs], dim=1)
             out.append(torch.as_tensor(d, dtype=torch.float32).reshape(int(num_samples), len(xs), -1))
+            bar.update(len(xs))
     return torch.cat(out, dim=1)
 
 
@@ -126,7 +134,7 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
               seed: int = 1, levels: Sequence[float] = DEFAULT_LEVELS, c2st: bool = True,
               out: str | Path | None = None, check_spec: bool = True,
               held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
-              tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
+              tolerance: float = DEFAULT_TOLERANCE, progress: bool = False) -> dict[str, Any]:
     """Calibrate ``posterior`` (anything with ``sample_batched`` or ``sample``) against ``simulator``.
 
     Returns a JSON-able report: ``max_expected_coverage_deviation`` (max over parameters and levels
@@ -137,11 +145,15 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
     largest max deviation accepted as calibrated, recorded as ``coverage_tolerance``), TARP
     ``tarp_atc``/``tarp_ks_pvalue`` and, with ``c2st``, sbi's classifier tests (slow: a few
     seconds per parameter). With ``out``, writes ``calibration.json``, ``ecdf_pit.png`` and
-    ``coverage.png`` there.
+    ``coverage.png`` there. :func:`~gcsbi.inference.arviz.calibration_datatree` turns the report
+    into a DataTree (group ``calibration``) that stores as NetCDF4 and Zarr.
 
     ``held_out=(theta, x)`` uses these simulations instead of simulating ``n_held_out`` new ones
     (e.g. one set shared by several reports, or a held-out bank); they must be prior draws for the
     coverage and SBC numbers to mean calibration (a subset selected by theta only gives errors).
+
+    ``progress``: bars on stderr over the held-out simulations, the posterior draws and the
+    classifier tests (``gcsbi calibrate`` shows them unless ``--no-progress``).
     """
     from sbi.diagnostics import check_sbc, check_tarp, run_sbc, run_tarp
     from sbi.diagnostics.sbc import check_uniformity_frequentist
@@ -164,10 +176,18 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
         diff = spec_differences(posterior.spec, simulator.spec)
         if diff:
             raise SpecError(f"the simulator's spec differs from the posterior's training spec at: {', '.join(diff)}")
+    if out is not None:  # before the work: never overwrite a file of another kind the user keeps there
+        from ..outputs import check_file_target
+
+        if Path(out).exists() and not Path(out).is_dir():
+            raise GcsbiFileError(f"out={out} is a file; give a folder for calibration.json and the figures")
+        for name in _OUT_FILES:
+            check_file_target(Path(out) / name)
     names = tuple(getattr(simulator, "param_names", None) or getattr(simulator.prior, "names", ()))
     t0 = time.perf_counter()
     if held_out is None:
-        theta, x = simulate(simulator, n, seed=seed, stream="calibration")
+        theta, x = simulate(simulator, n, seed=seed, stream="calibration", progress=progress,
+                            desc="held-out simulations")
     else:
         theta, x = _check_held_out(held_out, simulator)
     ok = torch.isfinite(x.reshape(len(x), -1)).all(1)
@@ -176,7 +196,7 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
         raise GcsbiValueError(f"only {len(theta)} finite held-out simulations")
     D = theta.shape[1]
     names = names if len(names) == D else tuple(f"theta_{i}" for i in range(D))
-    draws = posterior_draws(posterior, x, num_samples=S, seed=seed)
+    draws = posterior_draws(posterior, x, num_samples=S, seed=seed, progress=progress)
     fixed = _FixedDraws(draws)
     with seeded(seed), sbi_compat.quiet("diagnostics"):
         ranks, dap = run_sbc(theta, x, fixed, num_posterior_samples=S, reduce_fns="marginals",
@@ -185,8 +205,12 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
                               num_bins=max(10, len(theta) // 10))
         atc, tarp_ks = check_tarp(ecp, alpha)
         if c2st:
+            from tqdm.auto import tqdm
+
             prior_samples = simulator.prior.sample((len(theta),)).to(torch.float32)
-            checks = check_sbc(ranks, prior_samples, dap, num_posterior_samples=S)
+            with tqdm(total=1, desc="classifier tests (C2ST)", unit="run", disable=not progress) as bar:
+                checks = check_sbc(ranks, prior_samples, dap, num_posterior_samples=S)
+                bar.update(1)
         else:
             checks = {"ks_pvals": check_uniformity_frequentist(ranks, S)}
     ranks_np = ranks.numpy()
@@ -201,6 +225,7 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
     if hasattr(simulator.prior, "low"):
         width = (simulator.prior.high - simulator.prior.low).cpu().numpy()
     params: dict[str, Any] = {}
+    units = dict(getattr(simulator.prior, "units", None) or getattr(posterior, "units", None) or {})
     for i, name in enumerate(names):
         params[name] = {
             "sbc_ks_pvalue": float(checks["ks_pvals"][i]),
@@ -213,6 +238,7 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
             "bias": float(err[:, i].mean()),
             "rms_error": float(np.sqrt(np.mean(err[:, i] ** 2))),
             "posterior_sd_mean": float(draws[..., i].std(0).mean()),
+            "units": str(units.get(name, "") or ""),  # of the errors above (calibration_datatree)
         }
         if width is not None:
             params[name]["median_abs_error_over_prior_width"] = float(np.median(np.abs(err[:, i])) / width[i])
@@ -248,6 +274,6 @@ def calibrate(posterior: Any, simulator: Any, *, n_held_out: int = 300, num_post
         out.mkdir(parents=True, exist_ok=True)
         (out / "calibration.json").write_text(json.dumps(report, indent=2, default=str))
         pit = (ranks_np + 0.5) / (S + 1)
-        plot_sbc_ecdf(pit, names=names, path=out / "ecdf_pit.png")
+        plot_sbc_ecdf(pit, names=names, spec=report["spec"], path=out / "ecdf_pit.png")
         plot_coverage(report, path=out / "coverage.png")
     return report

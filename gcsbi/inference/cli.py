@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import GcsbiDependencyError, GcsbiValueError
 from .config import TrainConfig
 
-__all__ = ["add_train_parser", "add_infer_parser", "add_calibrate_parser", "resolve_simulator",
+__all__ = ["add_train_parser", "add_infer_parser", "add_calibrate_parser", "resolve_simulator", "stored_simulator",
            "resolve_embedding", "add_config_arguments", "config_from_args"]
 
 #: Other names of some options: TrainConfig field -> extra option strings.
@@ -123,6 +123,40 @@ def resolve_simulator(spec: str, *, prior: str | None = None, kwargs: dict[str, 
     return load_simulator(spec, prior=prior, **kwargs) if prior else load_simulator(spec, **kwargs)
 
 
+def stored_simulator(post: Any, *, where: str, prior: str | None = None,
+                     kwargs: dict[str, Any] | None = None) -> Any:
+    """The simulator a checkpoint was trained on, rebuilt only from gcsbi's own registered specs.
+
+    A name read from a file never selects code to import: it must be one of the shipped
+    simulator specs (and the stored prior one of the shipped priors, unless ``prior`` is given),
+    and the rebuilt spec must equal the stored one; anything else is a one-line GcsbiFileError.
+    """
+    from ..errors import GcsbiFileError
+    from ..simulator import load_simulator
+    from ..spec.resources import available_specs
+    from .checkpoint import spec_differences
+
+    stored = post.spec.get("simulator", {}) if isinstance(post.spec, dict) else {}
+    name = stored.get("name") if isinstance(stored, dict) else None
+    known = available_specs("simulators")
+    if not isinstance(name, str) or name not in known:
+        shown = repr(name).encode("unicode_escape").decode()[:80]
+        raise GcsbiFileError(f"{where}: the checkpoint names simulator {shown}, not one of gcsbi's specs "
+                             f"({', '.join(known)}); pass the simulator with --spec")
+    own_prior = prior is not None  # the user's prior: only the simulator part must match
+    if prior is None:
+        prior = getattr(post.prior, "name", None)
+        if prior not in available_specs("priors"):
+            raise GcsbiFileError(f"{where}: the checkpoint's prior is not one of gcsbi's priors; pass --prior")
+    sim = load_simulator(name, prior=prior, **dict(kwargs or {}))
+    diff = spec_differences(stored, dict(sim.spec).get("simulator", {})) if own_prior else \
+        spec_differences(post.spec, dict(sim.spec))
+    if diff:
+        raise GcsbiFileError(f"{where}: the stored simulator spec differs from gcsbi's {name!r} in "
+                             f"{', '.join(diff[:5])}; pass the simulator with --spec")
+    return sim
+
+
 def resolve_embedding(name: str, *, in_channels: int, features: int) -> Any:
     """``small-cnn`` | ``pidoc`` (:class:`gcsbi.nets.PiDocEmbedding`) | ``module:Class``, each built with
     ``in_channels`` and ``features``."""
@@ -176,7 +210,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if not args.spec:
             raise GcsbiValueError("--simulations needs --spec")
         sim = resolve_simulator(args.spec, prior=args.prior, kwargs=_kw(args.sim_kwargs))
-        theta, x = simulate(sim, args.simulations, seed=config.seed, stream="train")
+        theta, x = simulate(sim, args.simulations, seed=config.seed, stream="train", progress=not args.no_progress)
         prior, spec = sim.prior, sim.spec
     if args.init_from:
         if args.embedding is not None or args.features is not None:
@@ -186,7 +220,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         emb = resolve_embedding(args.embedding or "pidoc", in_channels=int(x.shape[1]), features=args.features or 64)
     post = train(theta, x, prior=prior, spec=spec, embedding_net=emb, config=config, init_from=args.init_from,
-                 out=args.out, verbose=args.verbose)
+                 out=args.out, verbose=args.verbose, progress=not args.no_progress)
     h = post.history
     print(f"trained {post.config.density_estimator} on {h['n_simulations']} simulations: {h['epochs_trained']} epochs, "
           f"best validation loss {h['best_validation_loss']:.4f}; wrote {args.out}")
@@ -198,26 +232,45 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from .fitsio import observation_for_posterior
     from .infer import infer, summary
 
+    from ..outputs import check_file_target, check_output_dir, printable
+
+    out_check = check_file_target if args.out and _is_netcdf(args.out) else check_output_dir
+    for target, check in ((args.out, out_check), (args.maps_fits, check_file_target),
+                          (args.maps_plot, check_file_target)):
+        if target:  # refused before any work, not after sampling
+            check(target)
     post = load_posterior(args.checkpoint)
     bands = [b for b in args.bands.split(",") if b.strip()] if args.bands else None
     obs = observation_for_posterior(args.observation, post, bands=bands, ra=args.ra, dec=args.dec)
     maps = args.maps_model or bool(args.maps or args.maps_fits or args.maps_plot)
-    dt = infer(post, obs, num_samples=args.num_samples, seed=args.seed, maps=maps)
+    dt = infer(post, obs, num_samples=args.num_samples, seed=args.seed, maps=maps, progress=not args.no_progress)
     table = summary(dt, round_to=4)
     if args.json:
         extra = {"derived": _derived_quantiles(dt)} if maps else {}
         print(json.dumps({"summary": json.loads(table.to_json(orient="index")),
                           "attrs": {k: v for k, v in dt.attrs.items()}, **extra}, indent=2, default=str))
     else:
-        print(table.to_string())
+        print(printable(table.to_string(), newlines=True))  # parameter names come from the checkpoint
         for key in ("ood_pvalue", "ood_flag", "posterior_mass_in_prior", "prior_edge_params"):
             if key in dt.attrs:
-                print(f"{key}: {dt.attrs[key]}")
+                print(f"{key}: {printable(dt.attrs[key])}")
     if maps:
         _report_maps(dt, args, post, obs)
-    if args.out:  # Zarr keeps the DataTree groups and needs no netCDF library
-        dt.to_zarr(args.out, mode="w", consolidated=False)
+    if args.out and _is_netcdf(args.out):  # NetCDF4 (groups kept); only over a NetCDF/HDF5 file
+        from .arviz import write_netcdf
+
+        write_netcdf(dt, args.out)
+    elif args.out:  # a Zarr folder, with consolidated metadata (opens without a warning); never over a user's folder
+        from ..outputs import output_dir
+        from .arviz import write_zarr
+
+        with output_dir(args.out, kind="gcsbi infer") as tmp:
+            write_zarr(dt, tmp, mode="w")
     return 0
+
+
+def _is_netcdf(path: str) -> bool:
+    return str(path).lower().endswith(".nc")
 
 
 def _derived_quantiles(dt: Any) -> dict[str, list[float]]:
@@ -249,12 +302,14 @@ def _report_maps(dt: Any, args: argparse.Namespace, post: Any, obs: Any) -> None
         print(f"wrote {write_maps_fits(dt, args.maps_fits, wcs=wcs)}" + ("" if wcs is not None else " (no WCS: "
               "the input had none)"))
     if args.maps_plot:
-        from ..maps.infer import _resolve
+        from ..maps.infer import resolve_map_model
         from ..maps.plots import plot_examples
 
-        model = _resolve(post, args.maps_model or True)
+        model = resolve_map_model(post, args.maps_model or True)
         x = np.asarray(obs, dtype=np.float32)
-        plot_examples(model, x[None] if x.ndim == 3 else x[:1], path=args.maps_plot)
+        plot_examples(model, x[None] if x.ndim == 3 else x[:1], path=args.maps_plot,
+                      title=f"{Path(args.observation[0]).name}: maps from {Path(str(args.checkpoint)).stem} "
+                            f"(prior {getattr(post.prior, 'name', '?')})")
         print(f"wrote {args.maps_plot}")
 
 
@@ -263,19 +318,28 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .checkpoint import load_posterior
 
     post = load_posterior(args.checkpoint)
-    spec = args.spec or str(post.spec.get("simulator", {}).get("name", ""))
-    sim = resolve_simulator(spec, prior=args.prior, kwargs=_kw(args.sim_kwargs))
+    if args.spec:  # the user's own choice on the command line
+        sim = resolve_simulator(args.spec, prior=args.prior, kwargs=_kw(args.sim_kwargs))
+    else:
+        sim = stored_simulator(post, where=args.checkpoint, prior=args.prior, kwargs=_kw(args.sim_kwargs))
     report = calibrate(post, sim, n_held_out=args.n_held_out, num_posterior_samples=args.num_posterior_samples,
-                       seed=args.seed, c2st=not args.no_c2st, out=args.out)
+                       seed=args.seed, c2st=not args.no_c2st, out=args.out, progress=not args.no_progress)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
+        from ..outputs import printable
+
         print(f"max expected-coverage deviation: {report['max_expected_coverage_deviation']:.4f} "
               f"({report['verdict']}); TARP ATC {report['tarp_atc']:+.4f}")
         for name, p in report["parameters"].items():
-            print(f"  {name:>16}: {p['verdict']:<13} KS p={p['sbc_ks_pvalue']:.3f} "
+            print(f"  {printable(name):>16}: {p['verdict']:<13} KS p={p['sbc_ks_pvalue']:.3f} "
                   f"MAE={p['median_abs_error']:.4g} bias={p['bias']:+.4g}")
     return 0
+
+
+def add_progress_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-progress``, as every gcsbi command with progress bars has it (the bars go to stderr)."""
+    p.add_argument("--no-progress", action="store_true", help="show no progress bars (they go to stderr)")
 
 
 def _common_sim(p: argparse.ArgumentParser) -> None:
@@ -295,7 +359,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--features", type=int, default=None, help="embedding output size (default 64)")
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune this posterior (path or shipped name): its weights and architecture")
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="sbi's own training printout (stdout) instead of the bar")
+    add_progress_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=_cmd_train)
     return p
@@ -319,8 +384,10 @@ def add_infer_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dec", type=float, help="target Dec (deg), with --ra")
     p.add_argument("--num-samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="write the ArviZ DataTree to this Zarr folder (e.g. posterior.zarr)")
+    p.add_argument("--out", help="write the ArviZ DataTree: a NetCDF4 file for a name ending in .nc (posterior.nc), "
+                                 "else a Zarr folder (posterior.zarr); read either with xr.open_datatree(path)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_progress_argument(p)
     p.add_argument("--maps", action="store_true",
                    help="also predict the mass map and decontaminated image (groups 'maps' and 'derived')")
     p.add_argument("--maps-model", default=None, metavar="PATH", help="map model (default: the shipped one of "
@@ -344,6 +411,7 @@ def add_calibrate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-c2st", action="store_true", help="skip sbi's (slow) classifier tests")
     p.add_argument("--out", help="folder for calibration.json and figures")
     p.add_argument("--json", action="store_true", help="print the JSON report")
+    add_progress_argument(p)
     p.set_defaults(func=_cmd_calibrate)
     return p
 

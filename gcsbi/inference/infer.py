@@ -6,11 +6,16 @@ Two independent flags, each with its own warning category and attrs:
   the checkpoint) are embedded with the trained embedding net, and sbi's
   ``calc_misspecification_mmd`` (RBF-MMD, median-heuristic bandwidth, permutation baseline) gives
   a p-value that the observation comes from the training distribution. ``p < ood_alpha`` ->
-  ``OutOfDistributionWarning`` and ``dt.attrs["ood_flag"] = True``. With fewer than
-  ``MIN_REFERENCE`` reference embeddings the test cannot run: ``ood_flag`` is ``None``
-  (undetermined), ``ood_test`` says why, and one ``GcsbiWarning`` is emitted.
+  ``OutOfDistributionWarning`` and ``dt.attrs["ood_flag"] = 1`` (else 0). With fewer than
+  ``MIN_REFERENCE`` reference embeddings the test cannot run: ``ood_flag`` is -1
+  (undetermined: ``bool()`` of it is True, it is not a pass), ``ood_test`` says why, and one
+  ``GcsbiWarning`` is emitted. Whether or not it
+  runs, an observation lying more than ``Z_MAX`` training standard deviations from the training
+  mean, or whose embedding is not finite, is flagged with p-value 0 and its reason in
+  ``ood_reason`` (``""`` for observations not flagged so): the float32 network and the MMD
+  have no meaning there (:func:`ood_test`).
 * Prior edge: more than ``edge_threshold`` of the draws within 2% of the prior range from a bound
-  -> ``PriorEdgeWarning``, ``dt.attrs["prior_edge_flag"] = True`` and the parameters in
+  -> ``PriorEdgeWarning``, ``dt.attrs["prior_edge_flag"] = 1`` (else 0) and the parameters in
   ``prior_edge_params``. This also happens for legitimate prior draws whose true value lies near a
   bound, so it is not an out-of-distribution verdict.
 """
@@ -30,13 +35,21 @@ from .arviz import posterior_datatree, summary
 from .posterior import TrainedPosterior
 from .seeding import seeded
 
-__all__ = ["infer", "summary", "posterior_predictive", "check_observation", "ood_pvalues", "prior_edge_fraction",
-           "read_observation", "MIN_REFERENCE"]
+__all__ = ["infer", "summary", "posterior_predictive", "check_observation", "ood_pvalues", "ood_test",
+           "input_range_reasons", "prior_edge_fraction", "read_observation", "MIN_REFERENCE", "Z_MAX"]
 
 #: Fewest reference embeddings for which the MMD out-of-distribution test is run.
 MIN_REFERENCE = 20
 #: Distance from a prior bound, as a fraction of the prior range, that counts as "at the edge".
 EDGE_MARGIN = 0.02
+#: Most standard deviations of the training x (the estimator's own input standardisation, per
+#: channel) an observation may lie from the training mean. By Samuelson's inequality no value of
+#: N standardised with their own mean and std lies beyond sqrt(N - 1) of them; a training set has
+#: far fewer than 10^12 values per channel (10^5 simulations x 10^6 pixels is 10^11), so no
+#: training x came near 10^6 and an observation beyond it is outside anything the network saw.
+#: Real observations lie within ~10 (hst-phat mocks: < 10); x scaled by 10^3 is already caught by
+#: the MMD test, this catches what overflows it.
+Z_MAX = 1e6
 
 
 def check_observation(observation: Any, x_shape: tuple[int, ...]) -> tuple[torch.Tensor, bool]:
@@ -68,24 +81,62 @@ def check_observation(observation: Any, x_shape: tuple[int, ...]) -> tuple[torch
 
 def ood_pvalues(posterior: TrainedPosterior, x: torch.Tensor, *, seed: int = 0, n_shuffle: int = 200,
                 max_samples: int = 500) -> list[float]:
-    """Per-observation p-value that x (B, C, H, W) is drawn from the training distribution.
+    """Per-observation p-value that x (B, C, H, W) is drawn from the training distribution (:func:`ood_test`)."""
+    return ood_test(posterior, x, seed=seed, n_shuffle=n_shuffle, max_samples=max_samples)[0]
 
-    NaN for every observation when the posterior has fewer than ``MIN_REFERENCE`` reference
-    embeddings (the test is not run).
+
+def input_range_reasons(posterior: TrainedPosterior, x: torch.Tensor) -> list[str | None]:
+    """Per observation of x (B, C, H, W), in float64: why it lies outside any training x (NaN/inf, or past
+    :data:`Z_MAX` training standard deviations), or None."""
+    x64 = torch.as_tensor(x).detach().cpu().to(torch.float64)
+    finite = torch.isfinite(x64.reshape(len(x64), -1)).all(1)
+    extent = posterior.standardized_extent(x64)
+    reasons: list[str | None] = []
+    for i in range(len(x64)):
+        if not bool(finite[i]):
+            reasons.append("x has NaN or inf values")
+        elif extent is not None and not float(extent[i]) <= Z_MAX:
+            reasons.append(f"x lies {float(extent[i]):.3g} standard deviations of the training x from its mean "
+                           f"(the estimator's input standardisation); no training x lies beyond {Z_MAX:.0e}")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+def ood_test(posterior: TrainedPosterior, x: torch.Tensor, *, seed: int = 0, n_shuffle: int = 200,
+             max_samples: int = 500, progress: bool = False) -> tuple[list[float], list[str | None]]:
+    """Per observation of x (B, C, H, W): p-value of the training distribution, and a reason to flag it regardless.
+
+    The reason (``None`` when there is none) says why the observation is out of distribution
+    whatever the MMD says. Checked in float64 first: NaN/inf values, and more than :data:`Z_MAX` training standard
+    deviations from the training mean (:meth:`TrainedPosterior.standardized_extent`); then the
+    embedding must be finite and the MMD (run in float64, so that distances between embeddings
+    of huge inputs do not overflow) finite too. Each failure gives p-value 0 and a reason. The
+    p-values of the others are NaN when the posterior has fewer than ``MIN_REFERENCE`` reference
+    embeddings (the MMD test is not run). ``progress``: a bar over the observations tested (stderr).
     """
     from sbi.diagnostics import calc_misspecification_mmd
+    from tqdm.auto import tqdm
 
+    n = len(x)
+    pvalues, reasons = [float("nan")] * n, input_range_reasons(posterior, x)
+    todo = [i for i in range(n) if reasons[i] is None]
     ref = posterior.reference_embeddings
-    if ref is None or len(ref) < MIN_REFERENCE:
-        return [float("nan")] * len(x)
-    z = posterior.embed(x)
-    out = []
-    with seeded(seed):
-        for i in range(len(z)):
-            p, _ = calc_misspecification_mmd(z[i:i + 1], ref, mode="x_space", n_shuffle=n_shuffle,
-                                             max_samples=min(max_samples, len(ref)))
-            out.append(float(p))
-    return out
+    if todo and ref is not None and len(ref) >= MIN_REFERENCE:
+        z = posterior.embed(torch.as_tensor(x)[todo]).to(torch.float64)
+        ref64 = ref.to(torch.float64)
+        with seeded(seed):
+            for k, i in enumerate(tqdm(todo, desc="OOD test (MMD)", unit="obs", disable=not progress)):
+                if not bool(torch.isfinite(z[k]).all()):
+                    reasons[i] = "its embedding is not finite (the network overflows on it)"
+                    continue
+                p, (_, mmd) = calc_misspecification_mmd(z[k:k + 1], ref64, mode="x_space", n_shuffle=n_shuffle,
+                                                        max_samples=min(max_samples, len(ref64)))
+                if not np.isfinite(float(mmd)):
+                    reasons[i] = "the MMD between its embedding and the reference embeddings is not finite"
+                    continue
+                pvalues[i] = float(p)
+    return [0.0 if r else p for p, r in zip(pvalues, reasons)], reasons
 
 
 def prior_edge_fraction(samples: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
@@ -98,13 +149,17 @@ def prior_edge_fraction(samples: torch.Tensor, low: torch.Tensor, high: torch.Te
 
 def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1000, seed: int = 0,
           check_ood: bool = True, ood_alpha: float = 0.01, edge_threshold: float = 0.25,
-          truth: Any = None, maps: Any = False) -> Any:
+          truth: Any = None, maps: Any = False, progress: bool = False) -> Any:
     """Sample the posterior for an observation (C, H, W) or a batch (B, C, H, W) -> ArviZ DataTree.
 
     Groups: ``posterior`` (chain=1, draw=num_samples[, observation=B]; units and prior bounds in
     each variable's attrs), ``observed_data`` (the image(s)), ``constant_data`` (``truth`` if
-    given). Root attrs: ``ood_pvalue``, ``ood_flag`` (``None`` when undetermined), ``ood_test``,
-    ``prior_edge_fraction``, ``prior_edge_params``, ``prior_edge_flag``, ``seed``, ``spec`` (JSON).
+    given). Root attrs: ``ood_pvalue``, ``ood_flag`` (1 / 0; -1 when undetermined), ``ood_reason``
+    (why it is flagged whatever the MMD says, else ``""``), ``ood_test``,
+    ``prior_edge_fraction``, ``prior_edge_params``, ``prior_edge_flag`` (1 / 0), ``seed``. Attributes
+    are stored as NetCDF4 and Zarr store them (flags as integers, JSON text for nested values; see
+    :mod:`gcsbi.inference.arviz`): ``dt.to_netcdf(path, engine="h5netcdf")`` and ``dt.to_zarr(path)``
+    work as they are. Legacy ArviZ (0.2x): ``az.summary(az.from_datatree(dt))``.
     Same seed -> same draws. When an observation reader is installed for the posterior's simulator
     kind (:data:`READERS_GROUP`), ``observation`` goes through it first: for a catalogue-mode
     posterior it may be a PHAT catalogue row or a cluster name / APID (gcsbi's catalogue mode).
@@ -112,14 +167,28 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
     ``maps=True`` (or a map-model path / :class:`gcsbi.maps.MapModel`) also predicts the mass map
     and the decontaminated image with their uncertainties (group ``maps``) and draws the enclosed
     mass, M/L and mass-segregation ratio (group ``derived``); see :mod:`gcsbi.maps.infer`.
+    ``progress``: bars on stderr over the posterior sampling and the OOD tests.
     """
+    from tqdm.auto import tqdm
+
     if int(num_samples) < 1:
         raise GcsbiValueError(f"num_samples must be >= 1, got {num_samples}")
     observation, extra_attrs = _read_observation_for(posterior, observation)
     xb, batched = check_observation(observation, posterior.x_shape)
     names = posterior.param_names
-    with seeded(seed, posterior.config.device):
-        s = posterior.sample_batched((int(num_samples),), x=xb)
+    try:
+        with seeded(seed, posterior.config.device), \
+                tqdm(total=len(xb), desc="posterior draws", unit="obs", disable=not progress) as bar:
+            s = posterior.sample_batched((int(num_samples),), x=xb)
+            bar.update(len(xb))
+    except (AssertionError, ValueError, RuntimeError) as exc:  # the flow breaks down on absurd inputs
+        why = input_range_reasons(posterior, xb)
+        bad = [i for i, w in enumerate(why) if w]
+        if not bad:
+            raise
+        which = f"observation(s) {bad} are" if batched else "the observation is"
+        raise GcsbiValueError(f"{which} out of the training distribution ({why[bad[0]]}): the density estimator "
+                              "cannot be sampled for it") from exc
     acc = posterior.last_acceptance
     low, high = posterior.prior.low.cpu(), posterior.prior.high.cpu()
     edge = prior_edge_fraction(s, low, high)  # (B, D)
@@ -134,7 +203,7 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
                           "the prior); the observation is probably outside the training distribution",
                           OutOfDistributionWarning, stacklevel=2)
     edge_params = sorted({names[j] for j in range(len(names)) if bool((edge[:, j] > edge_threshold).any())})
-    edge_flag = [bool((edge[b] > edge_threshold).any()) for b in range(edge.shape[0])]
+    edge_flag = [int(bool((edge[b] > edge_threshold).any())) for b in range(edge.shape[0])]
     attrs["prior_edge_fraction"] = [float(v) for v in edge.max(0).values]
     attrs["prior_edge_params"] = edge_params
     attrs["prior_edge_flag"] = edge_flag if batched else edge_flag[0]
@@ -143,23 +212,28 @@ def infer(posterior: TrainedPosterior, observation: Any, *, num_samples: int = 1
         warnings.warn(_edge_message(s, low, high, names, edge_params, posterior.units), PriorEdgeWarning,
                       stacklevel=2)
     if check_ood:
-        pv = ood_pvalues(posterior, xb, seed=seed)
+        pv, why = ood_test(posterior, xb, seed=seed, progress=progress)
         n_ref = 0 if posterior.reference_embeddings is None else len(posterior.reference_embeddings)
         attrs["ood_pvalue"] = pv if batched else pv[0]
-        flag = [None if np.isnan(p) else bool(p < ood_alpha) for p in pv]  # None: undetermined
+        # 1 with a reason; -1: undetermined (MMD not run); integers, as NetCDF stores no booleans
+        flag = [1 if w else -1 if np.isnan(p) else int(p < ood_alpha) for p, w in zip(pv, why)]
         attrs["ood_flag"] = flag if batched else flag[0]
+        why = [w or "" for w in why]  # "": not flagged by the range check (NetCDF stores no None)
+        attrs["ood_reason"] = why if batched else why[0]
         attrs["ood_alpha"] = float(ood_alpha)
         if n_ref < MIN_REFERENCE:
             attrs["ood_test"] = f"not run: only {n_ref} reference embeddings (need >= {MIN_REFERENCE})"
             warnings.warn(f"out-of-distribution test not run: the posterior stores only {n_ref} reference "
-                          f"embeddings (need >= {MIN_REFERENCE}); ood_flag is undetermined (None)", GcsbiWarning,
+                          f"embeddings (need >= {MIN_REFERENCE}); ood_flag is undetermined (-1)", GcsbiWarning,
                           stacklevel=2)
         else:
-            attrs["ood_test"] = f"embedding MMD against {min(n_ref, 500)} reference simulations"
-        if any(flag):
-            warnings.warn(f"observation looks out of the training distribution (embedding MMD p-value "
-                          f"{np.nanmin(pv):.3g} < {ood_alpha}); the posterior is not trustworthy",
-                          OutOfDistributionWarning, stacklevel=2)
+            attrs["ood_test"] = (f"embedding MMD against {min(n_ref, 500)} reference simulations, after a range "
+                                 f"check (|x - mean| / std <= {Z_MAX:.0e})")
+        if any(f == 1 for f in flag):
+            found = sorted({w for w in why if w})
+            detail = "; ".join(found) if found else f"embedding MMD p-value {np.nanmin(pv):.3g} < {ood_alpha}"
+            warnings.warn(f"observation looks out of the training distribution ({detail}); the posterior is not "
+                          "trustworthy", OutOfDistributionWarning, stacklevel=2)
     else:
         attrs["ood_test"] = "not run: check_ood=False"
     attrs.update(extra_attrs)

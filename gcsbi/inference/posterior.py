@@ -182,6 +182,31 @@ class TrainedPosterior:
         """Embedding-net features (after the input standardisation) of x (B, C, H, W) -> (B, F)."""
         return self._embed_conditioned(self.condition(x), batch_size=batch_size)
 
+    def standardized_extent(self, x: Any) -> torch.Tensor | None:
+        """Per observation of x (B, *x_shape), the largest |x - mean| / std of the input standardisation (float64).
+
+        ``mean`` and ``std`` are the estimator's own (after ``x_pool``); with sbi's per-pixel z-scoring
+        the std of every pixel is taken as its channel's largest, so that a pixel nearly constant in
+        training does not blow the ratio up. inf for an observation with NaN/inf values; None when the
+        estimator does not standardise x.
+        """
+        kind, _ = sbi_compat.split_standardization(self.estimator.embedding_net)
+        if kind == "none":
+            return None
+        layer = self.estimator.embedding_net[0]
+        mean, std = (layer.mean, layer.std) if kind == "channel" else (layer._mean, layer._std)
+        mean, std = mean.detach().cpu().double(), std.detach().cpu().double()
+        x = torch.as_tensor(x).detach().cpu().double()
+        if int(self.config.x_pool) != 1:
+            x = torch.nn.functional.avg_pool2d(x, int(self.config.x_pool))
+        if kind == "channel":
+            shape = (1, -1) + (1,) * (x.ndim - 2)
+            mean, std = mean.reshape(shape), std.reshape(shape)
+        elif kind == "independent" and std.ndim > 1:
+            std = std.amax(dim=tuple(range(1, std.ndim)), keepdim=True)
+        ratio = torch.nan_to_num((x - mean).abs() / std, nan=float("inf"))
+        return ratio.reshape(len(x), -1).amax(1)
+
     def _embed_conditioned(self, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
         net = self.estimator.embedding_net
         out = []

@@ -14,7 +14,9 @@ on the layout of sbi objects:
 * :func:`density_estimator_of`, :func:`split_standardization`: what a posterior or estimator built by
   sbi holds (``posterior_estimator``; z-scoring as ``Sequential(Standardize, embedding_net)``);
 * :func:`quiet`: silences the warnings sbi and its dependencies raise in the calls gcsbi makes
-  on purpose, matched by their exact wording.
+  on purpose, matched by their exact wording;
+* :func:`epoch_progress`: turns the epoch counter sbi prints to stdout during training
+  (``show_progress_bars=True``, "Epochs trained: N") into a tqdm bar on stderr.
 
 On an sbi upgrade, re-check each function against the new sbi source, then update
 ``SBI_VERSION`` (``tests/inference/test_sbi_compat.py`` fails until then).
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -33,8 +37,8 @@ from torch import nn
 
 from ..errors import GcsbiValueError
 
-__all__ = ["SBI_VERSION", "quiet", "MemoryTracker", "with_embedding", "train_in_stages", "training_summary",
-           "split_indices", "npe_history", "density_estimator_of", "split_standardization"]
+__all__ = ["SBI_VERSION", "quiet", "epoch_progress", "MemoryTracker", "with_embedding", "train_in_stages",
+           "training_summary", "split_indices", "npe_history", "density_estimator_of", "split_standardization"]
 
 #: The sbi version this module was checked against.
 SBI_VERSION = "0.27.0"
@@ -63,6 +67,40 @@ def quiet(*calls: str) -> Iterator[None]:
         for call in calls:
             for message in QUIET[call]:
                 warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
+
+
+class _EpochSink(io.TextIOBase):
+    """A stdout stand-in that reads sbi's "Epochs trained: N" prints and advances a bar to N."""
+
+    _EPOCHS = re.compile(r"Epochs trained:\s*(\d+)")
+
+    def __init__(self, bar: Any) -> None:
+        super().__init__()
+        self.bar = bar
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        for found in self._EPOCHS.findall(text):
+            epochs = int(found)
+            if epochs > self.bar.n:
+                self.bar.update(epochs - self.bar.n)
+        return len(text)
+
+
+@contextlib.contextmanager
+def epoch_progress(desc: str = "training") -> Iterator[None]:
+    """Inside the block, sbi's training prints (``show_progress_bars=True``) drive a bar on stderr.
+
+    sbi prints its epoch counter to stdout (``"\\r Training neural network. Epochs trained: N"``)
+    and a convergence note at the end; stdout is redirected for the block and that text becomes
+    a tqdm bar counting epochs (the number is not known in advance: training stops early).
+    """
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=desc, unit="epoch") as bar, contextlib.redirect_stdout(_EpochSink(bar)):
         yield
 
 

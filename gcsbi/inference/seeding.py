@@ -41,19 +41,40 @@ def stream_seed(seed: int, stream: str, *extra: int) -> int:
 
 
 def simulate(simulator: Any, num_simulations: int, *, seed: int, stream: str = "train",
-             batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+             batch_size: int = 256, progress: bool = False,
+             desc: str = "simulating") -> tuple[torch.Tensor, torch.Tensor]:
     """Draw theta from ``simulator.prior`` and simulate, on seed stream ``stream``; same seed -> same bytes.
 
     The prior draw and each simulation batch get their own derived seed (never the same seed
-    twice, so simulator noise is independent of theta).
+    twice, so simulator noise is independent of theta). ``progress``: a bar ``desc`` over the
+    simulations on stderr, advanced per mock when the simulator's call takes a ``progress``
+    keyword (gcsbi's simulators), else per batch.
     """
+    from tqdm.auto import tqdm
+
     n = int(num_simulations)
     if n < 1:
         raise GcsbiValueError(f"num_simulations must be >= 1, got {num_simulations}")
     with seeded(stream_seed(seed, stream, 0)):
         theta = simulator.prior.sample((n,)).to(torch.float32)
     xs = []
-    for k, start in enumerate(range(0, n, int(batch_size))):
-        batch_seed = stream_seed(seed, stream, 1, k)
-        xs.append(torch.as_tensor(simulator(theta[start:start + int(batch_size)], seed=batch_seed)))
+    per_mock = bool(progress) and _takes_progress(simulator)
+    with tqdm(total=n, desc=desc, unit="mock", disable=not progress) as bar:
+        for k, start in enumerate(range(0, n, int(batch_size))):
+            batch_seed = stream_seed(seed, stream, 1, k)
+            batch = theta[start:start + int(batch_size)]
+            extra = {"progress": bar} if per_mock else {}
+            xs.append(torch.as_tensor(simulator(batch, seed=batch_seed, **extra)))
+            if not per_mock:
+                bar.update(len(batch))
     return theta, torch.cat(xs).to(torch.float32)
+
+
+def _takes_progress(simulator: Any) -> bool:
+    """Whether calling ``simulator`` accepts a ``progress`` keyword (a tqdm bar to advance per mock)."""
+    import inspect
+
+    try:
+        return "progress" in inspect.signature(simulator).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False

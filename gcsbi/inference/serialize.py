@@ -13,13 +13,16 @@ from typing import Any
 import torch
 
 from ..errors import GcsbiValueError
+from ..integrity import stamp
+from ..outputs import check_file_target
 from ..nets.recipe import weights_digest  # noqa: F401 (re-exported; lives with the embedding recipes)
 from ..spec.priors import NamedBoxPrior
 
 __all__ = ["save_posterior", "weights_digest", "prior_to_dict", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "gcsbi-posterior"
-FORMAT_VERSION = 1
+#: 2: one SHA-256 (``sha256``, :mod:`gcsbi.integrity`) over metadata and weights, required on load.
+FORMAT_VERSION = 2
 
 
 def prior_to_dict(prior: Any) -> dict[str, Any]:
@@ -47,6 +50,8 @@ def save_posterior(posterior: Any, path: str | Path) -> Path:
     ref = posterior.reference_embeddings.detach().cpu().clone()
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta_json, "state_dict": state,
                "reference_embeddings": ref, "weights_sha256": weights_digest(state, ref)}
+    stamp(payload)  # covers the metadata too: a file cannot be edited to name other code or shapes
+    check_file_target(path)  # never over a file of another kind
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)

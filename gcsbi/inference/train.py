@@ -109,7 +109,7 @@ def _set_dropout(module: nn.Module, p: float | None) -> None:
 def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec: dict[str, Any] | None = None,
           embedding_net: nn.Module | None = None, config: TrainConfig = TrainConfig(),
           init_from: TrainedPosterior | str | Path | None = None, pooled_from: Sequence[int] | None = None,
-          out: str | Path | None = None, verbose: bool = False) -> TrainedPosterior:
+          out: str | Path | None = None, verbose: bool = False, progress: bool = False) -> TrainedPosterior:
     """Train NPE (sbi ``NPE``, default NSF flow) on (theta, x) with ``embedding_net``.
 
     Args:
@@ -129,7 +129,8 @@ def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec:
         pooled_from: x was already reduced by ``pool_images(x, config.x_pool)`` from images of this
             shape (C, H, W), e.g. bank by bank to save memory; the checkpoint expects (C, H, W) images.
         out: if given, the checkpoint is written there.
-        verbose: sbi's progress bars and training summary.
+        verbose: sbi's progress bars and training summary (printed to stdout, as sbi does).
+        progress: a bar counting the training epochs on stderr (when not ``verbose``).
     Rows whose x contains NaN/inf are dropped (counted in ``history["n_invalid_dropped"]``). An option
     that does not apply to this call raises :class:`GcsbiValueError`.
     """
@@ -172,11 +173,12 @@ def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec:
             return estimator
 
         npe = NPE(prior=prior, density_estimator=builder, device=config.device, tracker=sbi_compat.MemoryTracker(),
-                  show_progress_bars=bool(verbose))
+                  show_progress_bars=bool(verbose or progress))
         own = sbi_compat.quiet("own_zscore") if config.z_score_x == "channel" else contextlib.nullcontext()
         with own:
             npe.append_simulations(theta, x_in)
-        sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+        sink = (contextlib.nullcontext() if verbose else sbi_compat.epoch_progress() if progress
+                else contextlib.redirect_stdout(io.StringIO()))
         try:
             with sink:
                 estimator = sbi_compat.train_in_stages(

@@ -10,6 +10,13 @@
 * ``derived``: posterior draws (chain, draw [, observation]) of the enclosed mass and M/L
   inside 0.5, 1, 2 R_h and the field, R_h, and ``rh_mass_over_light`` (the mass-segregation
   ratio R_h(mass) / R_h(light)).
+
+Neither is an ArviZ group: ``maps`` holds per-pixel summaries, not draws, and the ``derived``
+draws come from the map model's own flow, not from the same draws as ``posterior`` (so they are
+not put there). Every variable and the ``x_arcsec`` / ``y_arcsec`` coordinates carry ``units``
+(``derived``: :data:`~gcsbi.maps.targets.SUMMARY_UNITS`; ``rh_mass_over_light``: ``""``, a ratio);
+``band`` holds variable-length text, so both groups store as NetCDF4 and Zarr without warnings
+(:mod:`gcsbi.inference.arviz`).
 """
 
 from __future__ import annotations
@@ -21,9 +28,9 @@ import numpy as np
 
 from ..errors import GcsbiValueError
 from .model import MapModel, check_parent, load_map_model
-from .targets import SUMMARY_NAMES
+from .targets import SUMMARY_NAMES, SUMMARY_UNITS
 
-__all__ = ["SHIPPED_MAPS_DIR", "find_map_model", "add_map_groups", "write_maps_fits", "map_wcs"]
+__all__ = ["SHIPPED_MAPS_DIR", "find_map_model", "resolve_map_model", "add_map_groups", "write_maps_fits", "map_wcs"]
 
 SHIPPED_MAPS_DIR = Path(__file__).resolve().parents[1] / "data" / "maps"
 
@@ -35,13 +42,12 @@ def find_map_model(posterior: Any) -> MapModel:
     want = encoder_digest(posterior.estimator.embedding_net)
     import json
 
-    import torch
+    from ..integrity import read_model_file
+    from .model import FORMAT
 
     for path in sorted(SHIPPED_MAPS_DIR.glob("*.pt")):
-        try:
-            meta = json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
-        except Exception:  # an unreadable file is reported when it is the one asked for
-            continue
+        # verified before its metadata is read; a damaged shipped file is an error, not skipped
+        meta = json.loads(read_model_file(path, fmt=FORMAT, what="map model")["meta"])
         if meta.get("encoder_sha256") == want:
             return load_map_model(path, posterior=posterior)
     names = sorted(p.stem for p in SHIPPED_MAPS_DIR.glob("*.pt"))
@@ -49,7 +55,8 @@ def find_map_model(posterior: Any) -> MapModel:
                           "train one with scripts/train_maps.py and pass it as maps=load_map_model(path)")
 
 
-def _resolve(posterior: Any, maps: Any) -> MapModel:
+def resolve_map_model(posterior: Any, maps: Any) -> MapModel:
+    """The map model ``maps`` stands for: a MapModel (checked against ``posterior``), a file, or True (shipped)."""
     if isinstance(maps, MapModel):
         check_parent(maps, posterior)
         return maps
@@ -65,7 +72,7 @@ def add_map_groups(dt: Any, posterior: Any, maps: Any, xb: np.ndarray, *, batche
     """Add the ``maps`` and ``derived`` groups (module docstring) to ``dt`` in place."""
     import xarray as xr
 
-    model = _resolve(posterior, maps)
+    model = resolve_map_model(posterior, maps)
     emb, out = model.raw(xb)
     pred = model.maps_from_raw(out)
     draws = model.sample_summaries(None, num_samples, seed=seed, contexts=model.context_of(emb, pred))  # (S, B, K)
@@ -74,7 +81,8 @@ def add_map_groups(dt: Any, posterior: Any, maps: Any, xb: np.ndarray, *, batche
     bands = list(model.photometry.bands)
     coords = {"y": np.arange(h), "x": np.arange(w), "y_arcsec": ("y", (np.arange(h) - (h - 1) / 2) * scale),
               "x_arcsec": ("x", (np.arange(w) - (w - 1) / 2) * scale),
-              "band": bands or [f"band{i}" for i in range(model.decoder.config.n_bands)]}
+              # object (variable-length) text: Zarr v3 warns about fixed-length unicode arrays
+              "band": np.asarray(bands or [f"band{i}" for i in range(model.decoder.config.n_bands)], dtype=object)}
     lead = ["observation"] if batched else []
     sl = (lambda a: a) if batched else (lambda a: a[0])
     units = {"log10_mass": "dex(Msun/pixel)", "log10_mass_std": "dex", "mass": "Msun/pixel", "clean": "e-",
@@ -85,6 +93,7 @@ def add_map_groups(dt: Any, posterior: Any, maps: Any, xb: np.ndarray, *, batche
     ds = xr.Dataset(data, coords=coords)
     for k, u in units.items():
         ds[k].attrs["units"] = u
+    ds["x_arcsec"].attrs["units"] = ds["y_arcsec"].attrs["units"] = "arcsec"
     ds.attrs.update({"pixel_scale_arcsec": scale, "mass_floor_msun_per_pixel": 0.01,
                      "description": "per-pixel Gaussian predictions of the map decoder (gcsbi.maps)"})
     dt["maps"] = xr.DataTree(ds)
@@ -95,6 +104,8 @@ def add_map_groups(dt: Any, posterior: Any, maps: Any, xb: np.ndarray, *, batche
     ratio = 10.0 ** (draws[..., SUMMARY_NAMES.index("log10_rh_mass_over_light")])
     der["rh_mass_over_light"] = (["chain", "draw"] + lead, (ratio if batched else ratio[:, 0])[None])
     dset = xr.Dataset(der, coords={"chain": [0], "draw": np.arange(num_samples)})
+    for name in dset.data_vars:
+        dset[name].attrs["units"] = next((u for p, u in SUMMARY_UNITS.items() if str(name).startswith(p)), "")
     dset.attrs["description"] = ("posterior draws of quantities derived from the mass and light maps, in circular "
                                  "apertures about the stamp centre, within the field of view; R_h = half-light "
                                  f"radius in {coords['band'][-1]}; M/L in solar units of that band")
@@ -146,6 +157,8 @@ def write_maps_fits(dt: Any, path: str | Path, *, wcs: Any = None, observation: 
                             name=f"CLEAN_{b}"[:68])
         hdu.header["BUNIT"] = "electron"
         hdus.append(hdu)
-    path = Path(path)
+    from ..outputs import check_file_target
+
+    path = check_file_target(path)  # replaces a FITS file, never a file of another kind
     fits.HDUList(hdus).writeto(path, overwrite=True)
     return path

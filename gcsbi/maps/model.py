@@ -12,7 +12,8 @@ are correlated, so summing independent per-pixel variances gives intervals far t
 
 Checkpoint (``torch.save`` of plain containers, read with ``weights_only=True``)::
 
-    {"format": "gcsbi-maps", "format_version": 1, "meta": <JSON>, "state_dict": {...}}
+    {"format": "gcsbi-maps", "format_version": 1, "meta": <JSON>, "state_dict": {...},
+     "sha256": <hex SHA-256 over all of the above (gcsbi.integrity), required on load>}
 
 ``meta`` names the parent posterior (its ``weights_sha256``), the spec, the photometry used
 for luminosities, the decoder and flow configs, the training history and metrics.
@@ -29,7 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import GcsbiFileError, GcsbiValueError
+from ..errors import GcsbiFileError, GcsbiValueError, one_line
+from ..integrity import read_model_file, stamp
+from ..outputs import check_file_target
 from ..nets.standardize import ChannelStandardize
 from .net import MapDecoder, MapDecoderConfig, encoder_features
 from .targets import APERTURES, MASS_FLOOR, SUMMARY_NAMES, Photometry, enclosed, half_radius
@@ -229,31 +232,20 @@ def save_map_model(model: MapModel, path: str | Path) -> Path:
     meta["photometry"] = asdict(model.photometry)
     meta["n_context"] = int(model.ctx_mean.numel())
     meta["has_summary_flow"] = model.summary_flow is not None
+    check_file_target(path)  # never over a file of another kind
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "meta": json.dumps(meta),
-                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, tmp)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": json.dumps(meta),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    torch.save(stamp(payload), tmp)  # the SHA-256 covers metadata and weights
     tmp.replace(path)  # never a half-written file under the final name
     return path
 
 
-def load_map_model(path: str | Path, *, posterior: Any = None) -> MapModel:
-    """Load a map model; with ``posterior`` check that it was trained for that posterior."""
+def _build(meta: dict[str, Any], state: dict[str, torch.Tensor]) -> MapModel:
+    """An untrained map model of the architecture ``meta`` describes."""
     from ..nets.recipe import build_embedding
 
-    path = Path(path)
-    if not path.is_file():
-        raise GcsbiFileError(f"map model not found: {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        meta = json.loads(ck["meta"])
-        state = ck["state_dict"]
-    except Exception as exc:
-        raise GcsbiFileError(f"{path} is not a readable gcsbi map model: {type(exc).__name__}: {exc}") from exc
-    if ck.get("format") != FORMAT or ck.get("format_version") != FORMAT_VERSION:
-        raise GcsbiFileError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file")
-    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-        raise GcsbiFileError(f"{path}: non-finite weights")
     dec = meta["decoder"]
     decoder = MapDecoder(MapDecoderConfig(**(dec | {"skip_channels": tuple(dec["skip_channels"])})))
     encoder = nn.Sequential(_standardizer(state), build_embedding(meta["encoder"]))
@@ -262,14 +254,59 @@ def load_map_model(path: str | Path, *, posterior: Any = None) -> MapModel:
         fcfg = meta.get("flow", {})
         flow = MapModel.build_flow(int(meta["n_context"]), transforms=int(fcfg.get("transforms", 4)),
                                    hidden=tuple(fcfg.get("hidden", (128, 128))))
-    model = MapModel(encoder=encoder, decoder=decoder, photometry=Photometry(**(meta["photometry"] | {
+    return MapModel(encoder=encoder, decoder=decoder, photometry=Photometry(**(meta["photometry"] | {
         "noise_scale": tuple(meta["photometry"]["noise_scale"]),
         "bands": tuple(meta["photometry"].get("bands", ()))})), meta=meta, summary_flow=flow,
         n_context=int(meta["n_context"]))
+
+
+def _declared_size(meta: dict[str, Any]) -> int:
+    """A lower bound on the number of weights ``meta`` declares, found without allocating them."""
+    from ..nets.recipe import build_embedding
+
+    dec = meta["decoder"]
+    with torch.device("meta"):
+        parts = (MapDecoder(MapDecoderConfig(**(dec | {"skip_channels": tuple(dec["skip_channels"])}))),
+                 build_embedding(meta["encoder"]))
+    n = sum(int(v.numel()) for part in parts for v in part.state_dict().values())
+    if meta.get("has_summary_flow"):  # each NSF transform holds at least one hidden x hidden layer
+        fcfg = meta.get("flow", {})
+        n += int(fcfg.get("transforms", 4)) * max(int(h) for h in fcfg.get("hidden", (128, 128))) ** 2
+    return n
+
+
+def load_map_model(path: str | Path, *, posterior: Any = None, trust_unverified: bool | None = None) -> MapModel:
+    """Load a map model; with ``posterior`` check that it was trained for that posterior.
+
+    The file is verified first (:func:`gcsbi.integrity.read_model_file`: size caps, zip CRCs,
+    the SHA-256 over metadata and weights); its metadata may name only gcsbi's embedding
+    classes, and the architecture it declares must fit the weights it stores. Every failure is
+    a one-line :class:`GcsbiFileError`.
+    """
+    path = Path(path)
+    ck = read_model_file(path, fmt=FORMAT, what="map model", trust_unverified=trust_unverified)
+    if ck.get("format_version") != FORMAT_VERSION:
+        raise GcsbiFileError(f"{path}: not a {FORMAT} v{FORMAT_VERSION} file")
+    state = ck.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise GcsbiFileError(f"{path}: map model key 'state_dict' is not a mapping of names to tensors")
+    if not all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point()):
+        raise GcsbiFileError(f"{path}: non-finite weights")
     try:
+        meta = json.loads(ck["meta"])
+        if not isinstance(meta, dict):
+            raise TypeError("meta is not a JSON object")
+        n_declared = _declared_size(meta)
+        n_stored = sum(int(v.numel()) for v in state.values())
+        if n_declared > n_stored:
+            raise GcsbiFileError(f"{path}: map model declares {n_declared} parameters but stores {n_stored}")
+        model = _build(meta, state)
         model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise GcsbiFileError(f"{path}: weights do not fit the stored architecture: {exc}") from exc
+    except GcsbiFileError:
+        raise
+    except Exception as exc:  # missing or extra keys, wrong types, names outside gcsbi's registry, ...
+        raise GcsbiFileError(f"{path}: map model metadata or weights do not describe a gcsbi map model: "
+                             f"{type(exc).__name__}: {one_line(exc)}") from exc
     model.eval()
     if posterior is not None:
         check_parent(model, posterior, where=str(path))

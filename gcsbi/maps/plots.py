@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..outputs import check_file_target
 from .targets import APERTURES, SUMMARY_NAMES, log_mass
 
 __all__ = ["rgb", "plot_examples", "plot_profiles"]
@@ -22,40 +23,63 @@ def rgb(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _rgb_bands(model: Any) -> tuple[str, str, str]:
+    """(red, green, blue) band names of :func:`rgb` for this model's inputs (its first three channels)."""
+    channels = (model.meta.get("spec") or {}).get("simulator", {}).get("channels") or list(model.photometry.bands)
+    first = [str(c).removeprefix("asinh_") for c in channels[:3]]
+    return first[2], first[1], first[0]
+
+
 def plot_examples(model: Any, x: np.ndarray, *, truth_mass: np.ndarray | None = None,
-                  truth_clean: np.ndarray | None = None, path: str | Path | None = None) -> Any:
-    """One row per observation: input RGB | predicted log10 mass | its sigma | clean image
-    (reddest band) [| true log10 mass | residual]; returns the figure (saved to ``path`` if given)."""
+                  truth_clean: np.ndarray | None = None, title: str = "", path: str | Path | None = None) -> Any:
+    """One row per observation: input RGB | predicted log10 mass per pixel | its sigma | clean image
+    (reddest band) [| true log10 mass | residual]; axes in arcsec from the stamp centre (the map
+    model's pixel scale). ``title`` names the object. Returns the figure (saved to ``path`` if given)."""
     import matplotlib
 
     if path is not None:
+        path = check_file_target(path)  # replaces a picture, never a file of another kind
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     pred = model.predict_maps(x)
     n = len(x)
+    phot = model.photometry
+    scale = float(phot.pixel_scale_arcsec)
+    h, w = np.asarray(x).shape[-2:]
+    extent = (-0.5 * w * scale, 0.5 * w * scale, -0.5 * h * scale, 0.5 * h * scale)  # pixel edges, arcsec
+    red, green, blue = _rgb_bands(model)
+    clean_band = phot.bands[-1]
     cols = 4 + (2 if truth_mass is not None else 0)
-    fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.6 * n), squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(2.9 * cols, 2.75 * n + 0.5), squeeze=False, layout="constrained")
+    per_pixel = f"per {scale:g}″ pixel"
     for i in range(n):
         lm = pred["log_mass"][i]
         vmin, vmax = -2.0, float(np.nanmax(lm)) if truth_mass is None else float(log_mass(truth_mass[i]).max())
-        panels = [(rgb(x[i]), "input (RGB)", {}),
-                  (lm, "log10 M / pixel", {"vmin": vmin, "vmax": vmax, "cmap": "magma"}),
-                  (pred["log_mass_std"][i], "sigma (dex)", {"cmap": "viridis"}),
-                  (np.arcsinh(pred["clean"][i, -1] / model.photometry.noise_scale[-1]), "clean (asinh)",
-                   {"cmap": "gray"})]
+        panels = [(rgb(x[i]), f"input: RGB = {red}/{green}/{blue}", {}, ""),
+                  (lm, "mass map (predicted)", {"vmin": vmin, "vmax": vmax, "cmap": "magma"},
+                   f"log₁₀ M☉ {per_pixel}"),
+                  (pred["log_mass_std"][i], "mass-map uncertainty", {"cmap": "viridis"}, "σ(log₁₀ M) [dex]"),
+                  (np.arcsinh(pred["clean"][i, -1] / phot.noise_scale[-1]), f"clean {clean_band} (cluster light only)",
+                   {"cmap": "gray"}, f"asinh({clean_band} counts / noise σ)")]
         if truth_mass is not None:
             t = log_mass(truth_mass[i])
-            panels += [(t, "true log10 M", {"vmin": vmin, "vmax": vmax, "cmap": "magma"}),
-                       (lm - t, "pred - true (dex)", {"vmin": -1, "vmax": 1, "cmap": "RdBu_r"})]
-        for ax, (img, title, kw) in zip(axes[i], panels):
-            im = ax.imshow(img, origin="lower", **kw)
-            ax.set_title(title, fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            panels += [(t, "mass map (true)", {"vmin": vmin, "vmax": vmax, "cmap": "magma"}, f"log₁₀ M☉ {per_pixel}"),
+                       (lm - t, "predicted − true", {"vmin": -1, "vmax": 1, "cmap": "RdBu_r"}, "Δ log₁₀ M [dex]")]
+        for k, (ax, (img, panel_title, kw, unit)) in enumerate(zip(axes[i], panels)):
+            im = ax.imshow(img, origin="lower", extent=extent, **kw)
+            ax.set_title(panel_title, fontsize=9)
+            ax.tick_params(labelsize=7.5)
+            if i == n - 1:
+                ax.set_xlabel("Δx [arcsec]", fontsize=9)
+            if k == 0:
+                ax.set_ylabel("Δy [arcsec]", fontsize=9)
             if img.ndim == 2:
-                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    fig.tight_layout()
+                cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+                cb.set_label(unit, fontsize=8)
+                cb.ax.tick_params(labelsize=7.5)
+    if title:
+        fig.suptitle(title, fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -68,6 +92,7 @@ def plot_profiles(model: Any, x: np.ndarray, *, truth: np.ndarray | None = None,
     import matplotlib
 
     if path is not None:
+        path = check_file_target(path)  # replaces a picture, never a file of another kind
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -75,7 +100,8 @@ def plot_profiles(model: Any, x: np.ndarray, *, truth: np.ndarray | None = None,
     j = {n: i for i, n in enumerate(SUMMARY_NAMES)}
     rh = 10 ** np.median(draws[:, j["log10_rh_light_arcsec"]])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, kind, label in ((axes[0], "mass", "log10 M(<R) [Msun]"), (axes[1], "ml", "log10 M/L(<R) [Msun/Lsun]")):
+    band = model.photometry.bands[model.photometry.band]
+    for ax, kind, label in ((axes[0], "mass", "log₁₀ M(<R) [M☉]"), (axes[1], "ml", f"log₁₀ M/L{band}(<R) [M☉/L☉]")):
         keys = [f"log10_{kind}_{a:g}rh" for a in APERTURES]
         r = np.asarray(APERTURES) * rh
         q = np.quantile(draws[:, [j[k] for k in keys]], [0.025, 0.16, 0.5, 0.84, 0.975], axis=0)

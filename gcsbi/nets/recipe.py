@@ -21,10 +21,16 @@ from ..errors import GcsbiValueError
 
 __all__ = ["embedding_recipe", "build_embedding", "weights_digest"]
 
-# Only classes under these packages are imported automatically from a checkpoint (a
-# checkpoint must not be able to make us import and call arbitrary code).
-# Not all of gcsbi: ``gcsbi.__main__`` or ``gcsbi.demo.__main__`` run programs when imported.
-TRUSTED_PREFIXES: tuple[str, ...] = ("gcsbi.nets.", "sbi.neural_nets.", "torch.nn.")
+#: The only classes a checkpoint may name (embedding nets and their config dataclasses): a
+#: file must not be able to make gcsbi import and call code of its choosing. Other classes need
+#: the caller's explicit ``trusted=`` (exact names or ``"package."`` prefixes).
+EMBEDDINGS: frozenset[str] = frozenset({
+    "gcsbi.nets.pidoc:PiDocEmbedding",
+    "gcsbi.nets.pidoc:PiDocConfig",
+    "gcsbi.nets.small:SmallCNN",
+    "gcsbi.nets.mlp:CatalogueMLP",
+    "torch.nn:Identity",
+})
 
 #: Where classes named in older checkpoints live now.
 MOVED: dict[str, str] = {
@@ -78,12 +84,14 @@ def build_embedding(recipe: dict[str, Any], *, trusted: tuple[str, ...] = ()) ->
 def _import(target: str, trusted: tuple[str, ...]) -> Any:
     target = MOVED.get(target, target)
     module_name, _, qualname = target.partition(":")
-    allowed = TRUSTED_PREFIXES + tuple(trusted)
     private = any(part.startswith("_") for part in module_name.split("."))
-    if private or not any(module_name == p.rstrip(".") or module_name.startswith(p) for p in allowed):
+    user = any(target == t or (t.endswith(".") and module_name.startswith(t)) for t in trusted)
+    if target not in EMBEDDINGS and (private or not user):
+        shown = target.encode("unicode_escape").decode()[:120]
         raise GcsbiValueError(
-            f"refusing to import {target!r} from a checkpoint (not under {allowed}); "
-            "pass trusted=('yourpackage.',) or a fresh instance as embedding_net=")
+            f"refusing to import {shown!r} named in a file: not one of gcsbi's embedding classes "
+            f"({', '.join(sorted(EMBEDDINGS))}); for your own class pass trusted=('module:Class',) "
+            "or a fresh instance as embedding_net=")
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):

@@ -6,7 +6,19 @@ import numpy as np
 
 from ..errors import GcsbiValueError
 
-__all__ = ["rgb_composite"]
+__all__ = ["rgb_composite", "rgb_bands"]
+
+
+def _rgb_index(n_bands: int) -> np.ndarray:
+    """Indices of the bands shown as blue, green, red among ``n_bands`` ordered blue -> red."""
+    return np.linspace(0, n_bands - 1, 3).round().astype(int)
+
+
+def rgb_bands(bands) -> tuple[str, str, str]:
+    """(red, green, blue) band names of :func:`rgb_composite` for bands ordered blue -> red."""
+    bands = list(bands)
+    b, g, r = (bands[i] for i in _rgb_index(len(bands)))
+    return r, g, b
 
 
 def rgb_composite(image: np.ndarray, *, sky: np.ndarray | None = None, stretch: float | None = None,
@@ -24,7 +36,7 @@ def rgb_composite(image: np.ndarray, *, sky: np.ndarray | None = None, stretch: 
         img = img - np.asarray(sky, dtype=np.float64).reshape(-1, 1, 1)
     scale = np.median(np.abs(img - np.median(img, axis=(1, 2), keepdims=True)), axis=(1, 2), keepdims=True)
     img = img / np.maximum(scale, 1e-12)
-    idx = np.linspace(0, img.shape[0] - 1, 3).round().astype(int)
+    idx = _rgb_index(img.shape[0])
     b, g, r = img[idx[0]], img[idx[1]], img[idx[2]]
     intensity = (r + g + b) / 3.0
     if stretch is None:

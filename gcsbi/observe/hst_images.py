@@ -20,6 +20,10 @@ the HST conventions; :func:`read_hst_image` reads a file holding one band:
 Broken input ends in one-line errors: a truncated, header-only or non-FITS file raises
 :class:`~gcsbi.errors.GcsbiFileError` naming the file; a non-numeric keyword value, a missing or
 malformed celestial WCS, or a position off the image raises :class:`~gcsbi.errors.GcsbiValueError`.
+Image sizes are checked from the headers (``NAXISn``/``ZNAXISn``, ``BITPIX``) before any pixel is
+read: a file declaring more than :data:`MAX_IMAGE_BYTES`, or compressed data (tile-compressed
+HDUs, gzip/bzip2 files) declaring more than :data:`MAX_EXPANSION` times their stored size, raises
+GcsbiFileError (a decompression bomb would otherwise take gigabytes of memory).
 
 :func:`cutout_to_simulator` cuts a stamp of the simulator's size around (RA, Dec) on a
 north-up, east-left TAN grid at the simulator's pixel scale (``reproject.reproject_exact``,
@@ -39,6 +43,7 @@ counts (e- over the spec's exposure, sky included), as written out from a mock.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -50,7 +55,8 @@ import numpy as np
 
 from ..errors import GcsbiDependencyError, GcsbiError, GcsbiFileError, GcsbiValueError, UnknownFilterError
 
-__all__ = ["HSTImage", "FitsPlane", "AB_MINUS_VEGA", "read_fits_planes", "read_hst_image", "read_hst_images",
+__all__ = ["HSTImage", "FitsPlane", "AB_MINUS_VEGA", "MAX_IMAGE_BYTES", "MAX_EXPANSION", "EXPANSION_FLOOR",
+           "check_expansion", "format_bytes", "read_fits_planes", "read_hst_image", "read_hst_images",
            "cutout_to_simulator", "read_hst_cutouts", "observation_from_cutouts"]
 
 #: m_AB - m_Vega per band (ACS/WFC zeropoint calculator ~2012, WFC3/UVIS ISR 2017-14), approximate.
@@ -63,6 +69,18 @@ AUXILIARY_EXTNAMES = frozenset({"WHT", "WGHT", "WEIGHT", "CTX", "CON", "ERR", "D
                                 "SAMP", "TIME", "HDRTAB"})
 #: Keywords that mark an image as calibrated (units and zero point); without any, counts are the simulator's.
 CALIBRATION_KEYS = ("BUNIT", "PHOTFLAM", "ZP_VEGA", "ZPVEGA", "ZP")
+#: Most image data (bytes, in the file's own pixel type) the science images of one FITS file may
+#: declare: a 16k x 16k float32 mosaic; a whole PHAT brick (~14400 x 7800 px) is ~450 MB. Larger
+#: images must be cut down around the target first. Read as float64, memory is up to twice this.
+MAX_IMAGE_BYTES = 1 << 30
+#: Compressed data may declare at most this many times their stored size (past EXPANSION_FLOOR).
+#: Noisy images compress 2-10x (Rice/gzip), images with large blank areas a few 10x; a stream of
+#: zeros deflates ~1000x, which is how a 4 MB file declares gigabytes.
+MAX_EXPANSION = 100
+#: Declared sizes up to this are never refused for their expansion ratio (cheap to decompress).
+EXPANSION_FLOOR = 16 << 20
+#: First bytes of a whole-file compressed FITS file (gzip, bzip2, zip), which astropy opens transparently.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
 
 
 @dataclass
@@ -100,6 +118,7 @@ class FitsPlane:
     path: Path
     label: str  # the file, plus "[EXTNAME,EXTVER]" or "[index]" when the file holds several images
     n_in_file: int
+    nbytes: int = 0  # image data size its header declares (|BITPIX| / 8 x the pixel count)
 
     @property
     def headers(self) -> list[Any]:
@@ -114,6 +133,49 @@ class FitsPlane:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in binary units, e.g. ``1.6 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1024
+    return ""  # not reached
+
+
+def check_expansion(label: str, declared: int, stored: int, what: str, *, remedy: str) -> None:
+    """Refuse compressed data declaring more than MAX_EXPANSION x ``stored`` bytes (past EXPANSION_FLOOR)."""
+    if declared > EXPANSION_FLOOR and declared > MAX_EXPANSION * max(int(stored), 1):
+        raise GcsbiFileError(f"{label}: {format_bytes(int(stored))} of compressed data declare {what} "
+                             f"({format_bytes(declared)}, {declared / max(int(stored), 1):.0f}x), more than the "
+                             f"{MAX_EXPANSION}x accepted past {format_bytes(EXPANSION_FLOOR)}; {remedy}")
+
+
+def _declared_bytes(hdu: Any) -> int:
+    """Image data size from the header alone (for a tile-compressed HDU: ZBITPIX and ZNAXISn)."""
+    return abs(int(hdu.header.get("BITPIX", -64))) // 8 * math.prod(int(n) for n in hdu.shape)
+
+
+def _check_sizes(path: Path, hdul: Any, idx: list[int], labels: list[str]) -> None:
+    """Refuse declared image sizes past MAX_IMAGE_BYTES or past MAX_EXPANSION x the stored data."""
+    from astropy.io.fits import CompImageHDU
+
+    sizes = [_declared_bytes(hdul[i]) for i in idx]
+    shapes = ", ".join(f"{tuple(hdul[i].shape)} BITPIX {hdul[i].header.get('BITPIX')}" for i in idx)
+    if sum(sizes) > MAX_IMAGE_BYTES:
+        raise GcsbiFileError(f"{path}: its science image(s) declare {shapes} ({format_bytes(sum(sizes))}), more "
+                             f"than the {format_bytes(MAX_IMAGE_BYTES)} of image data read from one file; cut out "
+                             "a region around the target first (e.g. astropy Cutout2D)")
+    remedy = "if the data are genuine, decompress the file first (funpack / gunzip)"
+    for i, n, label in zip(idx, sizes, labels):
+        if isinstance(hdul[i], CompImageHDU):
+            check_expansion(label, n, int(hdul[i].fileinfo()["datSpan"]), f"{tuple(hdul[i].shape)} "
+                            f"BITPIX {hdul[i].header.get('BITPIX')}", remedy=remedy)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(_COMPRESSED_MAGIC):
+        check_expansion(str(path), sum(sizes), path.stat().st_size, shapes, remedy=remedy)
 
 
 def _lookup(headers: Sequence[Any], *keys: str) -> Any:
@@ -176,7 +238,8 @@ def read_fits_planes(path: str | Path, *, load_data: bool = True) -> list[FitsPl
     """Every science image HDU of a FITS file (see :func:`_science_indices`), in file order.
 
     ``load_data=False`` reads the headers only (``data`` None). A missing, non-FITS, truncated or
-    header-only file raises GcsbiFileError naming the file and what is wrong.
+    header-only file raises GcsbiFileError naming the file and what is wrong, and so does, before
+    any data are read, one declaring too much image data (module docstring).
     """
     from astropy.io import fits
 
@@ -191,10 +254,12 @@ def read_fits_planes(path: str | Path, *, load_data: bool = True) -> list[FitsPl
                 idx = _science_indices(hdul)
                 if not idx:
                     raise GcsbiFileError(f"{path}: no 2D image (SCI) extension with data")
+                labels = [str(path) if len(idx) == 1 else f"{path}[{_ext_label(hdul[i], i)}]" for i in idx]
+                if load_data:
+                    _check_sizes(path, hdul, idx, labels)
                 planes = []
-                for i in idx:
+                for i, label in zip(idx, labels):
                     hdu = hdul[i]
-                    label = str(path) if len(idx) == 1 else f"{path}[{_ext_label(hdu, i)}]"
                     data = None
                     if load_data:
                         try:
@@ -202,7 +267,8 @@ def read_fits_planes(path: str | Path, *, load_data: bool = True) -> list[FitsPl
                         except (ValueError, TypeError, OSError, IndexError) as exc:
                             raise GcsbiFileError(_truncated(label, caught, exc)) from exc
                     header = primary if i == 0 else hdu.header.copy()
-                    planes.append(FitsPlane(data, tuple(hdu.shape), header, primary, path, label, len(idx)))
+                    planes.append(FitsPlane(data, tuple(hdu.shape), header, primary, path, label, len(idx),
+                                            _declared_bytes(hdu)))
         except GcsbiError:
             raise
         except (OSError, ValueError, TypeError, IndexError, KeyError, EOFError) as exc:

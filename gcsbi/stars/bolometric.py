@@ -1,6 +1,11 @@
 """Bolometric corrections: MIST/C3K tables for real ground bands, blackbody+residual transfer for HST/JWST.
 
-HST/JWST bands have no MIST/C3K table in astroLACHESIS. Their BC is a blackbody's plus the
+The MIST/C3K tables (MIST v1.2 bolometric corrections, C3K atmospheres, Av = 0) ship with gcsbi:
+``gcsbi/stars/data/mist_c3k_bc_av0.npz``, the bands gcsbi reads cut unchanged out of astroLACHESIS'
+``bc_tables.h5`` by ``scripts/make_bc_tables.py`` and checked against :data:`BC_TABLE_SHA256` on
+load (provenance, citation and licence in ``gcsbi/stars/data/README.md``).
+
+HST/JWST bands have no MIST/C3K table there. Their BC is a blackbody's plus the
 *residual* (real - blackbody) that the real MIST bands measure, interpolated in log wavelength.
 Between GALEX NUV (2300 A) and SDSS u (3560 A) no band measures the spectrum, and cool stars'
 line blanketing makes the residual fall steeply toward the NUV. Interpolating from band pivots
@@ -15,6 +20,8 @@ and ``bench/bench_population.py``.
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GcsbiDependencyError, GcsbiFileError
+from ..errors import GcsbiFileError
 from .filters import SEDPY_NAMES, _sedpy_filters, blackbody_flambda, check_filters, filter_info, vega_magnitudes
 
 __all__ = [
@@ -32,6 +39,8 @@ __all__ = [
     "REFERENCE_BANDS",
     "DIRECT_BANDS",
     "BCGrid",
+    "BC_TABLE_FILE",
+    "BC_TABLE_SHA256",
     "bc_table_path",
     "bc_grid",
     "bolometric_corrections",
@@ -76,17 +85,34 @@ PLATEAU_BANDS: tuple[str, ...] = ("SDSS_u",)
 DIRECT_BANDS: dict[str, str] = {"U": "Bessell_U", "B": "Bessell_B", "V": "Bessell_V", "R": "Bessell_R", "I": "Bessell_I"}
 
 
-def bc_table_path() -> Path:
-    """Location of astroLACHESIS' ``bc_tables.h5`` (found without importing lachesis' heavy modules)."""
-    import importlib.util
+#: The shipped MIST/C3K table: Av = 0, the bands of REFERENCE_BANDS and HOLDOUT_BANDS, float32 as in
+#: the source (built by scripts/make_bc_tables.py; see gcsbi/stars/data/README.md).
+BC_TABLE_FILE = Path(__file__).resolve().parent / "data" / "mist_c3k_bc_av0.npz"
+#: SHA-256 of :data:`BC_TABLE_FILE`, checked on every load.
+BC_TABLE_SHA256 = "20a6453ccb423a2649c1503aa916296775555b3815c210b38004f288fa4021f0"
 
-    spec = importlib.util.find_spec("lachesis")
-    if spec is None or not spec.submodule_search_locations:
-        raise GcsbiDependencyError("astrolachesis is required for bolometric-correction tables (pip install astrolachesis)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "Datafiles" / "BC_tables" / "bc_tables.h5"
-    if not path.is_file():
-        raise GcsbiFileError(f"bolometric-correction table not found: {path}")
-    return path
+
+def bc_table_path() -> Path:
+    """Location of the shipped bolometric-correction table (:data:`BC_TABLE_FILE`)."""
+    if not BC_TABLE_FILE.is_file():
+        raise GcsbiFileError(f"bolometric-correction table not found: {BC_TABLE_FILE} (reinstall gcsbi)")
+    return BC_TABLE_FILE
+
+
+@lru_cache(maxsize=1)
+def _bc_tables() -> dict[str, np.ndarray]:
+    """The shipped table's arrays, after checking its SHA-256."""
+    path = bc_table_path()
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != BC_TABLE_SHA256:
+        raise GcsbiFileError(f"{path}: SHA-256 {digest} is not the shipped table's {BC_TABLE_SHA256} "
+                             "(corrupt or replaced; reinstall gcsbi)")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:  # pragma: no cover - the digest matched, so only a bad build gets here
+        raise GcsbiFileError(f"{path}: cannot read the bolometric-correction table: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -133,29 +159,18 @@ HOLDOUT_BANDS: tuple[tuple[str, str, str, str], ...] = (
 @lru_cache(maxsize=2)
 def _mist_grid(bands: tuple[tuple[str, str, str, str], ...]) -> BCGrid:
     """MIST/C3K BCs of ``bands`` ((system, band, sedpy name, zero point) tuples), Vega zero points, Av = 0."""
-    import h5py
-
+    table = _bc_tables()
+    teff, logg, feh = table["teff"], table["logg"], table["feh"]  # float32, float32, float64 as in the source
+    shipped = {(str(s), str(b)): k for k, (s, b) in enumerate(zip(table["systems"], table["bands"]))}
     tables = {}
-    with h5py.File(bc_table_path(), "r") as h5:
-        for system, band, sedpy_name, zp in bands:
-            grp = h5[system]
-            names = [n.decode() for n in grp["band_names"][:]]
-            data = grp["data"][:]  # (nfeh, nrow, 5 + nband): Teff, logg, feh, Av, Rv, BCs
-            feh = grp["feh_values"][:]
-            sel = data[0, :, 3] == 0.0
-            order = np.lexsort((data[0, sel, 1], data[0, sel, 0]))
-            teff = np.unique(data[0, sel, 0])
-            logg = np.unique(data[0, sel, 1])
-            col = 5 + names.index(band)
-            bc = data[:, sel, col][:, order].reshape(feh.size, teff.size, logg.size).transpose(1, 2, 0)
-            if zp == "AB":  # BC_Vega = Mbol - M_Vega = BC_AB - ab_to_vega
-                bc = bc - filter_info(sedpy_name).ab_to_vega
-            tables[band] = (teff, logg, feh, bc)
-    teff, logg, feh, _ = tables[bands[0][1]]
-    for t, g, f, _ in tables.values():
-        if not (np.array_equal(t, teff) and np.array_equal(g, logg) and np.array_equal(f, feh)):
-            raise GcsbiFileError("BC tables of different systems are on different grids")
-    bc = np.stack([tables[b[1]][3] for b in bands], axis=-1)
+    for system, band, sedpy_name, zp in bands:
+        if (system, band) not in shipped:
+            raise GcsbiFileError(f"{bc_table_path()}: no {system} {band} band (rebuild with scripts/make_bc_tables.py)")
+        bc = table["bc"][shipped[system, band]]  # (nteff, nlogg, nfeh) float32
+        if zp == "AB":  # BC_Vega = Mbol - M_Vega = BC_AB - ab_to_vega
+            bc = bc - filter_info(sedpy_name).ab_to_vega
+        tables[band] = bc
+    bc = np.stack([tables[b[1]] for b in bands], axis=-1)
     return BCGrid(np.log10(teff), logg.astype(float), feh.astype(float), tuple(b[1] for b in bands), bc.astype(float))
 
 

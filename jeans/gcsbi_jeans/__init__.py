@@ -23,6 +23,7 @@ __all__ = [
 
 _WHERE = {
     "JeansError": "errors", "JeansValueError": "errors", "JeansFileError": "errors", "JeansRuntimeError": "errors",
+    "JeansWarning": "errors",
     "FlowConfig": "flows", "RadialCNF": "flows", "JeansFlowModel": "model", "parse_beta": "velocity",
     "ConstantBeta": "velocity", "OsipkovMerrittBeta": "velocity", "BaesVanHeseBeta": "velocity",
     "StarTable": "io", "read_stars": "io", "read_walker": "io", "read_gaia_challenge": "io", "read_table": "io",

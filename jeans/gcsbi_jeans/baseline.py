@@ -10,7 +10,7 @@ import emcee
 import numpy as np
 
 from .errors import JeansRuntimeError, JeansValueError
-from .io import StarTable
+from .io import StarTable, robust_dispersion2
 from .parametric import G_KPC_KMS2_MSUN, plummer_cdf_2d, plummer_density, plummer_surface, \
     sigma_los_parametric, zhao_density, zhao_mass
 from .velocity import BetaModel
@@ -103,8 +103,7 @@ class _LogPosterior:
 
 def _initial(lp: _LogPosterior, stars: StarTable, rng: np.random.Generator, n: int) -> np.ndarray:
     """Walkers around a Wolf-like mass estimate: M(R_half) ~ 2.5 <v^2> R_half / G, cored-ish gNFW."""
-    w = stars.weight / stars.weight.sum()
-    s2 = max(float(np.sum(w * (stars.v**2 - stars.verr**2))), 1.0)
+    s2 = max(robust_dispersion2(stars), 1.0)
     m_half = 2.5 * s2 * lp.L / G_KPC_KMS2_MSUN
     r_s, gam = 1.0, 0.5
     rho_s = m_half / zhao_mass(lp.L, 1.0, r_s, lp.cfg.alpha, lp.cfg.beta_out, gam)
@@ -115,7 +114,11 @@ def _initial(lp: _LogPosterior, stars: StarTable, rng: np.random.Generator, n: i
 
 def fit_baseline(stars: StarTable, beta: BetaModel, config: BaselineConfig = BaselineConfig(), *,
                  radius: np.ndarray, R: np.ndarray, n_draws: int = 200, progress: bool = True) -> BaselineResult:
-    """Sample the parametric posterior with emcee (seeded) and evaluate profiles on ``radius``/``R`` grids."""
+    """Sample the parametric posterior with emcee (seeded) and evaluate profiles on ``radius``/``R`` grids.
+
+    The likelihood is Gaussian with no contamination term: gross velocity outliers are refused by
+    :func:`~gcsbi_jeans.fit.check_fit_sample` (the free-form fit models them instead).
+    """
     from .fit import check_fit_sample
 
     check_fit_sample(stars)

@@ -7,10 +7,11 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
-from .errors import JeansError, JeansValueError
+from .errors import JeansError, JeansFileError, JeansValueError, JeansWarning
 
 __all__ = ["main", "build_parser", "add_parser", "cmd_fit", "cmd_baseline", "cmd_mock"]
 
@@ -35,8 +36,10 @@ def _data_args(p: argparse.ArgumentParser) -> None:
                    "or 'infer' (Baes-van Hese with a prior; fit --method freeform only)")
     p.add_argument("--truth", default=None, help="truth JSON (from 'gcsbi jeans mock') to overlay and score")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--name", default=None, help="object name for the plot title (default: the galaxy of a Walker "
+                   "file, e.g. car_... -> Carina, else the data file's name)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="show no progress bars (they go to stderr)")
 
 
 def add_parser(subparsers, *, prog: str = "gcsbi jeans") -> argparse.ArgumentParser:
@@ -92,6 +95,10 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
     f.add_argument("--velocity-shape", default="tempered", choices=["tempered", "mixture", "gaussian"],
                    help="LOS velocity likelihood: Gaussian with kurtosis-tempered weights (default), a free "
                         "two-Gaussian mixture, or plain Gaussian")
+    f.add_argument("--outliers", default="auto", choices=["auto", "uniform", "none"],
+                   help="contamination component (freeform): eps x uniform over the observed velocity range, eps "
+                        "uniform in [0, 0.5]; auto (default): only when the data hold gross velocity outliers; "
+                        "none: refuse them (jflow and baseline always refuse them)")
     f.add_argument("--variant", default="cored", choices=["plain", "cored", "cusp"], help="CNF variant (jflow)")
     f.add_argument("--ensemble", type=int, default=8, help="number of bootstrap fits (jflow)")
     f.add_argument("--steps", type=int, default=1000, help="optimiser steps per fit (jflow)")
@@ -126,8 +133,22 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
 
 def _guard(fn):
     def wrapped(args: argparse.Namespace) -> int:
+        prog = f"{getattr(args, 'jeans_prog', 'gcsbi-jeans')} {getattr(args, 'jeans_command', '')}"
+        args.jeans_warnings = []
         try:
-            return int(fn(args) or 0)
+            with warnings.catch_warnings():
+                show = warnings.showwarning
+
+                def one_line(message, category, filename, lineno, file=None, line=None):
+                    if not issubclass(category, JeansWarning):
+                        return show(message, category, filename, lineno, file, line)
+                    if str(message) not in args.jeans_warnings:  # the same check may run twice (CLI, then fit)
+                        args.jeans_warnings.append(str(message))
+                        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+                warnings.simplefilter("always", JeansWarning)
+                warnings.showwarning = one_line
+                return int(fn(args) or 0)
         except JeansError as exc:
             print(f"{getattr(args, 'jeans_prog', 'gcsbi-jeans')} {getattr(args, 'jeans_command', '')}: error: {exc}",
                   file=sys.stderr)
@@ -146,24 +167,49 @@ def _load(args):
     from .velocity import parse_beta
 
     stars = read_stars(args.data, fmt=args.fmt, distance_kpc=args.distance, centre=args.centre, verr=args.verr)
-    check_fit_sample(stars)
+    check_fit_sample(stars, model_outliers=getattr(args, "method", None) == "freeform" and args.outliers != "none")
     if args.beta == "infer" and getattr(args, "method", None) != "freeform":
         raise JeansValueError("--beta infer needs 'fit --method freeform'")
     beta = None if args.beta == "infer" else parse_beta(args.beta)
     truth = truth_profiles(load_truth(args.truth)) if args.truth else None
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise JeansFileError(f"--out {out} is a file; give a folder")
+    for name, head in _OUTPUT_FILES.items():  # before fitting: never over a user's file of another kind
+        _check_target(out / name, head)
     out.mkdir(parents=True, exist_ok=True)
     return stars, beta, truth, out
 
 
-def _finish(out: Path, label: str, radius, R, profiles, stars, truth, summary: dict, dt) -> None:
+#: Files the fit writes into --out, with the leading bytes of what they hold.
+_OUTPUT_FILES = {"profiles.png": b"\x89PNG", "summary.json": b"{"}
+
+
+def _check_target(path: Path, head: bytes) -> None:
+    """Refuse to overwrite ``path`` unless it is missing, empty, or already holds that kind of file."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise JeansFileError(f"{path} exists and is not a regular file; choose another --out folder")
+    with open(path, "rb") as fh:
+        first = fh.read(16).lstrip()
+    if first and not first.startswith(head):
+        raise JeansFileError(f"{path} exists and is not a {path.suffix} file gcsbi-jeans wrote; it is not "
+                             "overwritten: choose another --out folder")
+
+
+def _finish(out: Path, label: str, radius, R, profiles, stars, truth, summary: dict, dt, *, args,
+            photometry=None, r_half: float | None = None) -> None:
     from .export import save_datatree, truth_coverage
-    from .plots import plot_profiles
+    from .plots import object_name, plot_profiles
 
     if truth is not None:
         summary["truth"] = {k: truth_coverage(profiles[k], truth[k](radius)) for k in ("rho", "mass")}
+    for name, head in _OUTPUT_FILES.items():
+        _check_target(out / name, head)
     paths = save_datatree(dt, out)
-    png = plot_profiles({label: (radius, R, profiles)}, out / "profiles.png", stars=stars, truth=truth, title=label)
+    png = plot_profiles({label: (radius, R, profiles)}, out / "profiles.png", stars=stars, truth=truth, title=label,
+                        name=object_name(args.data, args.name), photometry=photometry, r_half=r_half)
     summary["files"] = [str(p) for p in (*paths.values(), png)]
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     print(json.dumps({k: v for k, v in summary.items() if k != "truth"}, indent=2, default=float))
@@ -188,11 +234,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
                        progress=not args.no_progress)
     summary = {"method": "jflow", "n_stars": stars.n, "vsys": stars.vsys, "beta": beta.spec,
                "members": args.ensemble, "wall_s_total": time.perf_counter() - t0,
-               "wall_s_per_fit": ens.wall_s.tolist(), "config": cfg.to_dict()}
+               "wall_s_per_fit": ens.wall_s.tolist(), "config": cfg.to_dict(), "warnings": args.jeans_warnings}
     dt = profiles_to_datatree(ens.profiles, radius=ens.radius, R=ens.R,
                               attrs={"method": "jflow", "beta": beta.spec, "config": cfg.to_dict()})
     _finish(out, f"JFlow ({args.variant}, {args.ensemble} bootstrap fits)", ens.radius, ens.R, ens.profiles,
-            stars, truth, summary, dt)
+            stars, truth, summary, dt, args=args)
     return 0
 
 
@@ -208,7 +254,7 @@ def _fit_freeform(args: argparse.Namespace) -> int:
         raise JeansValueError("--jfactor needs --distance (kpc)")
     cfg = FreeformConfig(walkers=args.walkers, steps=args.mcmc_steps, burn=args.mcmc_steps // 2,
                          thin=max(1, min(10, args.mcmc_steps // 100)), nodes=args.nodes, slope_prior=args.slope_prior,
-                         velocity_shape=args.velocity_shape, seed=args.seed)
+                         velocity_shape=args.velocity_shape, outliers=args.outliers, seed=args.seed)
     stars, beta, truth, out = _load(args)
     if args.photometry:
         R, w = read_photometry(args.photometry, distance_kpc=args.distance, fmt=args.phot_format)
@@ -227,10 +273,12 @@ def _fit_freeform(args: argparse.Namespace) -> int:
     summary = {"method": "freeform", "n_stars": stars.n, "vsys": stars.vsys, "beta": spec,
                "light_from": light_src, "light": res.light.to_dict(), "r_half_kpc": res.r_half,
                "stellar_mass": args.stellar_mass, "wall_s": res.wall_s, "acceptance": res.acceptance,
-               "diagnostics": mcmc_diagnostics(dt), "kurtosis": res.kernel.kurtosis, "config": cfg.to_dict()}
+               "diagnostics": mcmc_diagnostics(dt), "kurtosis": res.kernel.kurtosis, "outliers": res.outliers,
+               "warnings": args.jeans_warnings, "config": cfg.to_dict()}
     for k, v in res.scalars.items():
         summary[k] = dict(zip(["q16", "median", "q84"], np.quantile(v, [0.16, 0.5, 0.84]).tolist()))
-    _finish(out, f"free-form Jeans ({spec})", res.radius, res.R, res.profiles, stars, truth, summary, dt)
+    _finish(out, f"free-form Jeans ({spec})", res.radius, res.R, res.profiles, stars, truth, summary, dt, args=args,
+            photometry=(R, w) if args.photometry else None, r_half=res.r_half)
     return 0
 
 
@@ -248,9 +296,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     dt = profiles_to_datatree(res.profiles, radius=radius, R=R, chain=res.chain, param_names=PARAM_NAMES,
                               attrs={"method": "emcee", "beta": beta.spec})
     diag = mcmc_diagnostics(dt)
-    summary = {"method": "emcee", "n_stars": stars.n, "beta": beta.spec, "wall_s": res.wall_s,
-               "acceptance": res.acceptance, "diagnostics": diag, "config": cfg.to_dict()}
-    _finish(out, "emcee Plummer + gNFW", radius, R, res.profiles, stars, truth, summary, dt)
+    summary = {"method": "emcee", "n_stars": stars.n, "vsys": stars.vsys, "beta": beta.spec, "wall_s": res.wall_s,
+               "acceptance": res.acceptance, "diagnostics": diag, "warnings": args.jeans_warnings,
+               "config": cfg.to_dict()}
+    _finish(out, "emcee Plummer + gNFW", radius, R, res.profiles, stars, truth, summary, dt, args=args)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["JeansError", "JeansValueError", "JeansFileError", "JeansRuntimeError"]
+__all__ = ["JeansError", "JeansValueError", "JeansFileError", "JeansRuntimeError", "JeansWarning"]
 
 
 class JeansError(Exception):
@@ -19,3 +19,7 @@ class JeansFileError(JeansError, OSError):
 
 class JeansRuntimeError(JeansError, RuntimeError):
     """A numerical procedure failed (non-finite loss, sampler failure)."""
+
+
+class JeansWarning(UserWarning):
+    """A suspicious but usable input (a few duplicated stars, heavy velocity tails); one line, names the rows."""

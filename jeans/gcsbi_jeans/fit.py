@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .errors import JeansRuntimeError, JeansValueError
 from .flows import FlowConfig
-from .io import StarTable
+from .io import StarTable, check_duplicates, check_outliers, robust_dispersion2, robust_velocity_scale
 from .loss import smeared_log_likelihood, stars_to_tensors
 from .model import JeansFlowModel
 from .solve import jeans_profiles, projected_profiles
@@ -65,14 +65,20 @@ class FitResult:
     wall_s: float
 
 
-def check_fit_sample(stars: StarTable, *, min_stars: int = MIN_STARS) -> None:
-    """Refuse samples no fit can use: fewer than ``min_stars`` stars, or no spatial or velocity spread.
+def check_fit_sample(stars: StarTable, *, min_stars: int = MIN_STARS, model_outliers: bool = False) -> None:
+    """Refuse samples no fit can use: fewer than ``min_stars`` stars, mostly duplicated rows, no spatial or
+    velocity spread, or (unless the fit has a contamination component, ``model_outliers``) gross velocity
+    outliers (:func:`~gcsbi_jeans.io.outlier_stars`). A few duplicated rows give a
+    :class:`~gcsbi_jeans.errors.JeansWarning`.
 
-    Raises :class:`~gcsbi_jeans.errors.JeansValueError` before any model is built.
+    Raises :class:`~gcsbi_jeans.errors.JeansValueError`, naming the offending rows, before any model is built.
     """
     if stars.n < min_stars:
         raise JeansValueError(f"need at least {min_stars} stars, got {stars.n}")
+    check_duplicates(stars)
     _scales(stars)
+    if not model_outliers:
+        check_outliers(stars)
 
 
 def _scales(stars: StarTable) -> tuple[float, float]:
@@ -80,10 +86,9 @@ def _scales(stars: StarTable) -> tuple[float, float]:
     if not L > 0:
         raise JeansValueError(f"the half-number radius is 0: at least half of the {stars.n} stars are at R = 0 "
                               "(x = y = 0); positions must be offsets from the centre")
-    w = stars.weight / stars.weight.sum()
-    V = float(np.sqrt(np.sum(w * stars.v**2) - np.sum(w * stars.verr**2).clip(0)))
-    if not (math.isfinite(V) and V > 0):
-        V = float(np.sqrt(np.sum(w * stars.v**2)))
+    V = math.sqrt(max(robust_dispersion2(stars), 0.0))
+    if not V > 0:
+        V = robust_velocity_scale(stars.v, stars.weight)[1]
     if not V > 0:
         raise JeansValueError(f"the {stars.n} stars have no velocity spread (all v equal after removing vsys)")
     return L, V

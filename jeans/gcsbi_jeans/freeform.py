@@ -15,21 +15,23 @@ emcee walker), so a posterior of ~10^5 evaluations takes seconds.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from .baseline import check_sampler_settings
-from .errors import JeansValueError
-from .io import StarTable
+from .errors import JeansValueError, JeansWarning
+from .io import StarTable, outlier_stars, star_label
 from .light import LightProfile
 from .parametric import G_KPC_KMS2_MSUN
 from .velocity import BetaModel
 
-__all__ = ["FreeformConfig", "JeansKernel", "G_KPC_KMS2_MSUN", "SLOPE_PRIORS"]
+__all__ = ["FreeformConfig", "JeansKernel", "G_KPC_KMS2_MSUN", "SLOPE_PRIORS", "OUTLIER_MODELS"]
 
 SLOPE_PRIORS = ("smooth", "sorted")
 VELOCITY_SHAPES = ("tempered", "mixture", "gaussian")
+OUTLIER_MODELS = ("auto", "uniform", "none")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,14 @@ class FreeformConfig:
     are too narrow for leptokurtic data (Gaia Challenge PlumCoreOm: kappa = 5.2). 'mixture': a free global
     shape (two Gaussians of variances q sigma^2 and (1 - f q)/(1 - f) sigma^2, weights f, 1 - f), which biases
     the variance where the true shape changes with radius. 'gaussian': no correction.
+    ``outliers``: a contamination component. Each star's likelihood becomes (1 - eps) member(v) + eps / W, the
+    field uniform over the observed velocity range W, with eps ('outlier_frac') uniform in ``outlier_frac``
+    (default [0, 0.5]: no preferred contamination below the point where the field would outnumber the
+    members). 'uniform': always; 'auto' (default): when the sample holds gross velocity outliers
+    (:func:`~gcsbi_jeans.io.outlier_stars`), so that clean samples keep the plain likelihood; 'none': never
+    (the fit then refuses gross outliers). On clean leptokurtic data the field absorbs the members' tails
+    (PlumCoreOm, 1000 stars, 'uniform': eps ~ 0.04 and rho(R_1/2) 0.08 dex low), hence 'auto' by default;
+    once a gross outlier widens W, eps / W is far below the members' density and only the outlier is absorbed.
     """
 
     nodes: int = 7
@@ -64,6 +74,8 @@ class FreeformConfig:
     velocity_shape: str = "tempered"
     shape_f: tuple[float, float] = (0.05, 0.95)
     shape_q: tuple[float, float] = (0.05, 1.0)
+    outliers: str = "auto"
+    outlier_frac: tuple[float, float] = (0.0, 0.5)
     grid_points: int = 320
     grid_span: tuple[float, float] = (1e-3, 300.0)
     n_R: int = 48
@@ -81,6 +93,11 @@ class FreeformConfig:
             raise JeansValueError(f"velocity_shape must be one of {VELOCITY_SHAPES}, got {self.velocity_shape!r}")
         if not (0 < self.shape_f[0] < self.shape_f[1] < 1 and 0 < self.shape_q[0] < self.shape_q[1] <= 1):
             raise JeansValueError("shape_f must lie inside (0, 1) and shape_q inside (0, 1]")
+        if self.outliers not in OUTLIER_MODELS:
+            raise JeansValueError(f"outliers must be one of {OUTLIER_MODELS}, got {self.outliers!r}")
+        lo, hi = self.outlier_frac
+        if not (0.0 <= lo < hi <= 0.5):
+            raise JeansValueError(f"outlier_frac must be (low, high) with 0 <= low < high <= 0.5, got {(lo, hi)}")
         if self.slope_prior not in SLOPE_PRIORS:
             raise JeansValueError(f"slope_prior must be one of {SLOPE_PRIORS}, got {self.slope_prior!r}")
         defaults = {f.name: f.default for f in fields(self)}
@@ -89,6 +106,8 @@ class FreeformConfig:
         if self.velocity_shape != "mixture" and (self.shape_f, self.shape_q) != (defaults["shape_f"],
                                                                                   defaults["shape_q"]):
             raise JeansValueError("shape_f and shape_q only apply to velocity_shape='mixture'")
+        if self.outliers == "none" and self.outlier_frac != defaults["outlier_frac"]:
+            raise JeansValueError("outlier_frac does not apply to outliers='none'")
         for name in ("node_span", "grid_span", "log10_rho_half", "beta_tilde", "log10_ra", "eta", "shape_f",
                      "shape_q"):
             lo, hi = getattr(self, name)
@@ -135,7 +154,8 @@ class JeansKernel:
     """Precomputed grids for one data set; :meth:`evaluate` maps parameter rows to profiles and log-posterior.
 
     Parameter vector: [log10 rho_DM(R_1/2) (Msun kpc^-3), gamma_1..gamma_K], then, if beta is inferred,
-    [beta~_0, beta~_inf, log10(r_a / R_1/2), eta], then, for the 'mixture' velocity shape, [f, q].
+    [beta~_0, beta~_inf, log10(r_a / R_1/2), eta], then, for the 'mixture' velocity shape, [f, q], then, with
+    a contamination component (:attr:`has_outliers`), [outlier_frac].
     """
 
     def __init__(self, stars: StarTable, light: LightProfile, config: FreeformConfig, *,
@@ -154,6 +174,13 @@ class JeansKernel:
         self.i_shape = len(self.names)
         if cfg.velocity_shape == "mixture":
             self.names += ["shape_f", "shape_q"]
+        self.flagged = outlier_stars(stars)
+        self.has_outliers = cfg.outliers == "uniform" or (cfg.outliers == "auto" and self.flagged.size > 0)
+        self.i_out = len(self.names)
+        if self.has_outliers:
+            self.names += ["outlier_frac"]
+        # the field: uniform over the observed velocity range
+        self.log_field = -math.log(max(float(np.ptp(stars.v)), 1e-3))
         # ln r grid through ln R_1/2 exactly (index j0): rho_DM(R_1/2) is a parameter
         lo, hi = (math.log(s) for s in cfg.grid_span)
         hi = max(hi, math.log(3.0 * float(stars.R.max()) / self.r_half))  # outlying stars stay inside the grid
@@ -178,6 +205,7 @@ class JeansKernel:
         self.e2 = stars.verr**2
         self.w = stars.weight
         self.R_stars = R
+        self.stars = stars
         self.temper = np.ones_like(self.w)  # per-star likelihood weights of the 'tempered' shape
         self.kurtosis: dict[str, list[float]] = {}
 
@@ -267,6 +295,9 @@ class JeansKernel:
         if cfg.velocity_shape == "mixture":
             lo += [cfg.shape_f[0], cfg.shape_q[0]]
             hi += [cfg.shape_f[1], cfg.shape_q[1]]
+        if self.has_outliers:
+            lo.append(cfg.outlier_frac[0])
+            hi.append(cfg.outlier_frac[1])
         return np.asarray(lo, float), np.asarray(hi, float)
 
     def log_prior(self, theta: np.ndarray) -> np.ndarray:
@@ -286,39 +317,77 @@ class JeansKernel:
             lp -= 0.5 * np.sum(d**2, axis=1) / cfg.slope_step**2
         return np.where(ok, lp, -np.inf)
 
+    def _log_member(self, theta: np.ndarray, s2: np.ndarray) -> np.ndarray:
+        """Per-star log-density of v under the Jeans model (rows, stars)."""
+        if self.config.velocity_shape != "mixture":
+            return _log_normal(self.v2, s2 + self.e2)
+        f = theta[:, self.i_shape:self.i_shape + 1]
+        q = theta[:, self.i_shape + 1:self.i_shape + 2]
+        wide = (1.0 - f * q) / (1.0 - f)
+        return np.logaddexp(np.log(f) + _log_normal(self.v2, q * s2 + self.e2),
+                            np.log1p(-f) + _log_normal(self.v2, wide * s2 + self.e2))
+
+    def _member_and_field(self, theta: np.ndarray, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ln((1 - eps) member(v)) and ln(eps / W) per star (the second -inf without a contamination term)."""
+        lm = self._log_member(theta, s2)
+        if not self.has_outliers:
+            return lm, np.full_like(lm, -np.inf)
+        eps = theta[:, self.i_out:self.i_out + 1]
+        return np.log1p(-eps) + lm, np.broadcast_to(np.log(eps) + self.log_field, lm.shape)
+
     def log_likelihood(self, theta: np.ndarray, prof: dict[str, np.ndarray] | None = None) -> np.ndarray:
         theta = np.atleast_2d(theta)
         prof = self.evaluate(theta) if prof is None else prof
         s2 = prof["sigma_los2_R"] @ self.P.T
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if self.config.velocity_shape != "mixture":
-                ll = np.sum(self.w * self.temper * _log_normal(self.v2, s2 + self.e2), axis=1)
-            else:
-                f = theta[:, self.i_shape:self.i_shape + 1]
-                q = theta[:, self.i_shape + 1:self.i_shape + 2]
-                wide = (1.0 - f * q) / (1.0 - f)
-                ll = np.sum(self.w * np.logaddexp(np.log(f) + _log_normal(self.v2, q * s2 + self.e2),
-                                                  np.log1p(-f) + _log_normal(self.v2, wide * s2 + self.e2)), axis=1)
+            lm, lf = self._member_and_field(theta, s2)
+            per_star = np.logaddexp(lm, lf) if self.has_outliers else lm
+            weight = self.w * self.temper if self.config.velocity_shape != "mixture" else self.w
+            ll = np.sum(weight * per_star, axis=1)
         return np.where(np.isfinite(ll), ll, -np.inf)
+
+    def member_probability(self, theta: np.ndarray) -> np.ndarray:
+        """Probability that each star belongs to the Jeans (member) component rather than the field, at each
+        parameter row (rows, stars); 1 without a contamination component."""
+        theta = np.atleast_2d(np.asarray(theta, float))
+        s2 = self.evaluate(theta)["sigma_los2_R"] @ self.P.T
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lm, lf = self._member_and_field(theta, s2)
+            p = np.exp(lm - np.logaddexp(lm, lf))
+        return np.where(np.isfinite(p), p, 0.0)
 
     def set_tempering(self, theta: np.ndarray, *, stars_per_bin: int = 250, limits=(0.1, 2.0)) -> None:
         """Weights 2 / (kappa - 1) per star from the kurtosis of v / sqrt(sigma_los^2 + err^2) at ``theta`` (the
-        MAP), in radial bins of about ``stars_per_bin`` (membership-weighted) stars."""
+        MAP), in radial bins of about ``stars_per_bin`` (membership-weighted) stars. Stars count with their
+        member probability (:meth:`member_probability`), so that contaminants do not set the members' kurtosis.
+        A kurtosis beyond 1 + 2 / limits[0], where the weight is clipped, gives a :class:`JeansWarning`."""
         s2 = (self.evaluate(np.atleast_2d(theta))["sigma_los2_R"] @ self.P.T)[0] + self.e2
         z2 = self.v2 / s2
+        wm = self.w * self.member_probability(theta)[0] if self.has_outliers else self.w
         order = np.argsort(self.R_stars)
         cw = np.cumsum(self.w[order])
         n_bins = int(np.clip(cw[-1] // stars_per_bin, 1, 8))
         edges_idx = np.searchsorted(cw, cw[-1] * np.arange(1, n_bins) / n_bins)
         groups = np.split(order, edges_idx)
         kap, t = [], np.ones_like(self.w)
+        k_max = 1.0 + 2.0 / limits[0]
         for g in groups:
-            w = self.w[g]
+            w = wm[g]
             k = float(np.sum(w * z2[g] ** 2) / np.sum(w) / (np.sum(w * z2[g]) / np.sum(w)) ** 2)
             kap.append(k)
             t[g] = np.clip(2.0 / max(k - 1.0, 1e-6), *limits)
         self.temper = t
-        self.kurtosis = {"R_max_of_bin": [float(self.R_stars[g].max()) for g in groups], "kappa": kap}
+        R_bin = [float(self.R_stars[g].max()) for g in groups]
+        self.kurtosis = {"R_max_of_bin": R_bin, "kappa": kap, "kappa_limit": k_max,
+                         "heavy_tails": [k > k_max for k in kap]}
+        for k, g, R in zip(kap, groups, R_bin):
+            if k > k_max:
+                worst = g[np.argmax(wm[g] * z2[g])]
+                warnings.warn(JeansWarning(
+                    f"velocity kurtosis {k:.3g} among the {g.size} stars at R <= {R:.3g} kpc exceeds {k_max:g} (a "
+                    f"Gaussian has 3; the tempering weight is clipped at {limits[0]:g}): contaminants or bad "
+                    f"velocities? Largest |v| / sigma_los: {star_label(self.stars, worst)}; check the table or "
+                    f"fit with outliers='uniform' (CLI: --outliers uniform)"), stacklevel=2)
 
     def log_posterior(self, theta: np.ndarray) -> np.ndarray:
         """Vectorised log-posterior (emcee's ``vectorize=True``): rows outside the prior cost nothing."""

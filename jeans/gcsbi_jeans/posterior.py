@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import emcee
 import numpy as np
 from scipy.optimize import minimize
 
-from .errors import JeansRuntimeError, JeansValueError
+from .errors import JeansRuntimeError, JeansValueError, JeansWarning
 from .freeform import G_KPC_KMS2_MSUN, FreeformConfig, JeansKernel
-from .io import StarTable
+from .io import OUTLIER_Z, StarTable, robust_dispersion2, star_label
 from .jfactor import j_factor
 from .light import LightProfile, fit_light
 from .velocity import BetaModel
@@ -41,13 +42,13 @@ class FreeformResult:
     beta_spec: str
     stellar_mass: float
     kernel: JeansKernel = field(repr=False)
+    outliers: dict = field(default_factory=dict)
 
 
 def _initial_guess(kernel: JeansKernel, stars: StarTable) -> np.ndarray:
     """Wolf et al. (2010): M(4/3 R_1/2) = 3 <sigma_los^2> (4/3 R_1/2) / G, spread as a mildly cored profile."""
     cfg = kernel.config
-    w = stars.weight / stars.weight.sum()
-    s2 = max(float(np.sum(w * (stars.v**2 - stars.verr**2))), 1.0)
+    s2 = max(robust_dispersion2(stars), 1.0)
     r3 = 4.0 / 3.0 * kernel.r_half
     mean_rho = 3.0 * s2 * r3 / G_KPC_KMS2_MSUN / (4.0 / 3.0 * math.pi * r3**3)
     gam = np.linspace(0.3, 2.5, cfg.nodes)
@@ -56,6 +57,8 @@ def _initial_guess(kernel: JeansKernel, stars: StarTable) -> np.ndarray:
         theta += [0.0, 0.0, 0.0, 0.5 * (cfg.eta[0] + cfg.eta[1])]
     if cfg.velocity_shape == "mixture":
         theta += [0.5, 0.9]
+    if kernel.has_outliers:
+        theta += [float(np.sum(stars.weight[kernel.flagged]) / np.sum(stars.weight)) + 0.01]
     return np.clip(np.asarray(theta), *kernel.bounds())
 
 
@@ -127,16 +130,24 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
     photometric sample with :func:`~gcsbi_jeans.light.fit_light`). ``stellar_mass`` (Msun) adds the stars'
     own mass M_* times the light's enclosed fraction, so ``rho`` is dark matter only. With ``distance_kpc``,
     J-factors J(theta) in log10 GeV^2 cm^-5 are computed from every draw of rho_DM.
+    Gross velocity outliers are modelled by the contamination component of ``config.outliers`` (a
+    :class:`~gcsbi_jeans.errors.JeansWarning` names them; ``result.outliers`` holds the contamination fraction
+    and the stars the MAP assigns to the field) or, with ``outliers='none'``, refused.
     """
     from .fit import check_fit_sample, default_grids
 
-    check_fit_sample(stars)
+    check_fit_sample(stars, model_outliers=config.outliers != "none")
     if n_draws < 1:
         raise JeansValueError(f"n_draws must be >= 1, got {n_draws}")
     if distance_kpc is not None and not (math.isfinite(distance_kpc) and distance_kpc > 0):
         raise JeansValueError(f"distance must be > 0 kpc, got {distance_kpc}")
     light = fit_light(stars.R, stars.weight, seed=config.seed) if light is None else light
     kernel = JeansKernel(stars, light, config, beta=beta, stellar_mass=stellar_mass)
+    if kernel.flagged.size:
+        warnings.warn(JeansWarning(
+            f"{kernel.flagged.size} gross velocity outlier{'s' if kernel.flagged.size > 1 else ''} (beyond "
+            f"{OUTLIER_Z:g} robust dispersions): {star_label(stars, kernel.flagged)}; modelled by the "
+            f"contamination component (outlier_frac)"), stacklevel=2)
     if config.walkers < 2 * kernel.ndim:
         raise JeansValueError(f"need at least {2 * kernel.ndim} walkers for the {kernel.ndim} parameters "
                               f"({', '.join(kernel.names)}); got {config.walkers}")
@@ -175,7 +186,16 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
             scalars[f"log10_J_{ang:g}deg"] = j_factor(kernel.r, rho, distance_kpc=distance_kpc, angle_deg=ang,
                                                        r_trunc=r_trunc)
     spec = beta.spec if beta is not None else "inferred:bvh"
+    outliers = {"model": "uniform" if kernel.has_outliers else "none", "flagged": star_label(stars, kernel.flagged)
+                if kernel.flagged.size else None}
+    if kernel.has_outliers:
+        p_map = kernel.member_probability(theta_map)[0]
+        low = np.flatnonzero(p_map < 0.5)
+        outliers.update(outlier_frac=dict(zip(["q16", "median", "q84"], np.quantile(
+            flat[:, kernel.i_out], [0.16, 0.5, 0.84]).tolist())), field_at_map=star_label(stars, low) if low.size
+            else None)
     return FreeformResult(names=kernel.names, chain=chain, log_prob=logp, theta_map=theta_map,
                           acceptance=float(np.mean(sampler.acceptance_fraction)), wall_s=wall, map_wall_s=map_wall,
                           radius=radius, R=R, profiles=profiles, scalars=scalars, light=light, r_half=kernel.r_half,
-                          config=config, beta_spec=spec, stellar_mass=float(stellar_mass), kernel=kernel)
+                          config=config, beta_spec=spec, stellar_mass=float(stellar_mass), kernel=kernel,
+                          outliers=outliers)

@@ -46,14 +46,14 @@ def test_datatree_roundtrip_and_diagnostics(baseline_run, tmp_path):
     np.testing.assert_allclose(back["posterior"]["rho"].values, dt["posterior"]["rho"].values)
     import xarray as xr
 
-    nc = xr.open_dataset(paths["netcdf"], engine="scipy")
-    np.testing.assert_allclose(nc["mass"].values, dt["posterior"]["mass"].values)
+    nc = xr.open_datatree(paths["netcdf"])  # NetCDF4 with every group
+    np.testing.assert_allclose(nc["posterior"]["mass"].values, dt["posterior"]["mass"].values)
     bands = hdi_bands(dt, prob=0.68, var_names=["rho"])
     lo, hi = bands["rho"].sel(ci_bound="lower").values, bands["rho"].sel(ci_bound="upper").values
     assert np.all(lo <= hi)
-    np.testing.assert_allclose(dt["hdi_68"]["rho"].values, bands["rho"].values)
-    assert np.all(dt["hdi_95"]["rho"].sel(ci_bound="lower").values <= lo)
-    assert "hdi_95" in back.children
+    np.testing.assert_allclose(dt["hdi"]["rho"].sel(prob=0.68).values, bands["rho"].values)
+    assert np.all(dt["hdi"]["rho"].sel(prob=0.95, ci_bound="lower").values <= lo)
+    assert "hdi" in back.children and list(back["hdi"]["prob"].values) == [0.68, 0.95]
     with pytest.raises(JeansFileError):
         load_datatree(tmp_path / "missing.zarr")
 
@@ -75,3 +75,46 @@ def test_plot_writes_png(baseline_run, tmp_path, tiny_mock):
     png = plot_profiles({"emcee": (res.radius, res.R, res.profiles)}, tmp_path / "p.png", stars=stars,
                         truth=truth_profiles(tiny_mock[1]))
     assert png.stat().st_size > 10_000
+
+
+def _vlines(ax) -> list[float]:
+    return [float(line.get_xdata()[0]) for line in ax.get_lines()
+            if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]]
+
+
+def test_plot_says_what_it_shows(baseline_run, tiny_mock):
+    """Object name in the title, one legend, R_1/2 and 150 pc marked, Sigma(R) against the binned stars,
+    the radii without stars greyed, and a beta(r) panel only when beta is inferred (its draws vary)."""
+    import matplotlib.pyplot as plt
+
+    from gcsbi_jeans.plots import object_name, profiles_figure
+
+    stars, res = baseline_run
+    fig = profiles_figure({"emcee": (res.radius, res.R, res.profiles)}, stars=stars, title="emcee", name="Mock A")
+    try:
+        assert fig._suptitle.get_text() == "Mock A: emcee"
+        axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+        assert len(axes) == 4 and not any("β" in ax.get_ylabel() for ax in axes)  # iso: no beta panel
+        assert sum(ax.get_legend() is not None for ax in fig.axes) + len(fig.legends) == 1
+        rh = stars.half_light_radius()
+        for ax in axes:
+            assert any(np.isclose(x, rh) for x in _vlines(ax)) and any(np.isclose(x, 0.15) for x in _vlines(ax))
+            assert "kpc" in ax.get_xlabel() and ax.patches  # the shaded radii without stars
+        sigma_ax = next(ax for ax in axes if ax.get_ylabel().startswith("Σ(R)"))
+        assert sigma_ax.containers  # binned surface density of the stars
+    finally:
+        plt.close(fig)
+    varied = dict(res.profiles, beta=np.random.default_rng(0).uniform(-0.5, 0.5, res.profiles["beta"].shape))
+    phot = (np.geomspace(0.01, 1.0, 300), np.ones(300))
+    fig = profiles_figure({"fit": (res.radius, res.R, varied)}, stars=stars, photometry=phot, r_half=0.3)
+    try:
+        labels = [ax.get_ylabel() for ax in fig.axes if ax.axison]
+        assert any("β" in lab for lab in labels) and len(labels) == 5
+        assert sum(ax.get_legend() is not None for ax in fig.axes) + len(fig.legends) == 1
+        assert all(any(np.isclose(x, 0.3) for x in _vlines(ax)) for ax in fig.axes if ax.axison)
+        legend = next(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)
+        assert "binned photometric sample (Σ)" in [t.get_text() for t in legend.get_texts()]
+    finally:
+        plt.close(fig)
+    assert object_name("x/car_justin1_spec.dat") == "Carina" and object_name("a/mock.txt") == "mock"
+    assert object_name("x/car_justin1_spec.dat", "Car II") == "Car II"

@@ -61,7 +61,7 @@ def test_freeform_fit_with_inferred_beta_stellar_mass_and_jfactor(tmp_path):
     from gcsbi_jeans.export import load_datatree
 
     dt = load_datatree(out / "profiles.zarr")
-    assert "jfactor" in dt.children and float(dt["posterior"]["rho"].min()) > 0
+    assert "log10_J_0.5deg" in dt["posterior"].data_vars and float(dt["posterior"]["rho"].min()) > 0
 
 
 def test_freeform_cli_refuses_inconsistent_options(tmp_path, capsys):

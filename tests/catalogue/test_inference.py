@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -57,8 +58,8 @@ def test_infer_by_name_and_row(toy_posterior, shared_data, monkeypatch):
         dt = gcsbi.infer(toy_posterior, "B165", num_samples=200, seed=1)
         row = resolve_cluster(166, read_phat_catalogue())
         dt2 = gcsbi.infer(toy_posterior, row, num_samples=200, seed=1)
-    assert dt.attrs["cluster"] == {"APID": 166, "AltID": "B165-G218"}
-    assert dt.attrs["catalogue_values"]["mag"] == [17.23, 17.02, 15.64]
+    assert json.loads(dt.attrs["cluster"]) == {"APID": 166, "AltID": "B165-G218"}  # JSON text: NetCDF-safe
+    assert json.loads(dt.attrs["catalogue_values"])["mag"] == [17.23, 17.02, 15.64]
     assert "range_flag" in dt.attrs and "ood_flag" in dt.attrs
     np.testing.assert_array_equal(dt["posterior"]["log10_mass"].values, dt2["posterior"]["log10_mass"].values)
     assert dt["posterior"]["log10_mass"].shape == (1, 200)
@@ -69,12 +70,12 @@ def test_infer_by_name_and_row(toy_posterior, shared_data, monkeypatch):
 def test_infer_array_range_flag(toy_posterior):
     x = features(np.array([[17.0, 16.8, 15.5]]), np.array([[0.01, 0.01, 0.02]]), np.array([0.5]), np.array([2.0]))[0]
     dt = gcsbi.infer(toy_posterior, x, num_samples=50, check_ood=False)
-    assert dt.attrs["range_flag"] is False and dt.attrs["features_out_of_range"] == []
+    assert dt.attrs["range_flag"] == 0 and dt.attrs["features_out_of_range"] == []
     far = x.copy()
     far[0] = 30.0  # F336W 48 mag
     with pytest.warns(OutOfDistributionWarning, match="outside the range"):
         dt = gcsbi.infer(toy_posterior, far, num_samples=50, check_ood=False)
-    assert dt.attrs["range_flag"] is True and dt.attrs["features_out_of_range"] == ["F336W"]
+    assert dt.attrs["range_flag"] == 1 and dt.attrs["features_out_of_range"] == ["F336W"]
     with pytest.raises(GcsbiValueError, match="NaN"):
         gcsbi.infer(toy_posterior, np.full(8, np.nan, np.float32), num_samples=10)
     with pytest.raises(GcsbiValueError, match="shape"):
@@ -131,6 +132,51 @@ def test_cli(toy_posterior, shared_data, tmp_path, monkeypatch, capsys):
     assert "expected two numbers" in capsys.readouterr().err
     assert main(["m31", "infer", "NOPE", "--posterior", str(ckpt)]) == 1
     assert "unknown cluster" in capsys.readouterr().err
+
+
+def test_cluster_picture_is_a_named_corner_with_literature(toy_posterior):
+    """posterior.png: a corner plot (n x n axes) titled with the cluster's name and the prior, Caldwell+2011
+    values marked where the catalogue has them, axes spanning the posterior rather than the prior box."""
+    import matplotlib.pyplot as plt
+
+    from gcsbi.catalogue.catalogues import resolve_cluster
+    from gcsbi.catalogue.compare import literature_values
+    from gcsbi.catalogue.inference import infer_cluster
+    from gcsbi.catalogue.plots import cluster_title, plot_cluster_posterior
+    from gcsbi.inference.arviz import posterior_datatree
+
+    row = resolve_cluster("B165")
+    lit = literature_values(row)
+    assert lit["name"] == "B165-G218" and lit["log10_mass"] == pytest.approx(5.61) and lit["feh"] == -2.04
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dt = infer_cluster(row, toy_posterior, num_samples=200)
+    fig = plot_cluster_posterior(dt, lit, title=cluster_title(row))
+    try:
+        n = 4
+        assert len(fig.axes) >= n * n
+        head = fig._suptitle.get_text()
+        assert "B165-G218 (PHAT APID 166)" in head and "prior: m31-gc" in head
+        mass_ax = fig.axes[n * (n - 1)]  # bottom-left: log10 M on x
+        assert "M☉" in mass_ax.get_xlabel()
+        marks = [ln.get_xdata()[0] for ln in mass_ax.get_lines() if ln.get_linestyle() == "--"]
+        assert any(np.isclose(m, 5.61) for m in marks)
+        assert any(t.get_text() == "Caldwell+2011" for t in fig.legends[0].get_texts())
+    finally:
+        plt.close(fig)
+    # a cluster without Caldwell values says so; axes span the posterior, not the prior box
+    rng = np.random.default_rng(0)
+    names = ("log10_mass", "age_gyr", "feh", "ebv")
+    narrow = posterior_datatree(rng.normal([5.0, 10.0, -1.0, 0.2], 0.01, (500, 4)), names=names,
+                                bounds={"log10_mass": (2.0, 7.0), "age_gyr": (1.0, 14.0), "feh": (-2.5, 0.5),
+                                        "ebv": (0.0, 1.0)}, attrs={"prior": "m31-gc"})
+    fig = plot_cluster_posterior(narrow, {}, title="APID 1")
+    try:
+        assert "no Caldwell+2011 values" in fig._suptitle.get_text()
+        lo, hi = fig.axes[0].get_xlim()
+        assert 4.9 < lo < hi < 5.1
+    finally:
+        plt.close(fig)
 
 
 def test_prior_choices_restrict_and_reweight(toy_posterior):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_wheel_install_then_m31_infer_without_shared(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                     "-w", str(wheels), str(ROOT)], check=True, capture_output=True, timeout=600)
     wheel = next(wheels.glob("gcsbi-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:  # the MIST/C3K bolometric corrections ship too (no astrolachesis)
+        assert {"gcsbi/stars/data/mist_c3k_bc_av0.npz", "gcsbi/stars/data/README.md"} <= set(zf.namelist())
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"

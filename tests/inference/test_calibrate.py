@@ -97,6 +97,41 @@ def test_toy_calibration_report_and_files(toy_posterior, toy_sim, tmp_path):
     assert rep["parameters"]["log10_flux"]["median_abs_error"] < 0.1
 
 
+def test_calibration_pictures_are_small_multiples_with_labels():
+    """One panel per parameter (11 parameters would be 11 look-alike colours in one panel), y labels on the
+    left column, titles clear of the tick labels of the panel above."""
+    import matplotlib.pyplot as plt
+
+    from gcsbi.inference.plots import plot_coverage, plot_sbc_ecdf
+
+    names = [f"p{i}" for i in range(11)]
+    rng = np.random.default_rng(0)
+    fig = plot_sbc_ecdf(rng.uniform(size=(200, 11)), names=names)
+    try:
+        panels = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(panels) == 11 and [ax.get_title() for ax in panels] == names
+        assert panels[0].get_ylabel() == "ECDF − uniform" and panels[4].get_ylabel() == "ECDF − uniform"
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for upper, lower in zip(panels[:-4], panels[4:]):  # the title below never overlaps the panel above
+            assert lower.title.get_window_extent(renderer).y1 <= upper.get_tightbbox(renderer).y0 + 1
+    finally:
+        plt.close(fig)
+    lv = [0.1, 0.5, 0.9]
+    report = {"levels": lv, "n_held_out": 200, "max_expected_coverage_deviation": 0.05,
+              "max_deviation_if_calibrated": {"median": 0.03, "q95": 0.05},
+              "max_deviation_if_calibrated_per_parameter_q95": 0.04,
+              "parameters": {n: {"coverage": [0.12, 0.5, 0.88]} for n in names},
+              "tarp_alpha": [0.0, 0.5, 1.0], "tarp_ecp": [0.0, 0.48, 1.0]}
+    fig = plot_coverage(report)
+    try:
+        panels = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(panels) == 12 and all(len(ax.get_lines()) == 2 for ax in panels)  # zero line + one curve
+        assert panels[-1].get_title().startswith("TARP") and panels[0].get_ylabel() == "coverage − level"
+    finally:
+        plt.close(fig)
+
+
 def test_spec_mismatch_refused(toy_posterior):
     from gcsbi.testing import ToyImageSimulator
 

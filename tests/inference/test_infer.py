@@ -66,7 +66,7 @@ def test_ood_flagged_and_in_distribution_mostly_not(toy_posterior, obs):
     far = x[0] * 20 + 3.0
     with pytest.warns(OutOfDistributionWarning):
         dt = infer(toy_posterior, far, num_samples=100)
-    assert dt.attrs["ood_flag"] is True and dt.attrs["ood_pvalue"] < 0.01
+    assert dt.attrs["ood_flag"] == 1 and dt.attrs["ood_pvalue"] < 0.01
     dt = _quiet(infer, toy_posterior, x, num_samples=50)
     assert sum(dt.attrs["ood_flag"]) <= 3  # ~1% false alarms expected at alpha=0.01 (30 observations)
 
@@ -74,7 +74,21 @@ def test_ood_flagged_and_in_distribution_mostly_not(toy_posterior, obs):
 def test_plots(toy_posterior, toy_sim, obs, tmp_path):
     theta, x = obs
     dt = _quiet(infer, toy_posterior, x[2], num_samples=200)
-    plot_corner(dt, truth=theta[2].tolist(), path=tmp_path / "corner.png")
+    fig = plot_corner(dt, truth=theta[2].tolist(), title="toy cluster, prior toy", path=tmp_path / "corner.png")
+    d = len(dt["posterior"].data_vars)
+    fig.canvas.draw()
+    bottom = [ax for ax in fig.axes[d * (d - 1):] if ax.axison]
+    assert fig._suptitle.get_text() == "toy cluster, prior toy"
+    assert "width [pix]" in [ax.get_xlabel() for ax in bottom]  # units on the axis labels
+    for ax in bottom:  # no label cut at the figure's edge
+        box = ax.xaxis.label.get_window_extent()
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y0 >= fig.bbox.y0
+    lo, hi = fig.axes[d * d - 1].get_xlim()  # axes span the posterior (+ truth), inside the prior
+    last = dt["posterior"][list(dt["posterior"].data_vars)[-1]]
+    assert last.attrs["prior_low"] - 1e-9 <= lo + 0.02 * (last.attrs["prior_high"] - last.attrs["prior_low"])
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     t, sims = posterior_predictive(toy_posterior, toy_sim, x[2], num_draws=3, seed=1)
     assert sims.shape == (3, 3, 16, 16) and t.shape == (3, 3)
     plot_ppc(x[2].numpy(), sims.numpy(), band_names=["B", "V", "R"], path=tmp_path / "ppc.png")

@@ -52,14 +52,19 @@ def _member(path: Path, suffix: str) -> zipfile.ZipInfo:
         return next(m for m in zf.infolist() if m.filename.endswith(suffix))
 
 
-def _rewrite(src: Path, dst: Path, edit, *, restamp: bool = False) -> Path:
-    """``src`` edited by ``edit``; ``restamp``: with a weight digest that matches the edit (if it has one)."""
+def _rewrite(src: Path, dst: Path, edit, *, restamp: bool = True) -> Path:
+    """``src`` edited by ``edit``; ``restamp``: with digests that match the edit, as a crafted file would
+    have (so the checks behind the digest are exercised); else the digests of the original."""
     payload = torch.load(src, map_location="cpu", weights_only=True)
     edit(payload)
-    if restamp and "weights_sha256" in payload:
+    if restamp:
         from gcsbi.inference.checkpoint import weights_digest
+        from gcsbi.integrity import stamp
 
-        payload["weights_sha256"] = weights_digest(payload["state_dict"], payload["reference_embeddings"])
+        if torch.is_tensor(payload.get("reference_embeddings")) and isinstance(payload.get("state_dict"), dict):
+            payload["weights_sha256"] = weights_digest(payload["state_dict"], payload["reference_embeddings"])
+        if "sha256" in payload:
+            stamp(payload)
     torch.save(payload, dst)
     return dst
 
@@ -160,22 +165,15 @@ def test_weight_digest_written_and_checked(toy_posterior, tmp_path):
         key = next(k for k, v in sorted(p["state_dict"].items()) if v.is_floating_point())
         p["state_dict"][key].view(-1)[0] += 1.0
 
-    with pytest.raises(GcsbiFileError, match="digest"):
-        load_posterior(_rewrite(path, tmp_path / "edited.pt", tamper))
-
-
-def test_checkpoints_written_before_digests_still_load(tmp_path):
-    """A checkpoint without ``weights_sha256`` (written before digests existed): only the zip CRCs protect it."""
-    legacy = _rewrite(SHIPPED_DIR / "hst-mw_milky-way-gc.pt", tmp_path / "legacy.pt",
-                      lambda p: p.pop("weights_sha256"))
-    assert "weights_sha256" not in torch.load(legacy, map_location="cpu", weights_only=True)
-    assert load_posterior(legacy).param_names
+    with pytest.raises(GcsbiFileError, match="SHA-256"):
+        load_posterior(_rewrite(path, tmp_path / "edited.pt", tamper, restamp=False))
 
 
 @pytest.mark.parametrize("name", ["hst-phat_m31-gc", "hst-mw_milky-way-gc", "hst-phat6_m31-clusters_catalogue"])
 def test_shipped_checkpoints_carry_a_digest(name):
     payload = torch.load(SHIPPED_DIR / f"{name}.pt", map_location="cpu", weights_only=True)
     assert len(payload["weights_sha256"]) == 64  # every shipped posterior was (re)fitted after digests existed
+    assert len(payload["sha256"]) == 64  # and stamped over its metadata too
     assert load_posterior(name).param_names
 
 

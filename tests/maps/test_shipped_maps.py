@@ -51,3 +51,27 @@ def test_shipped_map_model_recovers_fresh_mocks(name):
 def test_every_shipped_image_posterior_has_a_map_model():
     missing = [n for n in CASES if n in shipped_posteriors() and not (SHIPPED_MAPS_DIR / f"{n}.pt").is_file()]
     assert not missing, f"no map model shipped for {missing}"
+
+
+@pytest.mark.skipif("hst-phat_m31-gc" not in SHIPPED, reason="the shipped hst-phat map model is not installed")
+def test_map_picture_says_units_band_and_arcsec():
+    """The maps picture labels the mass map in M☉ per pixel, names the clean image's band and the RGB bands, and
+    has axes in arcsec from the stamp centre (128 pixels of 0.05 arcsec: -3.2 to 3.2)."""
+    import matplotlib.pyplot as plt
+
+    from gcsbi.maps.plots import plot_examples
+
+    model = find_map_model(load_posterior("hst-phat_m31-gc"))
+    x = np.random.default_rng(0).normal(0.0, 1.0, (1, 6, 128, 128)).astype(np.float32)
+    fig = plot_examples(model, x, title="B165 mock")
+    try:
+        images = [ax for ax in fig.axes if ax.images]
+        assert len(images) == 4 and fig._suptitle.get_text() == "B165 mock"
+        assert all(ax.get_xlabel() == "Δx [arcsec]" for ax in images)
+        assert images[0].get_ylabel() == "Δy [arcsec]"
+        assert np.allclose(images[1].images[0].get_extent(), (-3.2, 3.2, -3.2, 3.2))
+        assert "F814W/F475W/F336W" in images[0].get_title() and "F814W" in images[3].get_title()
+        colourbars = [ax.get_ylabel() for ax in fig.axes if not ax.images]
+        assert "log₁₀ M☉ per 0.05″ pixel" in colourbars and "σ(log₁₀ M) [dex]" in colourbars
+    finally:
+        plt.close(fig)
