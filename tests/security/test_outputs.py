@@ -23,7 +23,7 @@ from gcsbi.errors import GcsbiFileError
 from gcsbi.inference import simulate
 from gcsbi.testing import ToyImageSimulator
 from inference.test_cli import cli_ckpt  # noqa: F401 (the tiny checkpoint of the CLI tests; tests/ is on sys.path)
-from test_bank import TOY, _create
+from bank.test_bank import TOY, _create  # tests/ is on sys.path
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\rall chunks verified\x9b31m \u202e"
 RAW = ("\x1b", "\x07", "\r", "\x9b", "\u202e")

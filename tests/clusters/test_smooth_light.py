@@ -149,7 +149,7 @@ def test_smooth_spec_options(tmp_path):
 
 def test_smooth_simulator_massive_cluster_light_and_mass():
     """A 10^6.5 Msun cluster in smooth mode: its light and mass where the model puts them."""
-    from tests.test_simulator import load_variant
+    from simulator.test_simulator import load_variant  # tests/ is on sys.path
 
     sim = load_variant("hst-phat+smooth")
     vals = {n: (s.low + s.high) / 2 for n, s in zip(sim.prior.names, sim.prior.specs)}

@@ -19,10 +19,10 @@ from gcsbi.cli import main
 from gcsbi.errors import GcsbiFileError, GcsbiRuntimeError, GcsbiValueError
 from proc_utils import wait_gone
 from gcsbi.testing.toy import ToyImageSimulator
-from test_bank import CHUNK, FLAKY, N, SEED, TOY, _assert_same, _create  # tests/ is on sys.path
+from test_bank import CHUNK, FLAKY, N, SEED, TOY, _assert_same, _create  # same folder, on sys.path
 
 SLOW = "test_bank_robust:SlowToy"
-TESTS = str(Path(__file__).parent)
+TESTS = os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parents[1])])  # test_bank*, proc_utils
 
 
 class SlowToy(ToyImageSimulator):

@@ -21,7 +21,7 @@ from gcsbi.errors import GcsbiFileError, GcsbiValueError
 from gcsbi.testing.toy import ToyImageSimulator
 
 TOY = "gcsbi.testing.toy:ToyImageSimulator"
-FLAKY = "test_bank:FlakyToy"  # tests/ is on sys.path (rootdir conftest, no __init__.py)
+FLAKY = "test_bank:FlakyToy"  # its folder is on sys.path (no __init__.py)
 N, CHUNK, SEED = 45, 8, 7  # 6 chunks, the last one partial
 
 
@@ -200,7 +200,7 @@ def test_killed_process_then_resume(tmp_path, reference, trust_flaky):
     bank = SimulationBank.create(path, simulator_factory=FLAKY, factory_kwargs={"size": 8}, n=N,
                                  chunk_size=CHUNK, seed=SEED)
     env = {**os.environ, "GCSBI_TEST_BANK_SLEEP": "0.25",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     code = ("import torch; torch.set_num_threads(1); from gcsbi.bank import SimulationBank; "
             f"SimulationBank.open({str(path)!r}).generate(progress=False)")
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)

@@ -25,7 +25,7 @@ from gcsbi.simulator import core, pool
 from gcsbi.simulator.core import load_simulator
 from proc_utils import wait_gone
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _theta(sim, n: int, seed: int) -> torch.Tensor:
