@@ -1,4 +1,5 @@
-"""Every tutorial (jupytext percent-format .py) runs top to bottom; the demo runs end to end."""
+"""Every tutorial (jupytext percent-format .py) runs top to bottom; the demo runs end to end (README and docs
+commands: test_docs_commands.py)."""
 
 from __future__ import annotations
 
@@ -51,24 +52,3 @@ def test_demo_runs(tmp_path, capsys):
     assert "posterior" in text and "truth" in text
     for name in ("corner.png", "cluster.png", "calibration.png", "summary.csv", "posterior.zarr"):
         assert (tmp_path / name).exists(), name
-
-
-@pytest.mark.slow
-def test_readme_short_script_runs(tmp_path, monkeypatch):
-    import re
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
-    assert blocks, "README has no python example"
-    code = blocks[0].replace("n_held_out=500", "n_held_out=20")  # same calls, test-sized
-    monkeypatch.chdir(tmp_path)
-    scope: dict = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        exec(compile(code, "README.md", "exec"), scope)
-    # only gcsbi's own flags (OutOfDistributionWarning, PriorEdgeWarning, ...) may be raised
-    foreign = [f"{w.category.__name__}: {w.message} ({w.filename})" for w in caught
-               if not issubclass(w.category, GcsbiWarning)]
-    assert not foreign, foreign
-    assert scope["report"]["n_held_out"] == 20
-    assert set(scope["post"].param_names) == set(scope["sim"].prior.names)
