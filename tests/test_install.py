@@ -105,6 +105,15 @@ def test_plain_pip_install_simulates_and_infers(tmp_path):
     inf = _run([bindir / "gcsbi", "m31", "infer", "B165", "--num-samples", "200"], cwd=work, env=env, timeout=600)
     assert "B165-G218" in inf.stdout and "log10_mass" in inf.stdout
 
+    # every model file in the installed wheel verifies (no trust option set)
+    verify = ("from pathlib import Path; import gcsbi; from gcsbi.integrity import read_model_file; "
+              "data = Path(gcsbi.__file__).parent / 'data'; "
+              "files = sorted(data.glob('posteriors/*.pt')) + sorted(data.glob('maps/*.pt')); "
+              "[read_model_file(f, fmt='gcsbi-maps' if f.parent.name == 'maps' else 'gcsbi-posterior', what='model') "
+              "for f in files]; print(len(files))")
+    clean_env = {k: v for k, v in env.items() if k != "GCSBI_TRUST_UNVERIFIED"}
+    assert int(_run([py, "-c", verify], cwd=work, env=clean_env, timeout=120).stdout.strip()) >= 6
+
     check = _run([py, "-m", "pip", "check"], cwd=work, env=env, timeout=300, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     print(f"install {t_install:.0f} s, total {time.monotonic() - t0:.0f} s; {where[3]}; "

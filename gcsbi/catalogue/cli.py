@@ -6,7 +6,7 @@
                                                 xr.open_datatree("DIR/posterior.nc"))
     gcsbi m31 batch --out results.fits          every PHAT cluster matched to Caldwell+2011 (or --sample all):
                                                 one results table (.fits or .ecsv), a status per cluster
-    gcsbi m31 batch --names B165,B012 --out r.fits   only the clusters named (AltID names or APIDs), or
+    gcsbi m31 batch --names B165,B107 --out r.fits   only the clusters named (AltID names or APIDs), or
                                                 --names @list.txt: one or more per line, '#' comments
     gcsbi m31 compare results.fits --out DIR    offsets / scatter / coverage vs Caldwell+2011 printed; with
                                                 --out, DIR/comparison.json and DIR/comparison.png
@@ -62,7 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     b.add_argument("--sample", choices=("caldwell", "all"), default=None,
                    help="the PHAT clusters matched to Caldwell+2011 (default), or all of them (default with --names)")
     b.add_argument("--names", default=None, metavar="NAMES|@FILE",
-                   help="only these clusters: comma-separated AltID names or APIDs (B165,B012,166), or @FILE "
+                   help="only these clusters: comma-separated AltID names or APIDs (B165,B107,166), or @FILE "
                         "with one or more per line ('#' starts a comment)")
     b.add_argument("--caldwell", type=Path, default=None, help="Caldwell+2011 table (default: the shipped copy)")
     b.add_argument("--out", type=Path, required=True, help="results table (.fits or .ecsv)")
@@ -97,7 +97,7 @@ def _name_list(text: str) -> list[str]:
         lines, where = [text], "--names"
     names = [n.strip() for line in lines for n in line.split("#", 1)[0].split(",") if n.strip()]
     if not names:
-        raise GcsbiValueError(f"{where} lists no cluster name (give e.g. --names B165,B012 or @FILE)")
+        raise GcsbiValueError(f"{where} lists no cluster name (give e.g. --names B165,B107 or @FILE)")
     return names
 
 

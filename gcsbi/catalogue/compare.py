@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import GcsbiValueError
 from .catalogues import CALDWELL_PARAMS, caldwell_matched
 
 __all__ = ["CALDWELL_PARAMS", "compare_with_caldwell", "literature_values", "plot_comparison", "plot_cluster_posterior"]
@@ -36,6 +37,10 @@ def compare_with_caldwell(results: Any, params: tuple[str, ...] = ("log10_mass",
     :func:`~gcsbi.catalogue.catalogues.caldwell_matched`. Given for all used clusters and for the
     in-distribution ones (``any_ood`` False).
     """
+    missing = [CALDWELL_PARAMS[p] for p in params if CALDWELL_PARAMS[p] not in results.colnames]
+    if missing:
+        raise GcsbiValueError(f"the results table has no Caldwell+2011 columns ({', '.join(missing)}): compare needs "
+                              "a batch run on the Caldwell-matched sample (gcsbi m31 batch --sample caldwell)")
     status = np.asarray(results["status"]).astype(str)
     used = np.char.startswith(status, "ok")
     ood = np.asarray(results["any_ood"], dtype=bool)

@@ -44,7 +44,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers, *, prog: str = "gcsbi jeans") -> argparse.ArgumentParser:
     """Add the ``jeans`` command and its sub-commands to ``subparsers`` (how gcsbi's own CLI mounts it)."""
-    jp = subparsers.add_parser("jeans", help="Jeans analysis of dwarf spheroidals (JFlow + emcee baseline)",
+    jp = subparsers.add_parser("jeans", help="Jeans analysis of dwarf spheroidals (gcsbi-jeans): posterior of rho_DM(r), "
+                                        "free-form by default; parametric baseline and JFlow for comparison",
                                description=__doc__)
     _add_commands(jp, prog)
     return jp

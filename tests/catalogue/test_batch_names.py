@@ -66,3 +66,6 @@ def test_batch_names_cli(tmp_path, capsys):
                             str(tmp_path / "x.ecsv")], capsys)
     assert rc == 1 and "lists no cluster name" in err
     assert not (tmp_path / "x.ecsv").exists()
+    # a batch outside the Caldwell sample has nothing to compare: one line, not a traceback
+    rc, stdout, err = _run(["m31", "compare", str(out)], capsys)
+    assert rc == 1 and err.count("\n") == 1 and "--sample caldwell" in err
