@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 
+from gcsbi.inference.sbi_compat import MemoryTracker
 from gcsbi.errors import GcsbiValueError
 from gcsbi.inference import TrainedPosterior, calibrate, infer, load_posterior, simulate
 from gcsbi.testing import ToyImageSimulator
@@ -59,7 +60,8 @@ def _sbi_npe(sim, n: int, seed: int, estimator):
     with torch.random.fork_rng(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
-        npe = NPE(prior=sim.prior, density_estimator=estimator(), show_progress_bars=False)
+        npe = NPE(prior=sim.prior, density_estimator=estimator(), show_progress_bars=False,
+                  tracker=MemoryTracker())  # no sbi-logs/ folder in the working directory
         npe.append_simulations(theta, x).train(max_num_epochs=3 if n > 100 else 1, training_batch_size=64 if n > 100 else 32,
                                                show_train_summary=False)
     return npe, x

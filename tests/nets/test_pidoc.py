@@ -152,8 +152,10 @@ def test_trains_inside_sbi(torch_seed):
     theta = sim.prior.sample((64,))
     x = sim(theta, seed=0)
     net = PiDocEmbedding(in_channels=3, groups={"flux": [1], "colour": [0, 2]}, width=4, features=8)
+    from gcsbi.inference.sbi_compat import MemoryTracker  # no sbi-logs/ folder in the working directory
+
     inference = sbi_inference.NPE(prior=sim.prior, density_estimator=posterior_nn("maf", embedding_net=net),
-                                  show_progress_bars=False)
+                                  show_progress_bars=False, tracker=MemoryTracker())
     inference.append_simulations(theta, x).train(max_num_epochs=2, training_batch_size=16,
                                                  show_train_summary=False)
     samples = inference.build_posterior().sample((20,), x=x[0], show_progress_bars=False)
