@@ -246,9 +246,11 @@ def _start_busy(path: Path, *, driver: str, sleep: float = 1.0) -> tuple[subproc
     """Start ``bank generate --workers 2`` on a slow toy; return it and its descendants once busy."""
     psutil = pytest.importorskip("psutil")
     argv = ["bank", "generate", str(path), "--workers", "2", "--no-progress"]
+    # SIGINT as in a terminal even when this suite runs with it ignored (e.g. started by nohup in the background)
     proc = subprocess.Popen([sys.executable, "-c", driver, *argv], env=_env(GCSBI_TEST_BANK_SLEEP=str(sleep),
                             GCSBI_TRUSTED_FACTORIES=SLOW), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, text=True)
+                            start_new_session=True, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     parent, deadline, kids = psutil.Process(proc.pid), time.monotonic() + 90, set()
     while True:  # the forkserver, the resource tracker and both workers
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
