@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
 
-from gcsbi.cli import main
 from gcsbi.errors import GcsbiValueError
-
-
-def _run(argv, capsys):
-    capsys.readouterr()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rc = main(argv)
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
+from test_progress import _run  # the CLI with captured output (tests/ is on sys.path)
 
 
 def test_select_clusters_order_aliases_and_errors():
