@@ -5,6 +5,7 @@ Usage (repo root, one heavy job at a time, one thread):
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage baseline  # emcee baseline on the same data
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage dwarfs    # Draco, Fornax, Carina, beta inferred
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage consistency  # PlumCoreOm, 10000 stars
+    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage holdout   # 10 fresh galpy mocks, never tuned on
 Results: bench/results/jeans_freeform_<stage>.json (+ PNGs).
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
 from gcsbi_jeans.export import truth_coverage
 from gcsbi_jeans.freeform import FreeformConfig
-from gcsbi_jeans.io import read_gaia_challenge, read_walker
+from gcsbi_jeans.io import StarTable, read_gaia_challenge, read_walker
 from gcsbi_jeans.light import fit_light, read_photometry
 from gcsbi_jeans.mocks import PLUMCOREOM_TRUTH, MockConfig, make_mock, plummer_positions, truth_profiles
 from gcsbi_jeans.plots import plot_profiles
@@ -45,21 +46,48 @@ DWARFS = {
                "rho150": (11.6, 2.2, 2.0), "logJ05": (17.83, 0.10)},
 }
 MOCKS = [(halo, an, seed) for seed in (21, 22) for halo in ("core", "cusp") for an in ("iso", "om:0.25")]
+# fresh realisations (seeds never used for a modelling choice): a check that the truth-set numbers are not tuned
+HOLDOUT = [("cusp", "om:0.25", s) for s in range(301, 306)] + [("core", "om:0.25", 306), ("core", "iso", 307),
+                                                               ("cusp", "iso", 308), ("cusp", "om:0.5", 309),
+                                                               ("core", "om:0.5", 310)]
+
+
+def _mock(mc: MockConfig):
+    """make_mock(mc), kept in $JEANS_MOCK_CACHE (if set) as .npz + .json: drawing from galpy's DFs takes ~1 min."""
+    cache = os.environ.get("JEANS_MOCK_CACHE")
+    if not cache:
+        return make_mock(mc)
+    stem = f"mock_{mc.halo}_{mc.anisotropy.replace(':', '')}_{mc.seed}_{mc.n}"
+    npz, js = Path(cache) / (stem + ".npz"), Path(cache) / (stem + ".json")
+    if npz.is_file() and js.is_file():
+        with np.load(npz) as z:
+            stars = StarTable(**{k: z[k] for k in ("x", "y", "v", "verr", "weight")}, vsys=float(z["vsys"]))
+        return stars, json.loads(js.read_text())
+    stars, truth = make_mock(mc)
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(npz, x=stars.x, y=stars.y, v=stars.v, verr=stars.verr, weight=stars.weight, vsys=stars.vsys)
+    js.write_text(json.dumps(truth))
+    return stars, truth
+
+
+def mock_cases(mocks):
+    """(name, stars, light, beta, truth) of galpy mocks (light from 10000 independent Plummer positions)."""
+    for halo, an, seed in mocks:
+        mc = MockConfig(n=1000, halo=halo, rho0=4e8 if halo == "core" else 6.4e7, anisotropy=an, seed=seed)
+        stars, truth = _mock(mc)
+        light = fit_light(plummer_positions(10000, mc.light_a, seed=seed + 100))
+        yield f"mock_{halo}_{an.replace(':', '')}_{seed}", stars, light, parse_beta(an), truth
 
 
 def truth_cases():
     """(name, stars, light, beta, truth): PlumCoreOm 1000-star files 0-4 (light from the 10000-star file) and
-    galpy mocks (light from 10000 independent Plummer positions)."""
+    the galpy mocks of :data:`MOCKS`."""
     ph = np.loadtxt(SHARED / (PCO + "10000_0.dat"))
     light = fit_light(np.hypot(ph[:, 0], ph[:, 1]))
     for k in range(5):
         yield (f"plumcoreom_{k}", read_gaia_challenge(SHARED / (PCO + f"1000_{k}_err.dat"), verr=2.0), light,
                parse_beta(PLUMCOREOM_TRUTH["beta"]), PLUMCOREOM_TRUTH)
-    for halo, an, seed in MOCKS:
-        mc = MockConfig(n=1000, halo=halo, rho0=4e8 if halo == "core" else 6.4e7, anisotropy=an, seed=seed)
-        stars, truth = make_mock(mc)
-        light = fit_light(plummer_positions(10000, mc.light_a, seed=seed + 100))
-        yield f"mock_{halo}_{an.replace(':', '')}_{seed}", stars, light, parse_beta(an), truth
+    yield from mock_cases(MOCKS)
 
 
 def score(profiles: dict, radius: np.ndarray, tp: dict, r_half: float) -> dict:
@@ -71,9 +99,9 @@ def score(profiles: dict, radius: np.ndarray, tp: dict, r_half: float) -> dict:
     return out
 
 
-def stage_truth(args) -> dict:
+def stage_truth(args, cases=None) -> dict:
     res = []
-    for name, stars, light, beta, truth in truth_cases():
+    for name, stars, light, beta, truth in (truth_cases() if cases is None else cases):
         rh = light.half_light_radius()
         radius = np.geomspace(0.25 * rh, 4.0 * rh, 9)
         t0 = time.perf_counter()
@@ -82,19 +110,34 @@ def stage_truth(args) -> dict:
         wall = time.perf_counter() - t0
         tp = truth_profiles(truth)
         case = {"name": name, "n": stars.n, "r_half": rh, "wall_s": wall, "acceptance": fit.acceptance,
-                **score(fit.profiles, radius, tp, rh)}
+                "sampler": fit.diagnostics, **score(fit.profiles, radius, tp, rh)}
         res.append(case)
         print(name, f"med|dlog rho| {case['rho']['median_abs_log10_ratio']:.3f}",
               f"in68 {case['rho']['frac_inside_68']:.2f} slope err {case['slope_error']:+.2f} "
-              f"min rho {case['min_rho_draw']:.3g} wall {wall:.1f}s", flush=True)
-        if name in ("plumcoreom_0", "mock_cusp_iso_21") and not args.tag:  # pictures of the default run only
+              f"min rho {case['min_rho_draw']:.3g} steps {fit.diagnostics['steps']} R-hat "
+              f"{fit.diagnostics['rhat_max']:.3f} wall {wall:.1f}s", flush=True)
+        # pictures of the default run only
+        if name in ("plumcoreom_0", "mock_cusp_iso_21") and not args.tag and cases is None:
             r = np.geomspace(0.05 * rh, 8 * rh, 40)
             R = np.geomspace(0.05 * rh, 6 * rh, 20)
             full = fit_freeform(stars, cfg, beta=beta, light=light, radius=r, R=R, progress=False)
             plot_profiles({"free-form Jeans": (r, R, full.profiles)}, RESULTS / f"jeans_freeform_{name}.png",
                           stars=stars, truth=tp, title=f"{name}: free-form Jeans posterior (beta given)")
     inside = np.concatenate([c["rho"]["inside_68"] for c in res])
-    return {"cases": res, "coverage68_all": float(np.mean(inside)), "n_pairs": int(inside.size)}
+    inside95 = np.concatenate([c["rho"]["inside_95"] for c in res])
+    inner = [c["rho"]["log10_ratio"][0] for c in res]
+    out = {"cases": res, "coverage68_all": float(np.mean(inside)), "coverage95_all": float(np.mean(inside95)),
+           "n_pairs": int(inside.size),
+           "n_median_abs_le_0.05": int(sum(c["rho"]["median_abs_log10_ratio"] <= 0.05 for c in res)),
+           "n_slope_within_0.15": int(sum(abs(c["slope_error"]) <= 0.15 for c in res)),
+           "inner_log10_ratio_mean": float(np.mean(inner))}
+    print({k: v for k, v in out.items() if k != "cases"}, flush=True)
+    return out
+
+
+def stage_holdout(args) -> dict:
+    """The truth-set scores on the fresh realisations of :data:`HOLDOUT`."""
+    return stage_truth(args, cases=mock_cases(HOLDOUT))
 
 
 def stage_consistency(args) -> dict:
@@ -191,7 +234,7 @@ def stage_dwarfs(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs", "consistency"])
+    ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs", "consistency", "holdout"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a FreeformConfig field (e.g. slope_max=3); results go to a suffixed JSON")
@@ -202,7 +245,7 @@ def main() -> None:
     t0 = time.perf_counter()
     out = {"stage": args.stage, "machine": platform.platform(), "threads": os.environ.get("OMP_NUM_THREADS"),
            **{"truth": stage_truth, "baseline": stage_baseline, "dwarfs": stage_dwarfs,
-              "consistency": stage_consistency}[args.stage](args)}
+              "consistency": stage_consistency, "holdout": stage_holdout}[args.stage](args)}
     out["wall_s"] = time.perf_counter() - t0
     out["overrides"] = args.overrides
     path = RESULTS / f"jeans_freeform_{args.stage}{'_' + args.tag if args.tag else ''}.json"

@@ -58,7 +58,7 @@ print("rho(R_half): JFlow", np.median(ens.profiles["rho"][:, j]), "emcee", np.me
 # wiggle become tens of per cent in ρ and can make it negative (`bench/jeans_diagnose.py`). The free-form
 # model instead describes ρ_DM(r) by its log-slope at a few nodes (non-decreasing outwards, no halo
 # family), solves the Jeans equation in integral form, and samples the posterior with emcee: ρ > 0 and
-# M(r) increasing by construction, calibrated bands, seconds instead of minutes. The light profile is a
+# M(r) increasing by construction, seconds to a minute instead of minutes. The light profile is a
 # sum of Plummer spheres fitted to positions (a larger photometric sample when there is one).
 
 # %%
@@ -67,9 +67,11 @@ from gcsbi_jeans.light import fit_light
 from gcsbi_jeans.posterior import fit_freeform
 
 light = fit_light(stars.R, stars.weight)
-post = fit_freeform(stars, FreeformConfig(steps=1500, burn=750), beta=beta, light=light, radius=ens.radius,
-                    R=ens.R, distance_kpc=80.0, progress=False)
+post = fit_freeform(stars, FreeformConfig(), beta=beta, light=light, radius=ens.radius, R=ens.R, distance_kpc=80.0,
+                    progress=False)  # run until the walkers' R-hat <= 1.01 and bulk ESS >= 400
+print("sampler:", {k: post.diagnostics[k] for k in ("steps", "rhat_max", "ess_bulk_min", "converged")})
 print("rho(R_half): free-form", np.median(post.profiles["rho"][:, j]), "smallest rho draw", post.profiles["rho"].min())
-print("log10 J(0.5 deg) at 80 kpc:", np.round(np.quantile(post.scalars["log10_J_0.5deg"], [0.16, 0.5, 0.84]), 2))
+print("log10 J(0.5 deg) at 80 kpc:", np.round(np.nanquantile(post.scalars["log10_J_0.5deg"], [0.16, 0.5, 0.84]), 2),
+      f"({post.diagnostics['J_infinite_fraction']:.1%} of the draws have an infinite J and are left out)")
 plot_profiles({"free-form": (ens.radius, ens.R, post.profiles), "emcee": (ens.radius, ens.R, base.profiles)},
               "jeans_tutorial_freeform.png", stars=stars, truth=truth_profiles(truth), title="mock")

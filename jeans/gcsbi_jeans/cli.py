@@ -80,7 +80,10 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
     _data_args(f)
     f.add_argument("--method", default="freeform", choices=["freeform", "jflow"],
                    help="freeform: positive free-form rho_DM through the integral Jeans equation, sampled with "
-                        "emcee (default); jflow: the paper's CNF + learned sigma_r, derivative route")
+                        "emcee (default, recommended); jflow: experimental, the paper's CNF + learned sigma_r, "
+                        "derivative route; drops bootstrap members whose rho <= 0 or whose M(<r) falls within the "
+                        "data (5-95%% of the stars' projected radii), with a warning, and refuses when fewer than "
+                        "half remain")
     f.add_argument("--photometry", default=None, help="positions-only sample for the light profile (Walker "
                    "photometry file, Gaia Challenge file, or '# x y [p]' / '# R [p]' table in kpc)")
     f.add_argument("--phot-format", default="auto", choices=["auto", "walker", "gaia", "table"])
@@ -91,11 +94,18 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
                    help="J-factor half-angle(s) in degrees (default 0.5; repeatable)")
     f.add_argument("--walkers", type=int, default=48, help="emcee walkers (freeform)")
     f.add_argument("--mcmc-steps", type=int, default=10000, help="emcee steps, half of them burn-in (freeform)")
+    f.add_argument("--max-steps", type=int, default=40000,
+                   help="the run is extended by --mcmc-steps at a time until the largest walker R-hat is <= 1.01 "
+                        "and the smallest bulk ESS >= 400, up to this many steps; then a warning (freeform)")
+    f.add_argument("--no-converge", action="store_true",
+                   help="stop after --mcmc-steps whatever R-hat and ESS say (a quick look; summary.json still "
+                        "reports them and 'converged': false)")
     f.add_argument("--nodes", type=int, default=7, help="slope nodes of the free-form rho_DM (freeform)")
     f.add_argument("--slope-prior", default="sorted", choices=["sorted", "smooth"])
-    f.add_argument("--velocity-shape", default="tempered", choices=["tempered", "mixture", "gaussian"],
-                   help="LOS velocity likelihood: Gaussian with kurtosis-tempered weights (default), a free "
-                        "two-Gaussian mixture, or plain Gaussian")
+    f.add_argument("--velocity-shape", default="inferred", choices=["inferred", "tempered", "mixture", "gaussian"],
+                   help="LOS velocity distribution: a generalised Gaussian whose shape (kurtosis) is inferred at "
+                        "three radii (default), a Gaussian with kurtosis-tempered weights, a free two-Gaussian "
+                        "mixture, or a plain Gaussian")
     f.add_argument("--outliers", default="auto", choices=["auto", "uniform", "none"],
                    help="contamination component (freeform): eps x uniform over the observed velocity range, eps "
                         "uniform in [0, 0.5]; auto (default): only when the data hold gross velocity outliers; "
@@ -235,11 +245,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
                        progress=not args.no_progress)
     summary = {"method": "jflow", "n_stars": stars.n, "vsys": stars.vsys, "beta": beta.spec,
                "members": args.ensemble, "wall_s_total": time.perf_counter() - t0,
-               "wall_s_per_fit": ens.wall_s.tolist(), "config": cfg.to_dict(), "warnings": args.jeans_warnings}
+               "wall_s_per_fit": ens.wall_s.tolist(), "members_valid": ens.n_valid,
+               "member_reason": ens.member_reason, "data_range_kpc": list(ens.data_range), "config": cfg.to_dict(),
+               "warnings": args.jeans_warnings}
     dt = profiles_to_datatree(ens.profiles, radius=ens.radius, R=ens.R,
                               attrs={"method": "jflow", "beta": beta.spec, "config": cfg.to_dict()})
-    _finish(out, f"JFlow ({args.variant}, {args.ensemble} bootstrap fits)", ens.radius, ens.R, ens.profiles,
-            stars, truth, summary, dt, args=args)
+    _finish(out, f"JFlow ({args.variant}, {ens.n_valid} of {args.ensemble} bootstrap fits)", ens.radius, ens.R,
+            ens.profiles, stars, truth, summary, dt, args=args)
     return 0
 
 
@@ -253,9 +265,12 @@ def _fit_freeform(args: argparse.Namespace) -> int:
 
     if (args.jfactor or args.j_angle) and args.distance is None:
         raise JeansValueError("--jfactor needs --distance (kpc)")
-    cfg = FreeformConfig(walkers=args.walkers, steps=args.mcmc_steps, burn=args.mcmc_steps // 2,
-                         thin=max(1, min(10, args.mcmc_steps // 100)), nodes=args.nodes, slope_prior=args.slope_prior,
-                         velocity_shape=args.velocity_shape, outliers=args.outliers, seed=args.seed)
+    thin = max(1, min(10, args.mcmc_steps // 100))
+    steps = args.mcmc_steps // thin * thin
+    conv = {} if args.no_converge else {"max_steps": max(args.max_steps, steps)}
+    cfg = FreeformConfig(walkers=args.walkers, steps=steps, burn=steps // 2 // thin * thin, thin=thin,
+                         nodes=args.nodes, slope_prior=args.slope_prior, velocity_shape=args.velocity_shape,
+                         outliers=args.outliers, converge=not args.no_converge, seed=args.seed, **conv)
     stars, beta, truth, out = _load(args)
     if args.photometry:
         R, w = read_photometry(args.photometry, distance_kpc=args.distance, fmt=args.phot_format)
@@ -274,10 +289,13 @@ def _fit_freeform(args: argparse.Namespace) -> int:
     summary = {"method": "freeform", "n_stars": stars.n, "vsys": stars.vsys, "beta": spec,
                "light_from": light_src, "light": res.light.to_dict(), "r_half_kpc": res.r_half,
                "stellar_mass": args.stellar_mass, "wall_s": res.wall_s, "acceptance": res.acceptance,
-               "diagnostics": mcmc_diagnostics(dt), "kurtosis": res.kernel.kurtosis, "outliers": res.outliers,
+               "rhat_max": res.diagnostics["rhat_max"], "ess_bulk_min": res.diagnostics["ess_bulk_min"],
+               "converged": res.diagnostics["converged"], "sampler": res.diagnostics,
+               "diagnostics": mcmc_diagnostics(dt), "velocity_shape": res.velocity_shape, "outliers": res.outliers,
                "warnings": args.jeans_warnings, "config": cfg.to_dict()}
-    for k, v in res.scalars.items():
-        summary[k] = dict(zip(["q16", "median", "q84"], np.quantile(v, [0.16, 0.5, 0.84]).tolist()))
+    for k, v in res.scalars.items():  # rho_dm_150pc, mass_r_half, beta_r_half, log10_J_*: NaN draws excluded
+        summary[k] = dict(zip(["q16", "median", "q84"], np.nanquantile(v, [0.16, 0.5, 0.84]).tolist())) \
+            if np.isfinite(v).any() else None
     _finish(out, f"free-form Jeans ({spec})", res.radius, res.R, res.profiles, stars, truth, summary, dt, args=args,
             photometry=(R, w) if args.photometry else None, r_half=res.r_half)
     return 0

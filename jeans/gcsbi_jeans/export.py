@@ -51,7 +51,9 @@ UNITS = {"radius": "kpc", "R": "kpc", "n": "kpc^-3", "Sigma_R": "kpc^-2", "sigma
          "slope": "", "dlnn_dlnr": "", "dlns2_dlnr": "",
          # emcee parameters (baseline and free-form); log10_ra is log10(r_a / r_half)
          "log10_a": "dex(kpc)", "log10_r_s": "dex(kpc)", "log10_rho_s": "dex(Msun kpc^-3)",
-         "log10_rho_half": "dex(Msun kpc^-3)", "log10_ra": "dex"}
+         "log10_rho_half": "dex(Msun kpc^-3)", "log10_ra": "dex",
+         # headline scalars of the free-form posterior, one per draw
+         "rho_dm_150pc": "Msun kpc^-3", "mass_r_half": "Msun", "beta_r_half": ""}
 _PREFIX_UNITS = {"log10_J_": "dex(GeV^2 cm^-5)"}
 _DESCRIPTIONS = {"n": "3D tracer number density, normalised to one star",
                  "Sigma_R": "projected tracer surface density, normalised to one star",
@@ -59,7 +61,9 @@ _DESCRIPTIONS = {"n": "3D tracer number density, normalised to one star",
                  "mass": "enclosed mass (dark matter and stars)", "mass_dm": "enclosed dark-matter mass",
                  "rho": "dark-matter density", "sigma_r": "radial velocity dispersion",
                  "sigma_los_R": "line-of-sight velocity dispersion", "radius": "3D radius",
-                 "R": "projected radius"}
+                 "R": "projected radius", "rho_dm_150pc": "dark-matter density at r = 150 pc",
+                 "mass_r_half": "enclosed mass (dark matter and stars) inside the half-light radius",
+                 "beta_r_half": "velocity anisotropy at the half-light radius"}
 
 
 def _unit(name: str) -> str:

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .errors import JeansRuntimeError, JeansValueError
+from .errors import JeansRuntimeError, JeansValueError, JeansWarning
 from .flows import FlowConfig
 from .io import StarTable, check_duplicates, check_outliers, robust_dispersion2, robust_velocity_scale
 from .loss import smeared_log_likelihood, stars_to_tensors
 from .model import JeansFlowModel
-from .solve import jeans_profiles, projected_profiles
+from .solve import format_radii, jeans_profiles, profile_validity, projected_profiles
 from .velocity import BetaModel
 
-__all__ = ["MIN_STARS", "FitConfig", "FitResult", "fit_model", "fit_ensemble", "EnsembleResult", "default_grids",
-           "check_fit_sample"]
+__all__ = ["MIN_STARS", "DATA_QUANTILES", "FitConfig", "FitResult", "fit_model", "fit_ensemble", "EnsembleResult",
+           "default_grids", "check_fit_sample", "data_radius_range", "screen_members"]
 
 #: Fewest member stars a fit accepts: below it the half-number radius, velocity dispersion and the
 #: kernel bandwidths derived from them are noise, and the fit returns confident-looking nonsense.
 MIN_STARS = 20
+#: Weighted quantiles of the stars' projected radii between which an ensemble member's rho and M(<r) must be
+#: physical (rho > 0, M increasing); beyond them the profiles are extrapolation (see :func:`screen_members`).
+DATA_QUANTILES = (0.05, 0.95)
+#: Profiles derived from M(r) by the Jeans equation: the ones masked where a kept member is unphysical.
+_JEANS_KEYS = ("mass", "rho", "slope")
 
 
 @dataclass(frozen=True)
@@ -132,18 +138,35 @@ def fit_model(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig()
     return FitResult(model=model, losses=losses, wall_s=time.perf_counter() - t0)
 
 
-def default_grids(stars: StarTable, *, n_r: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """Radius grid r (kpc) for 3D profiles and R for projected ones, spanning the data's radial range."""
+def _radius_quantiles(stars: StarTable, qs: tuple[float, ...]) -> list[float]:
     order = np.argsort(stars.R)
     cw = np.cumsum(stars.weight[order])
     cw /= cw[-1]
-    lo, hi = (max(float(stars.R[order][np.searchsorted(cw, q)]), 1e-6) for q in (0.01, 0.99))
+    return [max(float(stars.R[order][min(np.searchsorted(cw, q), stars.n - 1)]), 1e-6) for q in qs]
+
+
+def default_grids(stars: StarTable, *, n_r: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Radius grid r (kpc) for 3D profiles and R for projected ones, spanning the data's radial range."""
+    lo, hi = _radius_quantiles(stars, (0.01, 0.99))
     return np.geomspace(lo, hi * 1.5, n_r), np.geomspace(lo, hi, n_r // 2)
+
+
+def data_radius_range(stars: StarTable, quantiles: tuple[float, float] = DATA_QUANTILES) -> tuple[float, float]:
+    """The radii (kpc) the data cover: weighted quantiles (default 5% and 95%) of the projected radii."""
+    lo, hi = _radius_quantiles(stars, tuple(quantiles))
+    return lo, hi
 
 
 @dataclass
 class EnsembleResult:
-    """Profiles of every ensemble member on common grids: arrays of shape (members, radii)."""
+    """Profiles of the valid ensemble members on common grids: arrays of shape (valid members, radii).
+
+    ``wall_s``, ``losses``, ``models``, ``member_valid`` and ``member_reason`` have one entry per fitted member.
+    ``member_valid``: the member's rho > 0 and M(<r) increasing on the grid inside ``data_range`` (kpc);
+    ``member_reason``: '' or what failed where. ``rejected_profiles``: the dropped members' raw profiles.
+    ``masked`` (valid members, radii): points beyond the data where a kept member is unphysical; its mass, rho
+    and slope are NaN there.
+    """
 
     radius: np.ndarray
     R: np.ndarray
@@ -154,6 +177,56 @@ class EnsembleResult:
     beta_spec: str
     bootstrap: bool
     models: list[JeansFlowModel] = field(default_factory=list, repr=False)
+    member_valid: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    member_reason: list[str] = field(default_factory=list)
+    data_range: tuple[float, float] | None = None
+    rejected_profiles: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    masked: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool), repr=False)
+
+    @property
+    def n_valid(self) -> int:
+        """Number of members whose profiles are in ``profiles``."""
+        return int(np.count_nonzero(self.member_valid))
+
+
+def screen_members(radius: np.ndarray, profiles: dict[str, np.ndarray], data_range: tuple[float, float]
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray, list[str], np.ndarray]:
+    """Keep the ensemble members whose Jeans profiles are physical where the data are; say what was dropped.
+
+    A member is invalid when, at a grid radius in ``data_range`` (kpc), rho <= 0, M(<r) <= 0 or either is not
+    finite, or M(<r) does not increase between neighbouring grid radii (:func:`~gcsbi_jeans.solve.profile_validity`).
+    Invalid members are left out with a :class:`~gcsbi_jeans.errors.JeansWarning` naming how many and where;
+    fewer than half valid raises :class:`~gcsbi_jeans.errors.JeansRuntimeError`. Beyond the data, a kept
+    member's mass, rho and slope are set to NaN where it is unphysical (another warning). Nothing is clipped.
+
+    Returns (kept profiles, rejected profiles, validity per member, reason per member, masked points).
+    """
+    check = profile_validity(radius, profiles["rho"], profiles["mass"], r_range=data_range)
+    members, ok = check.valid.size, check.valid
+    n_ok = int(ok.sum())
+    lo, hi = data_range
+    where = format_radii(radius, check.bad_inside[~ok].any(axis=0))
+    what = f"rho <= 0 or M(<r) not increasing inside the data ({lo:.3g}-{hi:.3g} kpc), at r = {where} kpc"
+    if 2 * n_ok < members:
+        raise JeansRuntimeError(
+            f"JFlow is unphysical for {members - n_ok} of {members} ensemble members ({what}); fewer than half "
+            "are usable: use the default free-form route ('gcsbi-jeans fit --method freeform'), or more stars, "
+            "more --steps or a larger --ensemble")
+    if n_ok < members:
+        warnings.warn(f"JFlow: dropped {members - n_ok} of {members} ensemble members, {what}; the bands use "
+                      f"the other {n_ok}", JeansWarning, stacklevel=3)
+    kept = {k: v[ok].copy() for k, v in profiles.items()}
+    rejected = {k: v[~ok].copy() for k, v in profiles.items()}
+    masked = check.bad[ok] & ~check.inside[None, :]
+    if masked.any():
+        for key in _JEANS_KEYS:
+            if key in kept:
+                kept[key][masked] = np.nan
+        warnings.warn(f"JFlow: beyond the data (outside {lo:.3g}-{hi:.3g} kpc) {int(masked.any(axis=1).sum())} "
+                      f"of {n_ok} kept members give rho <= 0 or a falling M(<r), at r = "
+                      f"{format_radii(radius, masked.any(axis=0))} kpc; their mass, rho and slope are NaN there",
+                      JeansWarning, stacklevel=3)
+    return kept, rejected, ok, check.reasons, masked
 
 
 def fit_ensemble(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig(), *, members: int = 8,
@@ -164,6 +237,11 @@ def fit_ensemble(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfi
     The smeared-likelihood fit is a point estimate; refitting on bootstrap resamples propagates the sampling
     noise of the finite star sample (the dominant error for ~10^3 stars) and, with a new network initialisation
     per member, also the optimisation scatter (a deep ensemble). Bands are quantiles/HDIs over members.
+
+    M(r) comes from the fitted n and sigma_r, and nothing makes it increase: members whose rho <= 0 or whose
+    M(<r) falls inside the radii the data cover (:func:`data_radius_range`) are dropped with a
+    :class:`~gcsbi_jeans.errors.JeansWarning`, and fewer than half valid raises
+    :class:`~gcsbi_jeans.errors.JeansRuntimeError` (:func:`screen_members`). ``profiles`` holds the valid members.
     """
     if members < 1:
         raise JeansValueError(f"members must be >= 1, got {members}")
@@ -186,6 +264,9 @@ def fit_ensemble(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfi
         losses.append(res.losses)
         if keep_models:
             models.append(res.model)
-    return EnsembleResult(radius=radius, R=R, profiles={k: np.stack(v) for k, v in profs.items()},
-                          wall_s=np.asarray(walls), losses=losses, config=config, beta_spec=beta.spec,
-                          bootstrap=bootstrap, models=models)
+    data_range = data_radius_range(stars)
+    kept, rejected, valid, reasons, masked = screen_members(radius, {k: np.stack(v) for k, v in profs.items()},
+                                                            data_range)
+    return EnsembleResult(radius=radius, R=R, profiles=kept, wall_s=np.asarray(walls), losses=losses, config=config,
+                          beta_spec=beta.spec, bootstrap=bootstrap, models=models, member_valid=valid,
+                          member_reason=reasons, data_range=data_range, rejected_profiles=rejected, masked=masked)

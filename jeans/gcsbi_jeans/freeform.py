@@ -19,6 +19,7 @@ import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
+from scipy.special import gammaln
 
 from .baseline import check_sampler_settings
 from .errors import JeansValueError, JeansWarning
@@ -30,7 +31,7 @@ from .velocity import BetaModel
 __all__ = ["FreeformConfig", "JeansKernel", "G_KPC_KMS2_MSUN", "SLOPE_PRIORS", "OUTLIER_MODELS"]
 
 SLOPE_PRIORS = ("smooth", "sorted")
-VELOCITY_SHAPES = ("tempered", "mixture", "gaussian")
+VELOCITY_SHAPES = ("inferred", "tempered", "mixture", "gaussian")
 OUTLIER_MODELS = ("auto", "uniform", "none")
 
 
@@ -44,8 +45,22 @@ class FreeformConfig:
     ``slope_step``, any 0 <= gamma <= slope_max).
     Priors of an inferred beta (``beta=None`` in the fit; Baes & van Hese 2007 in the symmetrised
     beta~ = beta / (2 - beta)): beta~_0, beta~_inf uniform in ``beta_tilde``, log10(r_a / R_1/2) in
-    ``log10_ra``, eta in ``eta``.
-    ``velocity_shape``: each star's v_los has the Jeans variance sigma_los^2(R) + error^2. 'tempered' (default):
+    ``log10_ra``, eta in ``eta``. The default bounds come from theory and simulations, not from published dSph
+    fits: with ``slope_anisotropy`` (default) every draw obeys beta(r) <= gamma_nu(r) / 2, gamma_nu = -dln nu /
+    dln r of the tracer light, at every radius (the central density-slope--anisotropy theorem of An & Evans
+    2006, which holds wherever the distribution function is positive, and its global form, proven for broad
+    families by Ciotti & Morganti 2010 and van Hese, Baes & Dejonghe 2011): a cored tracer has beta(0) <= 0.
+    Positivity does not bound tangential orbits, so the lower bound beta~ >= -1/3 (beta >= -1, sigma_t <=
+    sqrt(2) sigma_r) is an envelope around simulated dwarfs, which are near isotropic at the centre and
+    isotropic to radial outside (El-Badry et al. 2017; Campbell et al. 2017; Genina et al. 2018); the old
+    box [-0.95, 0.95] allowed beta down to -38, and two real dwarfs then drifted to strongly tangential
+    orbits that raised rho_DM(150 pc) by ~50%.
+    ``velocity_shape``: each star's v_los has the Jeans variance sigma_los^2(R) + error^2. 'inferred' (default):
+    a generalised Gaussian (exponential-power) distribution of that variance, p(v) ~ exp(-|v / alpha|^p), whose
+    shape p varies with radius (linear in ln R between ``shape_nodes`` nodes at equal-number quantiles of the
+    stars' radii, constant outside; ln p uniform in ln ``shape_p``): p = 2 is Gaussian, p < 2 heavy-tailed
+    (kurtosis 6 at p = 1), p > 2 flat-topped (kurtosis 2.19 at p = 4), so the likelihood learns how much
+    Var(v^2) the data have at each radius instead of assuming 2 sigma^4. 'tempered':
     a Gaussian likelihood, whose variance estimate is consistent whatever the true shape, with each star's term
     weighted by 2 / (kappa - 1), kappa the kurtosis of the standardised velocities at the MAP in radial bins:
     the Gaussian likelihood assumes Var(v^2) = 2 sigma^4 while it is (kappa - 1) sigma^4, so untempered bands
@@ -60,6 +75,11 @@ class FreeformConfig:
     (the fit then refuses gross outliers). On clean leptokurtic data the field absorbs the members' tails
     (PlumCoreOm, 1000 stars, 'uniform': eps ~ 0.04 and rho(R_1/2) 0.08 dex low), hence 'auto' by default;
     once a gross outlier widens W, eps / W is far below the members' density and only the outlier is absorbed.
+    Sampler: emcee with ``walkers`` walkers for ``steps`` steps (the first ``burn`` discarded, every ``thin``-th
+    kept). With ``converge`` (default) the run is extended by ``steps`` at a time, the first half of the whole
+    run then discarded, until the largest walker R-hat (rank-normalised split R-hat with the walkers as chains)
+    is <= ``rhat_max`` and the smallest bulk ESS >= ``ess_min``, or ``max_steps`` is reached; a run that stops
+    unconverged gives a :class:`JeansWarning`.
     """
 
     nodes: int = 7
@@ -68,10 +88,13 @@ class FreeformConfig:
     slope_step: float = 0.5
     slope_max: float = 4.0
     log10_rho_half: tuple[float, float] = (3.0, 12.0)
-    beta_tilde: tuple[float, float] = (-0.95, 0.95)
+    beta_tilde: tuple[float, float] = (-1.0 / 3.0, 0.95)
+    slope_anisotropy: bool = True
     log10_ra: tuple[float, float] = (-1.0, 1.0)
     eta: tuple[float, float] = (1.0, 3.0)
-    velocity_shape: str = "tempered"
+    velocity_shape: str = "inferred"
+    shape_p: tuple[float, float] = (0.8, 5.0)
+    shape_nodes: int = 3
     shape_f: tuple[float, float] = (0.05, 0.95)
     shape_q: tuple[float, float] = (0.05, 1.0)
     outliers: str = "auto"
@@ -84,6 +107,10 @@ class FreeformConfig:
     steps: int = 10000
     burn: int = 5000
     thin: int = 10
+    converge: bool = True
+    max_steps: int = 40000
+    rhat_max: float = 1.01
+    ess_min: float = 400.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -106,6 +133,12 @@ class FreeformConfig:
         if self.velocity_shape != "mixture" and (self.shape_f, self.shape_q) != (defaults["shape_f"],
                                                                                   defaults["shape_q"]):
             raise JeansValueError("shape_f and shape_q only apply to velocity_shape='mixture'")
+        if self.velocity_shape != "inferred" and (self.shape_p, self.shape_nodes) != (defaults["shape_p"],
+                                                                                       defaults["shape_nodes"]):
+            raise JeansValueError("shape_p and shape_nodes only apply to velocity_shape='inferred'")
+        if not (0.3 <= self.shape_p[0] < self.shape_p[1] <= 20.0 and 1 <= self.shape_nodes <= 8):
+            raise JeansValueError(f"shape_p must be (low, high) with 0.3 <= low < high <= 20 and shape_nodes in "
+                                  f"1..8, got {self.shape_p} and {self.shape_nodes}")
         if self.outliers == "none" and self.outlier_frac != defaults["outlier_frac"]:
             raise JeansValueError("outlier_frac does not apply to outliers='none'")
         for name in ("node_span", "grid_span", "log10_rho_half", "beta_tilde", "log10_ra", "eta", "shape_f",
@@ -124,6 +157,15 @@ class FreeformConfig:
         if self.grid_points < 64 or self.n_R < 8 or self.n_t < 16:
             raise JeansValueError("grid_points >= 64, n_R >= 8 and n_t >= 16 are required")
         check_sampler_settings(self.walkers, self.steps, self.burn, self.thin)
+        if self.steps % self.thin or self.burn % self.thin:
+            raise JeansValueError(f"steps ({self.steps}) and burn ({self.burn}) must be multiples of thin "
+                                  f"({self.thin}): the chain is stored thinned")
+        if not (self.max_steps >= self.steps and self.rhat_max > 1.0 and self.ess_min > 0):
+            raise JeansValueError(f"max_steps must be >= steps ({self.steps}), rhat_max > 1 and ess_min > 0; got "
+                                  f"{self.max_steps}, {self.rhat_max}, {self.ess_min}")
+        if not self.converge and (self.max_steps, self.rhat_max, self.ess_min) != (
+                defaults["max_steps"], defaults["rhat_max"], defaults["ess_min"]):
+            raise JeansValueError("max_steps, rhat_max and ess_min only apply with converge=True")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,6 +187,22 @@ def _log_normal(v2: np.ndarray, var: np.ndarray) -> np.ndarray:
     return -0.5 * (v2 / var + np.log(2.0 * math.pi * var))
 
 
+def _log_genorm(v2: np.ndarray, var: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """ln of the generalised Gaussian of variance ``var`` and shape ``p`` at v (given v^2):
+    p / (2 alpha Gamma(1/p)) exp(-|v / alpha|^p), alpha^2 = var Gamma(1/p) / Gamma(3/p)."""
+    g1, g3 = gammaln(1.0 / p), gammaln(3.0 / p)
+    log_alpha = 0.5 * (np.log(var) + g1 - g3)
+    with np.errstate(divide="ignore"):
+        z = np.exp(p * (0.5 * np.log(v2) - log_alpha))
+    return np.log(p) - math.log(2.0) - log_alpha - g1 - z
+
+
+def shape_kurtosis(p):
+    """Kurtosis Gamma(5/p) Gamma(1/p) / Gamma(3/p)^2 of the generalised Gaussian of shape ``p`` (3 at p = 2)."""
+    p = np.asarray(p, float)
+    return np.exp(gammaln(5.0 / p) + gammaln(1.0 / p) - 2.0 * gammaln(3.0 / p))
+
+
 def beta_from_tilde(bt):
     """beta from the symmetrised anisotropy beta~ = beta / (2 - beta)."""
     return 2.0 * bt / (1.0 + bt)
@@ -154,7 +212,8 @@ class JeansKernel:
     """Precomputed grids for one data set; :meth:`evaluate` maps parameter rows to profiles and log-posterior.
 
     Parameter vector: [log10 rho_DM(R_1/2) (Msun kpc^-3), gamma_1..gamma_K], then, if beta is inferred,
-    [beta~_0, beta~_inf, log10(r_a / R_1/2), eta], then, for the 'mixture' velocity shape, [f, q], then, with
+    [beta~_0, beta~_inf, log10(r_a / R_1/2), eta], then, for the 'mixture' velocity shape, [f, q] (for the
+    'inferred' shape, ln p at each shape node), then, with
     a contamination component (:attr:`has_outliers`), [outlier_frac].
     """
 
@@ -174,6 +233,8 @@ class JeansKernel:
         self.i_shape = len(self.names)
         if cfg.velocity_shape == "mixture":
             self.names += ["shape_f", "shape_q"]
+        if cfg.velocity_shape == "inferred":
+            self.names += [f"log_shape_{i + 1}" for i in range(cfg.shape_nodes)]
         self.flagged = outlier_stars(stars)
         self.has_outliers = cfg.outliers == "uniform" or (cfg.outliers == "auto" and self.flagged.size > 0)
         self.i_out = len(self.names)
@@ -192,6 +253,8 @@ class JeansKernel:
         self.node_lr = math.log(self.r_half) + np.linspace(*(math.log(s) for s in cfg.node_span), k)
         self.S = _interp_matrix(self.node_lr, self.lr)  # slope at grid points from node slopes
         self.nu = light.density(self.r)
+        # gamma_nu / 2: the largest beta the density-slope--anisotropy inequality allows at each grid radius
+        self.beta_max = -0.5 * np.gradient(np.log(np.maximum(self.nu, 1e-300)), self.lr)
         self.m_star = self.stellar_mass * light.mass_fraction(self.r)
         # projected radii: the stars' range; projection matrices A (plain) and B (times R^2/r^2)
         R = stars.R
@@ -207,6 +270,12 @@ class JeansKernel:
         self.R_stars = R
         self.stars = stars
         self.temper = np.ones_like(self.w)  # per-star likelihood weights of the 'tempered' shape
+        # the 'inferred' shape: nodes at equal-number quantiles of ln R, interpolation matrix nodes -> stars
+        lR = np.log(np.maximum(R, R_lo))
+        q = (np.arange(cfg.shape_nodes) + 0.5) / cfg.shape_nodes
+        self.shape_lR = np.quantile(lR, q) if cfg.shape_nodes > 1 else np.array([float(np.median(lR))])
+        self.shape_P = (_interp_matrix(self.shape_lR, lR) if cfg.shape_nodes > 1
+                        else np.ones((lR.size, 1)))
         self.kurtosis: dict[str, list[float]] = {}
 
     # ------------------------------------------------------------------ grids
@@ -295,6 +364,9 @@ class JeansKernel:
         if cfg.velocity_shape == "mixture":
             lo += [cfg.shape_f[0], cfg.shape_q[0]]
             hi += [cfg.shape_f[1], cfg.shape_q[1]]
+        if cfg.velocity_shape == "inferred":
+            lo += [math.log(cfg.shape_p[0])] * cfg.shape_nodes
+            hi += [math.log(cfg.shape_p[1])] * cfg.shape_nodes
         if self.has_outliers:
             lo.append(cfg.outlier_frac[0])
             hi.append(cfg.outlier_frac[1])
@@ -311,14 +383,24 @@ class JeansKernel:
         ok = np.all((theta >= lo) & (theta <= hi), axis=1) & (gam[:, 0] < 3.0)  # finite central mass
         lp = np.zeros(len(theta))
         d = np.diff(gam, axis=1)
+        if self.beta_model is None and cfg.slope_anisotropy and ok.any():
+            beta, _ = self.beta_and_log_g(theta[ok])
+            ok[ok] = np.all(beta <= self.beta_max + 1e-9, axis=1)
         if cfg.slope_prior == "sorted":
             ok &= np.all(d >= 0, axis=1)
         else:
             lp -= 0.5 * np.sum(d**2, axis=1) / cfg.slope_step**2
         return np.where(ok, lp, -np.inf)
 
+    def shape_p(self, theta: np.ndarray) -> np.ndarray:
+        """The 'inferred' shape p at every star (rows, stars)."""
+        k = self.config.shape_nodes
+        return np.exp(theta[:, self.i_shape:self.i_shape + k] @ self.shape_P.T)
+
     def _log_member(self, theta: np.ndarray, s2: np.ndarray) -> np.ndarray:
         """Per-star log-density of v under the Jeans model (rows, stars)."""
+        if self.config.velocity_shape == "inferred":
+            return _log_genorm(self.v2, s2 + self.e2, self.shape_p(theta))
         if self.config.velocity_shape != "mixture":
             return _log_normal(self.v2, s2 + self.e2)
         f = theta[:, self.i_shape:self.i_shape + 1]
@@ -337,6 +419,8 @@ class JeansKernel:
 
     def log_likelihood(self, theta: np.ndarray, prof: dict[str, np.ndarray] | None = None) -> np.ndarray:
         theta = np.atleast_2d(theta)
+        if theta.shape[-1] != self.ndim:
+            raise JeansValueError(f"expected {self.ndim} parameters ({', '.join(self.names)}), got {theta.shape[-1]}")
         prof = self.evaluate(theta) if prof is None else prof
         s2 = prof["sigma_los2_R"] @ self.P.T
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -356,9 +440,11 @@ class JeansKernel:
             p = np.exp(lm - np.logaddexp(lm, lf))
         return np.where(np.isfinite(p), p, 0.0)
 
-    def set_tempering(self, theta: np.ndarray, *, stars_per_bin: int = 250, limits=(0.1, 2.0)) -> None:
+    def set_tempering(self, theta: np.ndarray, *, stars_per_bin: int = 250, limits=(0.1, 1.0)) -> None:
         """Weights 2 / (kappa - 1) per star from the kurtosis of v / sqrt(sigma_los^2 + err^2) at ``theta`` (the
-        MAP), in radial bins of about ``stars_per_bin`` (membership-weighted) stars. Stars count with their
+        MAP), in radial bins of about ``stars_per_bin`` (membership-weighted) stars. The weight never exceeds
+        1 (``limits[1]``): a kurtosis estimate below 3 from a few hundred stars is mostly noise, and a weight
+        above 1 would narrow the bands where the data are fewest. Stars count with their
         member probability (:meth:`member_probability`), so that contaminants do not set the members' kurtosis.
         A kurtosis beyond 1 + 2 / limits[0], where the weight is clipped, gives a :class:`JeansWarning`."""
         s2 = (self.evaluate(np.atleast_2d(theta))["sigma_los2_R"] @ self.P.T)[0] + self.e2

@@ -12,13 +12,13 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .errors import JeansRuntimeError, JeansValueError, JeansWarning
-from .freeform import G_KPC_KMS2_MSUN, FreeformConfig, JeansKernel
+from .freeform import G_KPC_KMS2_MSUN, FreeformConfig, JeansKernel, shape_kurtosis
 from .io import OUTLIER_Z, StarTable, robust_dispersion2, star_label
 from .jfactor import j_factor
 from .light import LightProfile, fit_light
 from .velocity import BetaModel
 
-__all__ = ["FreeformResult", "fit_freeform", "profiles_at"]
+__all__ = ["FreeformResult", "fit_freeform", "profiles_at", "chain_diagnostics"]
 
 
 @dataclass
@@ -43,6 +43,8 @@ class FreeformResult:
     stellar_mass: float
     kernel: JeansKernel = field(repr=False)
     outliers: dict = field(default_factory=dict)
+    velocity_shape: dict = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)
 
 
 def _initial_guess(kernel: JeansKernel, stars: StarTable) -> np.ndarray:
@@ -54,9 +56,11 @@ def _initial_guess(kernel: JeansKernel, stars: StarTable) -> np.ndarray:
     gam = np.linspace(0.3, 2.5, cfg.nodes)
     theta = [math.log10(mean_rho * 0.6)] + gam.tolist()
     if kernel.beta_model is None:
-        theta += [0.0, 0.0, 0.0, 0.5 * (cfg.eta[0] + cfg.eta[1])]
+        theta += [-0.05, 0.0, 0.0, 0.5 * (cfg.eta[0] + cfg.eta[1])]  # just tangential: inside the beta prior
     if cfg.velocity_shape == "mixture":
         theta += [0.5, 0.9]
+    if cfg.velocity_shape == "inferred":
+        theta += [math.log(2.0)] * cfg.shape_nodes
     if kernel.has_outliers:
         theta += [float(np.sum(stars.weight[kernel.flagged]) / np.sum(stars.weight)) + 0.01]
     return np.clip(np.asarray(theta), *kernel.bounds())
@@ -93,6 +97,24 @@ def _ball(kernel: JeansKernel, center: np.ndarray, n: int, rng: np.random.Genera
             return np.asarray(out[:n])
         scale *= 0.5
     raise JeansRuntimeError("could not place the walkers around the MAP (the posterior is not finite there)")
+
+
+def chain_diagnostics(chain: np.ndarray, names: list[str]) -> dict:
+    """Largest rank-normalised split R-hat and smallest bulk ESS over the parameters of an emcee ``chain``
+    (draws, walkers, ndim), the walkers taken as chains (arviz_stats), and which parameters they belong to."""
+    import xarray as xr
+    from arviz_stats import ess, rhat
+
+    ds = xr.Dataset({n: (("chain", "draw"), chain[:, :, i].T) for i, n in enumerate(names)})
+    r, e = rhat(ds), ess(ds, method="bulk")
+    rv = {n: float(r[n]) for n in names}
+    ev = {n: float(e[n]) for n in names}
+    worst_r, worst_e = max(rv, key=rv.get), min(ev, key=ev.get)
+    return {"rhat_max": rv[worst_r], "rhat_worst": worst_r, "ess_bulk_min": ev[worst_e], "ess_worst": worst_e}
+
+
+def _converged(diag: dict, config: FreeformConfig) -> bool:
+    return diag["rhat_max"] <= config.rhat_max and diag["ess_bulk_min"] >= config.ess_min
 
 
 def profiles_at(kernel: JeansKernel, theta: np.ndarray, radius: np.ndarray, R: np.ndarray) -> dict[str, np.ndarray]:
@@ -168,23 +190,52 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
     moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
     sampler = emcee.EnsembleSampler(config.walkers, kernel.ndim, kernel.log_posterior, vectorize=True, moves=moves)
     sampler.random_state = np.random.RandomState(config.seed).get_state()
-    sampler.run_mcmc(p0, config.steps, progress=progress)
+    th = config.thin
+    sampler.run_mcmc(p0, config.steps // th, thin_by=th, progress=progress)  # stored thinned: memory stays small
+    total, burn = config.steps, config.burn
+    diag = chain_diagnostics(sampler.get_chain(discard=burn // th), kernel.names)
+    while config.converge and not _converged(diag, config) and total < config.max_steps:
+        more = min(config.steps, config.max_steps - total)
+        sampler.run_mcmc(None, more // th, thin_by=th, progress=progress)
+        total += more - more % th
+        burn = (total // 2) // th * th
+        diag = chain_diagnostics(sampler.get_chain(discard=burn // th), kernel.names)
+    diag.update(steps=total, burn=burn, thin=th, converged=_converged(diag, config))
+    if config.converge and not diag["converged"]:
+        warnings.warn(JeansWarning(
+            f"the MCMC has not converged after {total} steps: largest walker R-hat {diag['rhat_max']:.3f} "
+            f"({diag['rhat_worst']}; want <= {config.rhat_max:g}), smallest bulk ESS {diag['ess_bulk_min']:.0f} "
+            f"({diag['ess_worst']}; want >= {config.ess_min:g}); the bands are not reliable: rerun with more steps "
+            f"(max_steps; CLI --max-steps) or more walkers"), stacklevel=2)
     wall = time.perf_counter() - t0
-    chain = sampler.get_chain(discard=config.burn, thin=config.thin)
-    logp = sampler.get_log_prob(discard=config.burn, thin=config.thin)
+    chain = sampler.get_chain(discard=burn // th)
+    logp = sampler.get_log_prob(discard=burn // th)
     if not (np.all(np.isfinite(chain)) and np.all(np.isfinite(logp))):
         raise JeansRuntimeError("emcee chain contains non-finite values")
     flat = chain.reshape(-1, kernel.ndim)
     idx = np.sort(rng.choice(len(flat), size=min(n_draws, len(flat)), replace=False))
     draws = flat[idx]
     profiles = profiles_at(kernel, draws, radius, R)
-    scalars: dict[str, np.ndarray] = {}
+    # headline numbers per draw: rho_DM(150 pc), M(<R_1/2), beta(R_1/2)
+    head = profiles_at(kernel, draws, np.array([0.15, kernel.r_half]), np.array([kernel.r_half]))
+    scalars: dict[str, np.ndarray] = {"rho_dm_150pc": head["rho"][:, 0], "mass_r_half": head["mass"][:, 1],
+                                      "beta_r_half": head["beta"][:, 1]}
     if distance_kpc is not None:
         rho = kernel.evaluate(draws)["rho"]
         r_trunc = max(1.5 * float(stars.R.max()), 2.0 * distance_kpc * math.tan(math.radians(max(j_angles_deg))))
         for ang in j_angles_deg:
             scalars[f"log10_J_{ang:g}deg"] = j_factor(kernel.r, rho, distance_kpc=distance_kpc, angle_deg=ang,
                                                        r_trunc=r_trunc)
+        # an inner slope >= 1.5 makes J infinite: such draws are NaN (excluded from every summary) and counted
+        bad = ~np.isfinite(scalars[f"log10_J_{j_angles_deg[0]:g}deg"])
+        diag["J_infinite_fraction"] = float(np.mean(bad))
+        for key in scalars:
+            scalars[key] = np.where(np.isfinite(scalars[key]), scalars[key], np.nan)
+        if bad.any():
+            warnings.warn(JeansWarning(
+                f"{bad.mean():.1%} of the posterior draws have an inner dark-matter slope >= 1.5, where the J-factor "
+                f"diverges; they are excluded from the J summaries (J_infinite_fraction in the diagnostics), which "
+                f"are therefore conditional on a finite J"), stacklevel=2)
     spec = beta.spec if beta is not None else "inferred:bvh"
     outliers = {"model": "uniform" if kernel.has_outliers else "none", "flagged": star_label(stars, kernel.flagged)
                 if kernel.flagged.size else None}
@@ -194,8 +245,17 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
         outliers.update(outlier_frac=dict(zip(["q16", "median", "q84"], np.quantile(
             flat[:, kernel.i_out], [0.16, 0.5, 0.84]).tolist())), field_at_map=star_label(stars, low) if low.size
             else None)
+    shape = {"model": config.velocity_shape}
+    if config.velocity_shape == "inferred":
+        i = kernel.i_shape
+        p = np.exp(flat[:, i:i + config.shape_nodes])
+        q = lambda x: np.quantile(x, [0.16, 0.5, 0.84], axis=0).T.tolist()  # noqa: E731
+        shape.update(R_node_kpc=np.exp(kernel.shape_lR).tolist(), p_q16_median_q84=q(p),
+                     kurtosis_q16_median_q84=q(shape_kurtosis(p)))
+    elif config.velocity_shape == "tempered":
+        shape.update(kernel.kurtosis)
     return FreeformResult(names=kernel.names, chain=chain, log_prob=logp, theta_map=theta_map,
                           acceptance=float(np.mean(sampler.acceptance_fraction)), wall_s=wall, map_wall_s=map_wall,
                           radius=radius, R=R, profiles=profiles, scalars=scalars, light=light, r_half=kernel.r_half,
                           config=config, beta_spec=spec, stellar_mass=float(stellar_mass), kernel=kernel,
-                          outliers=outliers)
+                          outliers=outliers, velocity_shape=shape, diagnostics=diag)

@@ -21,7 +21,7 @@ from gcsbi_jeans.posterior import fit_freeform
 from gcsbi_jeans.velocity import parse_beta
 
 WILD = 17  # 0-based index of the star given 9999 km/s: data row 18 of the written table
-SMALL = FreeformConfig(walkers=24, steps=200, burn=100, thin=4, nodes=4)
+SMALL = FreeformConfig(walkers=24, steps=200, burn=100, thin=4, nodes=4, converge=False)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,10 @@ def test_freeform_rho_at_rhalf_is_unmoved_by_a_star_at_9999_kms(tables):
     assert "outlier_frac" not in a.names and b.names[-1] == "outlier_frac"  # clean data: the plain likelihood
     assert b.outliers["field_at_map"] == "data row 18"
     assert b.outliers["outlier_frac"]["median"] < 0.05
-    assert max(b.kernel.kurtosis["kappa"]) < 5  # was 196: the member probabilities keep the wild star out
+    # the inferred LOS velocity shape is that of the clean sample: the field component, not the members' tails,
+    # takes the wild star (kurtosis 196 if the members had to hold it)
+    ka, kb = ([med for _, med, _ in r.velocity_shape["kurtosis_q16_median_q84"]] for r in (a, b))
+    assert np.max(np.abs(np.subtract(kb, ka))) < 1.0, (ka, kb)
 
 
 def test_contamination_component_reduces_to_the_plain_likelihood(tiny_mock):
@@ -113,7 +116,8 @@ def test_contamination_component_reduces_to_the_plain_likelihood(tiny_mock):
     assert np.isinf(mixed.log_prior(np.column_stack([theta, [[0.6]]]))[0])  # eps prior: uniform on [0, 0.5]
     v = stars.v.copy()
     v[WILD] = 9999.0
-    wild = JeansKernel(replace(stars, v=v), light, FreeformConfig(nodes=4), beta=parse_beta("iso"))
+    wild = JeansKernel(replace(stars, v=v), light, FreeformConfig(nodes=4, velocity_shape="gaussian"),
+                       beta=parse_beta("iso"))
     assert wild.names[-1] == "outlier_frac"  # 'auto' switches the component on
     p = wild.member_probability(np.array([[8.3, 0.5, 1.0, 2.0, 3.0, 0.01]]))[0]  # near this mock's MAP
     assert p[WILD] < 1e-6 and np.all(np.delete(p, WILD) > 0.5)
@@ -159,8 +163,8 @@ def test_cli_refuses_the_wild_star_in_one_line(tables, tmp_path, capsys, args, n
 
 def test_cli_freeform_models_the_wild_star_and_reports_it(tables, tmp_path, capsys):
     out = tmp_path / "ff"
-    assert main(["fit", str(tables[1]), "--walkers", "24", "--mcmc-steps", "60", "--nodes", "4", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert main(["fit", str(tables[1]), "--walkers", "24", "--mcmc-steps", "60", "--no-converge", "--nodes", "4",
+                 "--out", str(out), "--no-progress"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["gcsbi-jeans fit: warning: 1 gross velocity outlier (beyond 10 robust dispersions): data row 18; "
                    "modelled by the contamination component (outlier_frac)"]
