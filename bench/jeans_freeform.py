@@ -5,7 +5,8 @@ Usage (repo root, one heavy job at a time, one thread):
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage baseline  # emcee baseline on the same data
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage dwarfs    # Draco, Fornax, Carina, beta inferred
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage consistency  # PlumCoreOm, 10000 stars
-    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage holdout   # 10 fresh galpy mocks, never tuned on
+    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage holdout   # 10 fresh galpy mocks
+    OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage holdout2  # 10 more, never used for a choice
 Results: bench/results/jeans_freeform_<stage>.json (+ PNGs).
 """
 
@@ -50,6 +51,8 @@ MOCKS = [(halo, an, seed) for seed in (21, 22) for halo in ("core", "cusp") for 
 HOLDOUT = [("cusp", "om:0.25", s) for s in range(301, 306)] + [("core", "om:0.25", 306), ("core", "iso", 307),
                                                                ("cusp", "iso", 308), ("cusp", "om:0.5", 309),
                                                                ("core", "om:0.5", 310)]
+# the same design, seeds + 10: fresh again once HOLDOUT has been used to choose between priors
+HOLDOUT2 = [(halo, an, seed + 10) for halo, an, seed in HOLDOUT]
 
 
 def _mock(mc: MockConfig):
@@ -138,6 +141,11 @@ def stage_truth(args, cases=None) -> dict:
 def stage_holdout(args) -> dict:
     """The truth-set scores on the fresh realisations of :data:`HOLDOUT`."""
     return stage_truth(args, cases=mock_cases(HOLDOUT))
+
+
+def stage_holdout2(args) -> dict:
+    """The truth-set scores on :data:`HOLDOUT2`."""
+    return stage_truth(args, cases=mock_cases(HOLDOUT2))
 
 
 def stage_consistency(args) -> dict:
@@ -234,7 +242,7 @@ def stage_dwarfs(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs", "consistency", "holdout"])
+    ap.add_argument("--stage", required=True, choices=["truth", "baseline", "dwarfs", "consistency", "holdout", "holdout2"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a FreeformConfig field (e.g. slope_max=3); results go to a suffixed JSON")
@@ -245,7 +253,8 @@ def main() -> None:
     t0 = time.perf_counter()
     out = {"stage": args.stage, "machine": platform.platform(), "threads": os.environ.get("OMP_NUM_THREADS"),
            **{"truth": stage_truth, "baseline": stage_baseline, "dwarfs": stage_dwarfs,
-              "consistency": stage_consistency, "holdout": stage_holdout}[args.stage](args)}
+              "consistency": stage_consistency, "holdout": stage_holdout,
+              "holdout2": stage_holdout2}[args.stage](args)}
     out["wall_s"] = time.perf_counter() - t0
     out["overrides"] = args.overrides
     path = RESULTS / f"jeans_freeform_{args.stage}{'_' + args.tag if args.tag else ''}.json"

@@ -100,8 +100,10 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
     f.add_argument("--no-converge", action="store_true",
                    help="stop after --mcmc-steps whatever R-hat and ESS say (a quick look; summary.json still "
                         "reports them and 'converged': false)")
-    f.add_argument("--nodes", type=int, default=7, help="slope nodes of the free-form rho_DM (freeform)")
-    f.add_argument("--slope-prior", default="sorted", choices=["sorted", "smooth"])
+    f.add_argument("--nodes", type=int, default=9, help="slope nodes of the free-form rho_DM (freeform)")
+    f.add_argument("--slope-prior", default="smooth", choices=["smooth", "sorted"],
+                   help="smooth: a random walk between nodes, each slope nearly uniform in [0, 4] (default); sorted: "
+                        "non-decreasing outwards (GravSphere-like; its order-statistics prior narrows the bands)")
     f.add_argument("--velocity-shape", default="inferred", choices=["inferred", "tempered", "mixture", "gaussian"],
                    help="LOS velocity distribution: a generalised Gaussian whose shape (kurtosis) is inferred at "
                         "three radii (default), a Gaussian with kurtosis-tempered weights, a free two-Gaussian "

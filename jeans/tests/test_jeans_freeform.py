@@ -92,13 +92,14 @@ def test_stellar_mass_adds_the_light_weighted_mass(tiny_mock):
 
 def test_prior_draws_give_positive_rho_and_increasing_mass(tiny_mock):
     stars, _ = tiny_mock
-    k = JeansKernel(stars, LightProfile(a=(0.25,), w=(1.0,)), FreeformConfig(nodes=5, velocity_shape="mixture"),
-                    beta=None)
+    k = JeansKernel(stars, LightProfile(a=(0.25,), w=(1.0,)),
+                    FreeformConfig(nodes=5, velocity_shape="mixture", slope_prior="sorted"), beta=None)
     rng = np.random.default_rng(0)
     n = 200
     theta = np.column_stack([rng.uniform(6, 10, n), np.sort(rng.uniform(0, 2.99, (n, 5)), axis=1),
                              rng.uniform(-1 / 3, 0.0, n), rng.uniform(-1 / 3, 0.9, n), rng.uniform(-1, 1, n),
                              rng.uniform(1, 3, n), rng.uniform(0.1, 0.9, n), rng.uniform(0.1, 1.0, n)])
+    theta[:, 1] = np.minimum(theta[:, 1], 1.49)  # the innermost slope prior: gamma_1 <= 1.5
     ok = np.isfinite(k.log_prior(theta))
     beta, _ = k.beta_and_log_g(theta)
     # the box holds every row; only the slope-anisotropy inequality beta(r) <= gamma_nu(r) / 2 rejects some
@@ -127,7 +128,8 @@ def test_mixture_shape_reduces_to_gaussian(tiny_mock):
 @pytest.mark.parametrize("bad", [dict(nodes=1), dict(slope_prior="wiggly"), dict(velocity_shape="t"),
                                  dict(node_span=(2.0, 1.0)), dict(walkers=7),
                                  dict(velocity_shape="mixture", shape_q=(0.1, 1.5)), dict(grid_span=(0.5, 300.0)),
-                                 dict(slope_step=1.0), dict(shape_f=(0.1, 0.9))])
+                                 dict(slope_prior="sorted", slope_step=0.5),
+                                 dict(shape_f=(0.1, 0.9))])
 def test_config_refuses_options_that_do_not_apply(bad):
     with pytest.raises(JeansValueError):
         FreeformConfig(**bad)
@@ -143,7 +145,8 @@ def test_posterior_contract_and_reproducibility(tiny_mock):
     assert a.chain.tobytes() == b.chain.tobytes()  # same seed, same bytes
     assert a.profiles["rho"].shape == (50, 7) and np.all(a.profiles["rho"] > 0)
     assert np.all(np.diff(a.profiles["mass"], axis=1) > 0)
-    assert np.all(np.diff(a.profiles["slope"], axis=1) <= 1e-12)  # 'sorted': steepens outwards
+    s = fit_freeform(stars, FreeformConfig(**{**TINY.to_dict(), "slope_prior": "sorted"}), **kw)
+    assert np.all(np.diff(s.profiles["slope"], axis=1) <= 1e-12)  # 'sorted': steepens outwards
     assert a.scalars["log10_J_0.5deg"].shape == (50,)
     c = fit_freeform(stars, FreeformConfig(**{**TINY.to_dict(), "seed": 1}), **kw)
     assert c.chain.tobytes() != a.chain.tobytes()
