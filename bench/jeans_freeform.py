@@ -220,7 +220,8 @@ def stage_dwarfs(args) -> dict:
         bt = fit.chain.reshape(-1, len(fit.names))
         case = {"name": name, "n": stars.n, "n_eff": float(stars.weight.sum()), "light_from": light_src,
                 "r_half_kpc": rh, "distance_kpc": d["distance"], "stellar_mass": d["mstar"], "wall_s": wall,
-                "acceptance": fit.acceptance, "rho_dm_150pc_1e7": q(fit.profiles["rho"][:, j150] / 1e7),
+                "acceptance": fit.acceptance, "sampler": fit.diagnostics,
+                "rho_dm_150pc_1e7": q(fit.profiles["rho"][:, j150] / 1e7),
                 "read2019_rho150_1e7": d["rho150"], "log10_J_0.5deg": q(fit.scalars["log10_J_0.5deg"]),
                 "pace_strigari2019_logJ05": d["logJ05"],
                 "beta_tilde_0": q(bt[:, fit.names.index("beta_tilde_0")]),
