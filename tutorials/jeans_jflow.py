@@ -37,7 +37,9 @@ beta = parse_beta(truth["beta"])
 print(stars.n, "stars; R_half =", round(stars.half_light_radius(), 3), "kpc")
 
 # %% [markdown]
-# Three bootstrap fits (use 8+ and 1000 steps for real work), then the emcee Plummer + gNFW baseline.
+# Three bootstrap fits (use 8+ and 1000 steps for real work), then the emcee Plummer + gNFW baseline. JFlow is
+# experimental: a member whose ρ ≤ 0 or whose M(<r) falls inside the data is dropped with a warning, and beyond
+# the data such values become NaN (also with a warning), which short fits like these often trigger.
 
 # %%
 ens = fit_ensemble(stars, beta, FitConfig(steps=250, n_model=512), members=3)
