@@ -20,13 +20,14 @@ import numpy as np
 import torch
 
 from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
-from gcsbi_jeans.export import truth_coverage
-from gcsbi_jeans.fit import FitConfig, default_grids, fit_ensemble
-from gcsbi_jeans.flows import FlowConfig
-from gcsbi_jeans.io import read_gaia_challenge, read_walker
-from gcsbi_jeans.mocks import PLUMCOREOM_TRUTH, MockConfig, make_mock, truth_profiles
-from gcsbi_jeans.plots import plot_profiles
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.export import truth_coverage
+from gcsbi_jeans.core.grids import default_grids
+from gcsbi_jeans.core.io import read_gaia_challenge, read_walker
+from gcsbi_jeans.core.mocks import PLUMCOREOM_TRUTH, MockConfig, make_mock, truth_profiles
+from gcsbi_jeans.core.plots import plot_profiles
+from gcsbi_jeans.jflow.config import FitConfig, FlowConfig
+from gcsbi_jeans.jflow.fit import fit_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "dsph"
@@ -57,9 +58,9 @@ def run_case(name, stars, beta, truth, *, members, fit_cfg, base_cfg, rhalf=None
     t0 = time.perf_counter()
     base = fit_baseline(stars, beta, base_cfg, radius=radius, R=R)
     out["emcee"] = {"wall_s": time.perf_counter() - t0, "acceptance": base.acceptance, "config": base_cfg.to_dict()}
-    from gcsbi_jeans.cli import mcmc_diagnostics
-    from gcsbi_jeans.export import profiles_to_datatree
     from gcsbi_jeans.baseline import PARAM_NAMES
+    from gcsbi_jeans.core.export import profiles_to_datatree
+    from gcsbi_jeans.core.sampling import mcmc_diagnostics
 
     dt = profiles_to_datatree(base.profiles, radius=radius, R=R, chain=base.chain, param_names=PARAM_NAMES)
     out["emcee"]["diagnostics"] = mcmc_diagnostics(dt)
@@ -85,8 +86,8 @@ def run_case(name, stars, beta, truth, *, members, fit_cfg, base_cfg, rhalf=None
 def run_emcee_only(name, stars, beta, truth, *, base_cfg, extra_radius=None):
     """Longer emcee chains only (cheap), for converged R-hat/ESS; no plot."""
     from gcsbi_jeans.baseline import PARAM_NAMES
-    from gcsbi_jeans.cli import mcmc_diagnostics
-    from gcsbi_jeans.export import profiles_to_datatree
+    from gcsbi_jeans.core.export import profiles_to_datatree
+    from gcsbi_jeans.core.sampling import mcmc_diagnostics
 
     rhalf = stars.half_light_radius()
     score_r = np.geomspace(0.25 * rhalf, 4.0 * rhalf, 9)

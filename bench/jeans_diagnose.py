@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gcsbi_jeans.freeform import G_KPC_KMS2_MSUN
-from gcsbi_jeans.mocks import PLUMCOREOM_TRUTH, _light_density, truth_profiles
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.mocks import PLUMCOREOM_TRUTH, _light_density, truth_profiles
+from gcsbi_jeans.core.parametric import G_KPC_KMS2_MSUN
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 

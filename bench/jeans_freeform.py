@@ -1,4 +1,4 @@
-"""Free-form Jeans posterior (gcsbi_jeans.posterior) against truth, the emcee baseline and published dwarfs.
+"""Free-form Jeans posterior (gcsbi_jeans.freeform) against truth, the emcee baseline and published dwarfs.
 
 Usage (repo root, one heavy job at a time, one thread):
     OMP_NUM_THREADS=1 .venv/bin/python bench/jeans_freeform.py --stage truth     # PlumCoreOm x5 + galpy mocks x8
@@ -22,14 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
-from gcsbi_jeans.export import truth_coverage
-from gcsbi_jeans.freeform import FreeformConfig
-from gcsbi_jeans.io import StarTable, read_gaia_challenge, read_walker
-from gcsbi_jeans.light import fit_light, read_photometry
-from gcsbi_jeans.mocks import PLUMCOREOM_TRUTH, MockConfig, make_mock, plummer_positions, truth_profiles
-from gcsbi_jeans.plots import plot_profiles
-from gcsbi_jeans.posterior import fit_freeform
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.export import truth_coverage
+from gcsbi_jeans.core.io import StarTable, read_gaia_challenge, read_walker
+from gcsbi_jeans.core.light import fit_light, read_photometry
+from gcsbi_jeans.core.mocks import PLUMCOREOM_TRUTH, MockConfig, make_mock, plummer_positions, truth_profiles
+from gcsbi_jeans.core.plots import plot_profiles
+from gcsbi_jeans.freeform import FreeformConfig, fit_freeform
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "dsph"

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
-from gcsbi_jeans.fit import FitConfig, fit_ensemble
-from gcsbi_jeans.mocks import MockConfig, make_mock, truth_profiles
-from gcsbi_jeans.plots import plot_profiles
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.mocks import MockConfig, make_mock, truth_profiles
+from gcsbi_jeans.core.plots import plot_profiles
+from gcsbi_jeans.jflow.config import FitConfig
+from gcsbi_jeans.jflow.fit import fit_ensemble
 
 torch.set_num_threads(1)
 
@@ -64,9 +65,8 @@ print("rho(R_half): JFlow", np.median(ens.profiles["rho"][:, j]), "emcee", np.me
 # sum of Plummer spheres fitted to positions (a larger photometric sample when there is one).
 
 # %%
-from gcsbi_jeans.freeform import FreeformConfig
-from gcsbi_jeans.light import fit_light
-from gcsbi_jeans.posterior import fit_freeform
+from gcsbi_jeans.core.light import fit_light
+from gcsbi_jeans.freeform import FreeformConfig, fit_freeform
 
 light = fit_light(stars.R, stars.weight)
 post = fit_freeform(stars, FreeformConfig(), beta=beta, light=light, radius=ens.radius, R=ens.R, distance_kpc=80.0,

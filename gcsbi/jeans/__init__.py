@@ -1,6 +1,6 @@
 """gcsbi.jeans: the Jeans analysis is its own distribution, ``gcsbi-jeans`` (``import gcsbi_jeans``).
 
-This module only forwards: ``gcsbi.jeans.fit_posterior`` is ``gcsbi_jeans.fit_posterior``, and ``gcsbi jeans ...``
+This module only forwards: ``gcsbi.jeans.fit_freeform`` is ``gcsbi_jeans.fit_freeform``, and ``gcsbi jeans ...``
 runs ``gcsbi-jeans ...``. Without gcsbi-jeans installed, both say how to install it.
 """
 

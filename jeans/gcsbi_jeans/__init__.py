@@ -2,13 +2,17 @@
 
 Stand-alone: it needs torch, numpy, scipy, emcee, galpy, torchdiffeq and ArviZ, and none of gcsbi's image
 stack (gcsbi mounts its CLI as ``gcsbi jeans`` when both are installed). Public names are loaded lazily.
+
+Layout: :mod:`.core` holds what every route shares (data I/O and checks, grids, beta(r) models, the light
+profile, J-factors, export, plots, mocks; numpy only); one subpackage per route: :mod:`.freeform` (recommended),
+:mod:`.baseline` (parametric, emcee) and :mod:`.jflow` (torch, experimental). Only :mod:`.jflow` imports torch.
 """
 
 from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "JeansError", "JeansValueError", "JeansFileError", "JeansRuntimeError",
@@ -24,17 +28,19 @@ __all__ = [
 _WHERE = {
     "JeansError": "errors", "JeansValueError": "errors", "JeansFileError": "errors", "JeansRuntimeError": "errors",
     "JeansWarning": "errors",
-    "FlowConfig": "flows", "RadialCNF": "flows", "JeansFlowModel": "model", "parse_beta": "velocity",
-    "ConstantBeta": "velocity", "OsipkovMerrittBeta": "velocity", "BaesVanHeseBeta": "velocity",
-    "StarTable": "io", "read_stars": "io", "read_walker": "io", "read_gaia_challenge": "io", "read_table": "io",
-    "smeared_log_likelihood": "loss", "jeans_profiles": "solve", "projected_profiles": "solve",
-    "FitConfig": "fit", "fit_model": "fit", "fit_ensemble": "fit", "BaselineConfig": "baseline",
-    "fit_baseline": "baseline", "MockConfig": "mocks", "make_mock": "mocks", "truth_profiles": "mocks",
-    "PLUMCOREOM_TRUTH": "mocks", "profiles_to_datatree": "export", "save_datatree": "export",
-    "load_datatree": "export", "truth_coverage": "export", "plot_profiles": "plots",
-    "RadialFlowDistribution": "flows", "LightProfile": "light", "fit_light": "light", "read_photometry": "light",
-    "FreeformConfig": "freeform", "JeansKernel": "freeform", "FreeformResult": "posterior",
-    "fit_freeform": "posterior", "j_factor": "jfactor",
+    "StarTable": "core.io", "read_stars": "core.io", "read_walker": "core.io", "read_gaia_challenge": "core.io",
+    "read_table": "core.io", "parse_beta": "core.beta", "ConstantBeta": "core.beta",
+    "OsipkovMerrittBeta": "core.beta", "BaesVanHeseBeta": "core.beta", "LightProfile": "core.light",
+    "fit_light": "core.light", "read_photometry": "core.light", "j_factor": "core.jfactor",
+    "MockConfig": "core.mocks", "make_mock": "core.mocks", "truth_profiles": "core.mocks",
+    "PLUMCOREOM_TRUTH": "core.mocks", "profiles_to_datatree": "core.export", "save_datatree": "core.export",
+    "load_datatree": "core.export", "truth_coverage": "core.export", "plot_profiles": "core.plots",
+    "FreeformConfig": "freeform.model", "JeansKernel": "freeform.model", "FreeformResult": "freeform.posterior",
+    "fit_freeform": "freeform.posterior", "BaselineConfig": "baseline.model", "fit_baseline": "baseline.model",
+    "FlowConfig": "jflow.config", "RadialCNF": "jflow.cnf", "RadialFlowDistribution": "jflow.cnf",
+    "JeansFlowModel": "jflow.model", "smeared_log_likelihood": "jflow.loss", "jeans_profiles": "jflow.solve",
+    "projected_profiles": "jflow.solve", "FitConfig": "jflow.config", "fit_model": "jflow.fit",
+    "fit_ensemble": "jflow.fit",
 }
 
 

@@ -52,6 +52,6 @@ def torch_seed():
 
 @pytest.fixture(scope="session")
 def tiny_mock():
-    from gcsbi_jeans.mocks import MockConfig, make_mock
+    from gcsbi_jeans.core.mocks import MockConfig, make_mock
 
     return make_mock(MockConfig(n=200, halo="core", anisotropy="iso", seed=11))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from gcsbi_jeans.baseline import PARAM_NAMES, BaselineConfig, fit_baseline
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.export import hdi_bands, load_datatree, profiles_to_datatree, save_datatree, truth_coverage
+from gcsbi_jeans.core.grids import default_grids
 from gcsbi_jeans.errors import JeansFileError, JeansValueError
-from gcsbi_jeans.export import hdi_bands, load_datatree, profiles_to_datatree, save_datatree, truth_coverage
-from gcsbi_jeans.fit import default_grids
-from gcsbi_jeans.velocity import parse_beta
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_baseline_shapes_and_reproducibility(baseline_run, tiny_mock):
 
 
 def test_datatree_roundtrip_and_diagnostics(baseline_run, tmp_path):
-    from gcsbi_jeans.cli import mcmc_diagnostics
+    from gcsbi_jeans.core.sampling import mcmc_diagnostics
 
     _, res = baseline_run
     dt = profiles_to_datatree(res.profiles, radius=res.radius, R=res.R, chain=res.chain, param_names=PARAM_NAMES,
@@ -68,8 +68,8 @@ def test_truth_coverage_logic():
 
 
 def test_plot_writes_png(baseline_run, tmp_path, tiny_mock):
-    from gcsbi_jeans.mocks import truth_profiles
-    from gcsbi_jeans.plots import plot_profiles
+    from gcsbi_jeans.core.mocks import truth_profiles
+    from gcsbi_jeans.core.plots import plot_profiles
 
     stars, res = baseline_run
     png = plot_profiles({"emcee": (res.radius, res.R, res.profiles)}, tmp_path / "p.png", stars=stars,
@@ -87,7 +87,7 @@ def test_plot_says_what_it_shows(baseline_run, tiny_mock):
     the radii without stars greyed, and a beta(r) panel only when beta is inferred (its draws vary)."""
     import matplotlib.pyplot as plt
 
-    from gcsbi_jeans.plots import object_name, profiles_figure
+    from gcsbi_jeans.core.plots import object_name, profiles_figure
 
     stars, res = baseline_run
     fig = profiles_figure({"emcee": (res.radius, res.R, res.profiles)}, stars=stars, title="emcee", name="Mock A")

@@ -13,11 +13,10 @@ import pytest
 import xarray as xr
 
 from gcsbi_jeans.baseline import PARAM_NAMES, BaselineConfig, fit_baseline
-from gcsbi_jeans.export import UNITS, load_datatree, profiles_to_datatree, save_datatree
-from gcsbi_jeans.fit import default_grids
-from gcsbi_jeans.freeform import FreeformConfig
-from gcsbi_jeans.posterior import fit_freeform
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.export import UNITS, load_datatree, profiles_to_datatree, save_datatree
+from gcsbi_jeans.core.grids import default_grids
+from gcsbi_jeans.freeform import FreeformConfig, fit_freeform
 
 
 def _flat(value):

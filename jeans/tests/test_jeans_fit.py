@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gcsbi_jeans.core.beta import parse_beta
 from gcsbi_jeans.errors import JeansValueError
-from gcsbi_jeans.fit import FitConfig, fit_ensemble, fit_model
-from gcsbi_jeans.flows import FlowConfig
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.jflow.config import FitConfig, FlowConfig
+from gcsbi_jeans.jflow.fit import fit_ensemble, fit_model
 
 TINY = FitConfig(flow=FlowConfig(hidden=8, ode_steps=4), sigma_hidden=8, steps=40, n_model=128, lr=2e-2)
 

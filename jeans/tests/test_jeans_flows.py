@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from gcsbi_jeans.errors import JeansValueError
-from gcsbi_jeans.flows import FlowConfig, RadialCNF
+from gcsbi_jeans.jflow.cnf import RadialCNF
+from gcsbi_jeans.jflow.config import FlowConfig
 
 
 def _random_flow(variant: str, seed: int = 0, scale: float = 4.0) -> RadialCNF:
@@ -94,9 +95,10 @@ def test_log_prob_is_differentiable_in_r(torch_seed):
 def test_flow_is_a_torch_distribution(torch_seed):
     import torch
 
-    from gcsbi_jeans.flows import FlowConfig, RadialCNF, RadialFlowDistribution
-    from gcsbi_jeans.model import JeansFlowModel
-    from gcsbi_jeans.velocity import parse_beta
+    from gcsbi_jeans.core.beta import parse_beta
+    from gcsbi_jeans.jflow.cnf import RadialCNF, RadialFlowDistribution
+    from gcsbi_jeans.jflow.config import FlowConfig
+    from gcsbi_jeans.jflow.model import JeansFlowModel
 
     model = JeansFlowModel(beta=parse_beta("iso"), length_scale=0.3, velocity_scale=10.0,
                            flow=FlowConfig(variant="cusp", ode_steps=4))

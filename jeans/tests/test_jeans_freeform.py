@@ -8,14 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.jfactor import J_UNIT, j_factor
+from gcsbi_jeans.core.light import LightProfile, fit_light, read_photometry
+from gcsbi_jeans.core.mocks import PLUMCOREOM_TRUTH, plummer_positions, truth_profiles
+from gcsbi_jeans.core.parametric import sigma_los_parametric, zhao_mass
 from gcsbi_jeans.errors import JeansValueError
-from gcsbi_jeans.freeform import FreeformConfig, JeansKernel
-from gcsbi_jeans.jfactor import J_UNIT, j_factor
-from gcsbi_jeans.light import LightProfile, fit_light, read_photometry
-from gcsbi_jeans.mocks import PLUMCOREOM_TRUTH, plummer_positions, truth_profiles
-from gcsbi_jeans.parametric import sigma_los_parametric, zhao_mass
-from gcsbi_jeans.posterior import fit_freeform
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.freeform import FreeformConfig, JeansKernel, fit_freeform
 
 TINY = FreeformConfig(walkers=24, steps=80, burn=40, thin=4, nodes=4, converge=False)
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.light import LightProfile
+from gcsbi_jeans.core.sampling import chain_diagnostics
 from gcsbi_jeans.errors import JeansValueError, JeansWarning
-from gcsbi_jeans.freeform import FreeformConfig, JeansKernel, _log_genorm, shape_kurtosis
-from gcsbi_jeans.light import LightProfile
-from gcsbi_jeans.posterior import chain_diagnostics, fit_freeform
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.freeform import FreeformConfig, JeansKernel, fit_freeform
+from gcsbi_jeans.freeform.model import _log_genorm, shape_kurtosis
 
 PLUMMER = LightProfile(a=(0.25,), w=(1.0,))
 
@@ -40,7 +41,7 @@ def test_shape_kurtosis_known_values():
 def test_inferred_shape_recovers_heavy_and_light_tails(tiny_mock):
     """Maximum likelihood of the shape (Jeans variance held at the truth) on Laplace and uniform velocities."""
     stars, _ = tiny_mock
-    k = JeansKernel(stars, PLUMMER, FreeformConfig(nodes=4, shape_nodes=1), beta=parse_beta("iso"))
+    k = JeansKernel(stars, PLUMMER, FreeformConfig(nodes=4, shape_bins=1), beta=parse_beta("iso"))
     theta = np.array([8.0, 0.5, 1.0, 2.0, 3.0])
     s = np.sqrt(k.evaluate(theta[None])["sigma_los2_R"] @ k.P.T + k.e2)[0]
     rng = np.random.default_rng(5)
@@ -72,8 +73,8 @@ def test_tempering_weight_never_exceeds_one(tiny_mock):
     assert np.all(k.temper == 1.0)
 
 
-@pytest.mark.parametrize("bad", [dict(shape_p=(0.1, 5.0)), dict(shape_nodes=0),
-                                 dict(velocity_shape="gaussian", shape_nodes=2),
+@pytest.mark.parametrize("bad", [dict(shape_p=(0.1, 5.0)), dict(shape_bins=0),
+                                 dict(velocity_shape="gaussian", shape_bins=2),
                                  dict(steps=1005, burn=500, thin=10), dict(max_steps=100),
                                  dict(converge=False, max_steps=50000), dict(inner_slope_max=0.0),
                                  dict(inner_slope_max=3.5), dict(slope_max=1.0)])

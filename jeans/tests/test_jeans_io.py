@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from gcsbi_jeans.core.io import StarTable, radec_to_projected_kpc, read_stars, read_table, read_walker, write_table
 from gcsbi_jeans.errors import JeansFileError, JeansValueError
-from gcsbi_jeans.io import StarTable, radec_to_projected_kpc, read_stars, read_table, read_walker, write_table
 
 
 def test_table_roundtrip_subtracts_weighted_vsys(tmp_path, rng):

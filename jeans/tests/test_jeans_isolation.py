@@ -1,4 +1,5 @@
-"""gcsbi-jeans is its own distribution: it imports nothing from gcsbi and none of the image stack."""
+"""gcsbi-jeans is its own distribution: it imports nothing from gcsbi and none of the image stack; and only its
+JFlow route (``gcsbi_jeans.jflow``) loads torch."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from pathlib import Path
 import gcsbi_jeans
 
 JEANS_DIR = Path(gcsbi_jeans.__file__).parent
-SUBMODULES = sorted(p.stem for p in JEANS_DIR.glob("*.py") if p.stem != "__init__")
+SOURCES = sorted(JEANS_DIR.rglob("*.py"))
+#: every module and subpackage, dotted below gcsbi_jeans ('core.io', 'jflow', ...)
+SUBMODULES = sorted(".".join(p.relative_to(JEANS_DIR).with_suffix("").parts).removesuffix(".__init__")
+                    for p in SOURCES if p != JEANS_DIR / "__init__.py")
+#: what loads torch (and torchdiffeq): the JFlow route's modules, but not its settings
+TORCH = {"torch", "torchdiffeq"}
 IMAGE_STACK = ("gcsbi", "sbi", "galsim", "nflows", "zuko", "reproject", "dask", "sedpy", "limepy", "lachesis")
 
 
@@ -31,15 +37,55 @@ def test_import_loads_no_gcsbi_and_no_image_stack():
 
 def test_sources_have_no_imports_outside_the_package():
     bad = []
-    for path in JEANS_DIR.glob("*.py"):
+    for path in SOURCES:
+        depth = len(path.relative_to(JEANS_DIR).parts)  # 1: gcsbi_jeans/x.py, 2: gcsbi_jeans/core/x.py
+        name = str(path.relative_to(JEANS_DIR))
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 mod = node.module or ""
-                if node.level >= 2 or (node.level == 0 and mod.split(".")[0] in IMAGE_STACK):
-                    bad.append(f"{path.name}: from {'.' * node.level}{mod}")
+                if node.level > depth or (node.level == 0 and mod.split(".")[0] in IMAGE_STACK):
+                    bad.append(f"{name}: from {'.' * node.level}{mod}")
             elif isinstance(node, ast.Import):
-                bad += [f"{path.name}: import {a.name}" for a in node.names if a.name.split(".")[0] in IMAGE_STACK]
+                bad += [f"{name}: import {a.name}" for a in node.names if a.name.split(".")[0] in IMAGE_STACK]
     assert bad == []
+    assert {"core.io", "freeform.model", "jflow.fit", "baseline.model", "cli"} <= set(SUBMODULES)
+
+
+def _loaded_after(code: str) -> set[str]:
+    run = code + "\nimport sys, json\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    out = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=300, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_numpy_routes_never_load_torch():
+    """The package, core, the free-form and baseline routes, the CLI (parser included) and every public name
+    outside JFlow's models import no torch; JFlow's modules do."""
+    numpy_modules = [m for m in SUBMODULES if not m.startswith("jflow") or m == "jflow.config"]
+    public = [n for n in gcsbi_jeans.__all__ if not gcsbi_jeans._WHERE[n].startswith("jflow")
+              or gcsbi_jeans._WHERE[n] == "jflow.config"]
+    top = _loaded_after(
+        "import importlib, gcsbi_jeans, gcsbi_jeans.cli\n"
+        f"for name in {numpy_modules!r}:\n"
+        "    importlib.import_module('gcsbi_jeans.' + name)\n"
+        f"for name in {public!r}:\n"
+        "    getattr(gcsbi_jeans, name)\n"
+        "gcsbi_jeans.cli.build_parser()\n")
+    assert {"gcsbi_jeans", "numpy", "emcee", "scipy"} <= top and not top & TORCH
+    assert "torch" in _loaded_after("import gcsbi_jeans.jflow.fit")
+
+
+def test_freeform_fit_from_the_cli_never_loads_torch(tmp_path):
+    """A whole free-form fit and a parametric baseline run, from the command line, in a fresh process."""
+    table = tmp_path / "mock.txt"
+    top = _loaded_after(
+        "from gcsbi_jeans.cli import main\n"
+        f"assert main(['mock', '--n', '80', '--seed', '3', '--out', {str(table)!r}]) == 0\n"
+        f"assert main(['fit', {str(table)!r}, '--walkers', '24', '--steps', '40', '--no-converge', '--nodes', '4', "
+        f"'--out', {str(tmp_path / 'ff')!r}, '--no-progress']) == 0\n"
+        f"assert main(['baseline', {str(table)!r}, '--walkers', '8', '--steps', '12', '--burn', '4', '--thin', '2', "
+        f"'--out', {str(tmp_path / 'base')!r}, '--no-progress']) == 0\n")
+    assert (tmp_path / "ff" / "summary.json").is_file() and (tmp_path / "base" / "summary.json").is_file()
+    assert {"emcee", "galpy", "matplotlib"} <= top and not top & TORCH
 
 
 def test_distribution_declares_its_own_dependencies_and_command():

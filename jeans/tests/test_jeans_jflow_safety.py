@@ -9,11 +9,12 @@ import warnings
 import numpy as np
 import pytest
 
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.grids import data_radius_range
 from gcsbi_jeans.errors import JeansRuntimeError, JeansValueError, JeansWarning
-from gcsbi_jeans.fit import EnsembleResult, FitConfig, data_radius_range, fit_ensemble, screen_members
-from gcsbi_jeans.flows import FlowConfig
-from gcsbi_jeans.solve import format_radii, profile_validity
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.jflow.config import FitConfig, FlowConfig
+from gcsbi_jeans.jflow.fit import EnsembleResult, fit_ensemble, screen_members
+from gcsbi_jeans.jflow.solve import format_radii, profile_validity
 
 A = 0.3
 R_GRID = np.geomspace(0.01, 10.0, 40)
@@ -138,7 +139,7 @@ def test_fewer_than_half_valid_raises_with_what_to_do():
     with pytest.raises(JeansRuntimeError) as err:
         screen_members(R_GRID, _stack(members), DATA)
     msg = str(err.value)
-    assert "\n" not in msg and "3 of 4 ensemble members" in msg and "--method freeform" in msg
+    assert "\n" not in msg and "3 of 4 ensemble members" in msg and "fit freeform" in msg
     assert "more stars" in msg and "larger --ensemble" in msg
     # exactly half valid is kept (with a warning)
     members[1] = _plummer(1e8)
@@ -168,7 +169,7 @@ def test_fit_ensemble_returns_only_physical_members_or_raises(tiny_mock, beta, v
         try:
             ens = fit_ensemble(stars, parse_beta(beta), cfg, members=members, progress=False)
         except JeansRuntimeError as exc:
-            assert "ensemble members" in str(exc) and "--method freeform" in str(exc)
+            assert "ensemble members" in str(exc) and "fit freeform" in str(exc)
             return
     lo, hi = data_radius_range(stars)
     inside = (ens.radius >= lo) & (ens.radius <= hi)
@@ -186,7 +187,7 @@ def test_fit_ensemble_returns_only_physical_members_or_raises(tiny_mock, beta, v
 
 def test_fit_ensemble_wires_the_check_per_member(tiny_mock, monkeypatch):
     """fit_ensemble screens what jeans_profiles returns, member by member (profiles injected: no training)."""
-    import gcsbi_jeans.fit as fit_mod
+    import gcsbi_jeans.jflow.fit as fit_mod
 
     stars, _ = tiny_mock
     calls = []

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
+from gcsbi_jeans.core.light import LightProfile, fit_light
+from gcsbi_jeans.core.mocks import plummer_positions
 from gcsbi_jeans.errors import JeansValueError
-from gcsbi_jeans.light import LightProfile, fit_light
-from gcsbi_jeans.mocks import plummer_positions
 
 A = 0.25  # kpc; a Plummer sphere's projected half-light radius equals its scale radius
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from gcsbi_jeans.core.beta import parse_beta
 from gcsbi_jeans.errors import JeansValueError
-from gcsbi_jeans.flows import FlowConfig
-from gcsbi_jeans.loss import smeared_log_likelihood, stars_to_tensors
-from gcsbi_jeans.model import JeansFlowModel
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.jflow.config import FlowConfig
+from gcsbi_jeans.jflow.loss import smeared_log_likelihood, stars_to_tensors
+from gcsbi_jeans.jflow.model import JeansFlowModel
 
 
 def _model(beta="om:0.3", V=10.0, L=0.3):

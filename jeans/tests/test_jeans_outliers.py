@@ -12,13 +12,13 @@ import pytest
 
 from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
 from gcsbi_jeans.cli import main
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.io import StarTable, check_fit_sample, read_stars, write_table
+from gcsbi_jeans.core.light import LightProfile
 from gcsbi_jeans.errors import JeansValueError, JeansWarning
-from gcsbi_jeans.fit import FitConfig, check_fit_sample, fit_ensemble, fit_model
-from gcsbi_jeans.freeform import FreeformConfig, JeansKernel
-from gcsbi_jeans.io import StarTable, read_stars, write_table
-from gcsbi_jeans.light import LightProfile
-from gcsbi_jeans.posterior import fit_freeform
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.freeform import FreeformConfig, JeansKernel, fit_freeform
+from gcsbi_jeans.jflow.config import FitConfig
+from gcsbi_jeans.jflow.fit import fit_ensemble, fit_model
 
 WILD = 17  # 0-based index of the star given 9999 km/s: data row 18 of the written table
 SMALL = FreeformConfig(walkers=24, steps=200, burn=100, thin=4, nodes=4, converge=False)
@@ -39,8 +39,8 @@ def tables(tiny_mock, tmp_path_factory):
 @pytest.fixture
 def no_fitting(monkeypatch):
     """Fail the test if a JFlow model is built or emcee is started (the refusal must come first)."""
-    import gcsbi_jeans.baseline as baseline
-    import gcsbi_jeans.fit as fit
+    import gcsbi_jeans.baseline.model as baseline
+    import gcsbi_jeans.jflow.fit as fit
 
     def boom(*args, **kwargs):
         raise AssertionError("a fit was started")
@@ -153,7 +153,7 @@ def test_jflow_and_baseline_refuse_the_wild_star_naming_its_row(tables, no_fitti
                      progress=False)
 
 
-@pytest.mark.parametrize("args", [["baseline"], ["fit", "--method", "jflow"], ["fit", "--outliers", "none"]])
+@pytest.mark.parametrize("args", [["baseline"], ["fit", "jflow"], ["fit", "--outliers", "none"]])
 def test_cli_refuses_the_wild_star_in_one_line(tables, tmp_path, capsys, args, no_fitting):
     out = tmp_path / "out"
     assert main([*args, str(tables[1]), "--out", str(out), "--no-progress"]) == 1
@@ -187,7 +187,7 @@ def test_table_of_one_star_copied_25_times_is_refused(tmp_path, capsys, no_fitti
     stars = read_stars(one)
     with pytest.raises(JeansValueError, match=r"24 of the 25 stars repeat another row exactly .*data rows 1, 2, 3, 4"):
         check_fit_sample(stars)
-    for args in (["fit"], ["fit", "--method", "jflow"], ["baseline"]):
+    for args in (["fit"], ["fit", "jflow"], ["baseline"]):
         assert main([*args, str(one), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
         assert "repeat another row exactly" in _one_line(capsys, args[0])
     assert not (tmp_path / "o").exists()

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gcsbi_jeans.core.export import load_datatree, profiles_to_datatree, save_datatree
 from gcsbi_jeans.errors import JeansFileError
-from gcsbi_jeans.export import load_datatree, profiles_to_datatree, save_datatree
 
 
 def _dt(n_draws: int):

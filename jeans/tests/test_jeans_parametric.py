@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from gcsbi_jeans.parametric import (G_KPC_KMS2_MSUN, plummer_density, sigma_los_parametric, zhao_density,
-                                    zhao_mass)
-from gcsbi_jeans.velocity import OsipkovMerrittBeta, parse_beta
+from gcsbi_jeans.core.beta import OsipkovMerrittBeta, parse_beta
+from gcsbi_jeans.core.parametric import G_KPC_KMS2_MSUN, plummer_density, sigma_los_parametric, zhao_density, zhao_mass
 
 
 @pytest.mark.parametrize("abg", [(1, 3, 0), (1, 3, 1), (2, 5, 0.1), (1.5, 4, 0.7)])

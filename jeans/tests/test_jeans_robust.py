@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from gcsbi_jeans.cli import main
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.io import MIN_STARS, StarTable, read_gaia_challenge, read_stars, read_table, read_walker
 from gcsbi_jeans.errors import JeansFileError, JeansValueError
-from gcsbi_jeans.fit import MIN_STARS, FitConfig, fit_ensemble, fit_model
-from gcsbi_jeans.io import StarTable, read_gaia_challenge, read_stars, read_table, read_walker
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.jflow.config import FitConfig
+from gcsbi_jeans.jflow.fit import fit_ensemble, fit_model
 
 CFG = FitConfig(steps=1, n_model=8)
 
@@ -41,7 +42,7 @@ def _table(tmp_path, n: int = 30, *, header: str = "x y v verr", seed: int = 0, 
 @pytest.fixture
 def no_fitting(monkeypatch):
     """Fail the test if a model is ever built (the refusal must come first)."""
-    import gcsbi_jeans.fit as fit
+    import gcsbi_jeans.jflow.fit as fit
 
     def boom(*args, **kwargs):
         raise AssertionError("a model was built")

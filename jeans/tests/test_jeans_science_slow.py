@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from gcsbi_jeans.baseline import BaselineConfig, fit_baseline
-from gcsbi_jeans.fit import FitConfig, fit_model
-from gcsbi_jeans.mocks import MockConfig, make_mock, truth_profiles
-from gcsbi_jeans.solve import jeans_profiles, projected_profiles
-from gcsbi_jeans.velocity import parse_beta
+from gcsbi_jeans.core.beta import parse_beta
+from gcsbi_jeans.core.mocks import MockConfig, make_mock, truth_profiles
+from gcsbi_jeans.jflow.config import FitConfig
+from gcsbi_jeans.jflow.fit import fit_model
+from gcsbi_jeans.jflow.solve import jeans_profiles, projected_profiles
 
 pytestmark = pytest.mark.slow
 
@@ -50,12 +51,11 @@ def test_emcee_baseline_recovers_mass_at_half_light_radius(mock):
 def test_freeform_recovers_plumcoreom_and_carina(shared_data):
     """The free-form posterior on Gaia Challenge PlumCoreOm (beta given) and on Carina (beta inferred, dark
     matter only): accuracy, positivity, and agreement with Read et al. (2019) and Pace & Strigari (2019)."""
-    from gcsbi_jeans.freeform import FreeformConfig
-    from gcsbi_jeans.io import read_gaia_challenge, read_walker
-    from gcsbi_jeans.light import fit_light, read_photometry
-    from gcsbi_jeans.mocks import PLUMCOREOM_TRUTH, truth_profiles
-    from gcsbi_jeans.posterior import fit_freeform
-    from gcsbi_jeans.velocity import parse_beta
+    from gcsbi_jeans.core.beta import parse_beta
+    from gcsbi_jeans.core.io import read_gaia_challenge, read_walker
+    from gcsbi_jeans.core.light import fit_light, read_photometry
+    from gcsbi_jeans.core.mocks import PLUMCOREOM_TRUTH, truth_profiles
+    from gcsbi_jeans.freeform import FreeformConfig, fit_freeform
 
     base = shared_data / "dsph/gaia_challenge/PlumCoreOm/gs010_bs050_rcrs025_rarc100_core_0400mpc3_df_"
     ph = np.loadtxt(str(base) + "10000_0.dat")

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from gcsbi_jeans.core.beta import ConstantBeta
 from gcsbi_jeans.errors import JeansValueError
-from gcsbi_jeans.solve import G_KPC_KMS2_MSUN, jeans_profiles, projected_profiles
-from gcsbi_jeans.velocity import ConstantBeta
+from gcsbi_jeans.jflow.solve import G_KPC_KMS2_MSUN, jeans_profiles, projected_profiles
 
 A, MTOT = 0.3, 1.0e8
 
@@ -58,9 +58,9 @@ def test_bad_radii(bad):
 
 
 def test_profiles_leave_the_model_untouched(torch_seed):
-    from gcsbi_jeans.flows import FlowConfig
-    from gcsbi_jeans.model import JeansFlowModel
-    from gcsbi_jeans.velocity import parse_beta
+    from gcsbi_jeans.core.beta import parse_beta
+    from gcsbi_jeans.jflow.config import FlowConfig
+    from gcsbi_jeans.jflow.model import JeansFlowModel
 
     m = JeansFlowModel(beta=parse_beta("om:0.3"), length_scale=0.3, velocity_scale=10.0,
                        flow=FlowConfig(hidden=8, ode_steps=4))

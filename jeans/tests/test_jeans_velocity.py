@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from gcsbi_jeans.core.beta import BaesVanHeseBeta, ConstantBeta, OsipkovMerrittBeta, parse_beta
 from gcsbi_jeans.errors import JeansValueError
-from gcsbi_jeans.velocity import BaesVanHeseBeta, ConstantBeta, OsipkovMerrittBeta, SigmaRNet, parse_beta
+from gcsbi_jeans.jflow.sigma import SigmaRNet
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,10 @@ import math
 import torch
 from torch import nn
 
-from .errors import JeansValueError
-from .flows import FlowConfig, RadialCNF
-from .velocity import BetaModel, SigmaRNet
+from ..core.beta import BetaModel
+from ..errors import JeansValueError
+from .cnf import FlowConfig, RadialCNF
+from .sigma import SigmaRNet
 
 __all__ = ["JeansFlowModel"]
 
@@ -52,8 +53,9 @@ class JeansFlowModel(nn.Module):
         return self.V**2 * self.sigma(torch.log(r / self.L))
 
     def position_distribution(self):
-        """n(r) as a torch ``Distribution`` over positions in kpc (:class:`~gcsbi_jeans.flows.RadialFlowDistribution`)."""
-        from .flows import RadialFlowDistribution
+        """n(r) as a torch ``Distribution`` over positions in kpc
+        (:class:`~gcsbi_jeans.jflow.cnf.RadialFlowDistribution`)."""
+        from .cnf import RadialFlowDistribution
 
         return RadialFlowDistribution(self.flow, scale=self.L)
 

@@ -1,4 +1,4 @@
-"""Posterior of the free-form Jeans model: a MAP fit, then emcee (vectorised), profiles and J-factors per draw."""
+"""The free-form route's posterior: a MAP fit, then emcee (vectorised), profiles and J-factors per draw."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import emcee
 import numpy as np
 from scipy.optimize import minimize
 
-from .errors import JeansRuntimeError, JeansValueError, JeansWarning
-from .freeform import G_KPC_KMS2_MSUN, FreeformConfig, JeansKernel, shape_kurtosis
-from .io import OUTLIER_Z, StarTable, robust_dispersion2, star_label
-from .jfactor import j_factor
-from .light import LightProfile, fit_light
-from .velocity import BetaModel
+from ..core.beta import BetaModel
+from ..core.grids import default_grids
+from ..core.io import OUTLIER_Z, StarTable, check_fit_sample, robust_dispersion2, star_label
+from ..core.jfactor import j_factor
+from ..core.light import LightProfile, fit_light
+from ..core.sampling import chain_diagnostics
+from ..errors import JeansRuntimeError, JeansValueError, JeansWarning
+from .model import G_KPC_KMS2_MSUN, FreeformConfig, JeansKernel, shape_kurtosis
 
-__all__ = ["FreeformResult", "fit_freeform", "profiles_at", "chain_diagnostics"]
+__all__ = ["FreeformResult", "fit_freeform", "profiles_at"]
 
 
 @dataclass
@@ -60,7 +62,7 @@ def _initial_guess(kernel: JeansKernel, stars: StarTable) -> np.ndarray:
     if cfg.velocity_shape == "mixture":
         theta += [0.5, 0.9]
     if cfg.velocity_shape == "inferred":
-        theta += [math.log(2.0)] * cfg.shape_nodes
+        theta += [math.log(2.0)] * cfg.shape_bins
     if kernel.has_outliers:
         theta += [float(np.sum(stars.weight[kernel.flagged]) / np.sum(stars.weight)) + 0.01]
     return np.clip(np.asarray(theta), *kernel.bounds())
@@ -99,20 +101,6 @@ def _ball(kernel: JeansKernel, center: np.ndarray, n: int, rng: np.random.Genera
     raise JeansRuntimeError("could not place the walkers around the MAP (the posterior is not finite there)")
 
 
-def chain_diagnostics(chain: np.ndarray, names: list[str]) -> dict:
-    """Largest rank-normalised split R-hat and smallest bulk ESS over the parameters of an emcee ``chain``
-    (draws, walkers, ndim), the walkers taken as chains (arviz_stats), and which parameters they belong to."""
-    import xarray as xr
-    from arviz_stats import ess, rhat
-
-    ds = xr.Dataset({n: (("chain", "draw"), chain[:, :, i].T) for i, n in enumerate(names)})
-    r, e = rhat(ds), ess(ds, method="bulk")
-    rv = {n: float(r[n]) for n in names}
-    ev = {n: float(e[n]) for n in names}
-    worst_r, worst_e = max(rv, key=rv.get), min(ev, key=ev.get)
-    return {"rhat_max": rv[worst_r], "rhat_worst": worst_r, "ess_bulk_min": ev[worst_e], "ess_worst": worst_e}
-
-
 def _converged(diag: dict, config: FreeformConfig) -> bool:
     return diag["rhat_max"] <= config.rhat_max and diag["ess_bulk_min"] >= config.ess_min
 
@@ -149,15 +137,13 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
     """Posterior of rho_DM(r) (and beta(r) when ``beta`` is None) for ``stars``.
 
     ``light``: the tracer profile (default: fitted to the stars' own positions; pass one fitted to a larger
-    photometric sample with :func:`~gcsbi_jeans.light.fit_light`). ``stellar_mass`` (Msun) adds the stars'
+    photometric sample with :func:`~gcsbi_jeans.core.light.fit_light`). ``stellar_mass`` (Msun) adds the stars'
     own mass M_* times the light's enclosed fraction, so ``rho`` is dark matter only. With ``distance_kpc``,
     J-factors J(theta) in log10 GeV^2 cm^-5 are computed from every draw of rho_DM.
     Gross velocity outliers are modelled by the contamination component of ``config.outliers`` (a
     :class:`~gcsbi_jeans.errors.JeansWarning` names them; ``result.outliers`` holds the contamination fraction
     and the stars the MAP assigns to the field) or, with ``outliers='none'``, refused.
     """
-    from .fit import check_fit_sample, default_grids
-
     check_fit_sample(stars, model_outliers=config.outliers != "none")
     if n_draws < 1:
         raise JeansValueError(f"n_draws must be >= 1, got {n_draws}")
@@ -248,9 +234,9 @@ def fit_freeform(stars: StarTable, config: FreeformConfig = FreeformConfig(), *,
     shape = {"model": config.velocity_shape}
     if config.velocity_shape == "inferred":
         i = kernel.i_shape
-        p = np.exp(flat[:, i:i + config.shape_nodes])
+        p = np.exp(flat[:, i:i + config.shape_bins])
         q = lambda x: np.quantile(x, [0.16, 0.5, 0.84], axis=0).T.tolist()  # noqa: E731
-        shape.update(R_node_kpc=np.exp(kernel.shape_lR).tolist(), p_q16_median_q84=q(p),
+        shape.update(R_bin_median_kpc=np.exp(kernel.shape_lR).tolist(), p_q16_median_q84=q(p),
                      kurtosis_q16_median_q84=q(shape_kurtosis(p)))
     elif config.velocity_shape == "tempered":
         shape.update(kernel.kurtosis)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import torch
 
-from .errors import JeansValueError
-from .io import StarTable
+from ..core.io import StarTable
+from ..errors import JeansValueError
 from .model import JeansFlowModel
 
 __all__ = ["smeared_log_likelihood", "stars_to_tensors", "kernel_width"]

@@ -7,8 +7,8 @@ import math
 import numpy as np
 from scipy.special import hyp2f1
 
-from .errors import JeansValueError
-from .velocity import BetaModel
+from ..errors import JeansValueError
+from .beta import BetaModel
 
 __all__ = ["zhao_density", "zhao_mass", "plummer_density", "plummer_surface", "plummer_cdf_2d",
            "sigma_los_parametric", "G_KPC_KMS2_MSUN"]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import JeansFileError, JeansValueError
+from ..errors import JeansFileError, JeansValueError
 from .io import StarTable
 from .parametric import G_KPC_KMS2_MSUN, zhao_density, zhao_mass
-from .velocity import BetaModel, ConstantBeta, OsipkovMerrittBeta, parse_beta
+from .beta import BetaModel, ConstantBeta, OsipkovMerrittBeta, parse_beta
 
 __all__ = ["MockConfig", "make_mock", "plummer_positions", "truth_profiles", "save_truth", "load_truth", "PLUMCOREOM_TRUTH"]
 
@@ -97,7 +97,7 @@ def make_mock(config: MockConfig) -> tuple[StarTable, dict]:
     verr = np.full(config.n, config.verr)
     v = vz + rng.normal(0.0, 1.0, config.n) * verr
     stars = StarTable(x=x, y=y, v=v, verr=verr, weight=np.ones(config.n), vsys=0.0,
-                      meta={"source": "gcsbi_jeans.mocks", "true_xyz_v": np.column_stack([x, y, z, vz])})
+                      meta={"source": "gcsbi_jeans.core.mocks", "true_xyz_v": np.column_stack([x, y, z, vz])})
     return stars, config.truth()
 
 

@@ -21,12 +21,13 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from scipy.special import gammaln
 
-from .baseline import check_sampler_settings
-from .errors import JeansValueError, JeansWarning
-from .io import StarTable, outlier_stars, star_label
-from .light import LightProfile
-from .parametric import G_KPC_KMS2_MSUN
-from .velocity import BetaModel
+from ..core.beta import BetaModel
+from ..core.io import StarTable, outlier_stars, star_label
+from ..core.light import LightProfile
+from ..core.options import option
+from ..core.parametric import G_KPC_KMS2_MSUN
+from ..core.sampling import check_sampler_settings
+from ..errors import JeansValueError, JeansWarning
 
 __all__ = ["FreeformConfig", "JeansKernel", "G_KPC_KMS2_MSUN", "SLOPE_PRIORS", "OUTLIER_MODELS"]
 
@@ -67,7 +68,7 @@ class FreeformConfig:
     orbits that raised rho_DM(150 pc) by ~50%.
     ``velocity_shape``: each star's v_los has the Jeans variance sigma_los^2(R) + error^2. 'inferred' (default):
     a generalised Gaussian (exponential-power) distribution of that variance, p(v) ~ exp(-|v / alpha|^p), whose
-    shape p is one free parameter in each of ``shape_nodes`` radial bins of equal (membership-weighted) star
+    shape p is one free parameter in each of ``shape_bins`` radial bins of equal (membership-weighted) star
     counts (ln p uniform in ln ``shape_p``): p = 2 is Gaussian, p < 2 heavy-tailed
     (kurtosis 6 at p = 1), p > 2 flat-topped (kurtosis 2.19 at p = 4), so the likelihood learns how much
     Var(v^2) the data have at each radius instead of assuming 2 sigma^4. 'tempered':
@@ -81,7 +82,7 @@ class FreeformConfig:
     field uniform over the observed velocity range W, with eps ('outlier_frac') uniform in ``outlier_frac``
     (default [0, 0.5]: no preferred contamination below the point where the field would outnumber the
     members). 'uniform': always; 'auto' (default): when the sample holds gross velocity outliers
-    (:func:`~gcsbi_jeans.io.outlier_stars`), so that clean samples keep the plain likelihood; 'none': never
+    (:func:`~gcsbi_jeans.core.io.outlier_stars`), so that clean samples keep the plain likelihood; 'none': never
     (the fit then refuses gross outliers). On clean leptokurtic data the field absorbs the members' tails
     (PlumCoreOm, 1000 stars, 'uniform': eps ~ 0.04 and rho(R_1/2) 0.08 dex low), hence 'auto' by default;
     once a gross outlier widens W, eps / W is far below the members' density and only the outlier is absorbed.
@@ -92,37 +93,54 @@ class FreeformConfig:
     unconverged gives a :class:`JeansWarning`.
     """
 
-    nodes: int = 9
-    node_span: tuple[float, float] = (0.125, 8.0)
-    slope_prior: str = "smooth"
-    slope_step: float = 1.0
-    slope_max: float = 4.0
-    inner_slope_max: float = 1.5
-    log10_rho_half: tuple[float, float] = (3.0, 12.0)
-    beta_tilde: tuple[float, float] = (-1.0 / 3.0, 0.95)
-    slope_anisotropy: bool = True
-    log10_ra: tuple[float, float] = (-1.0, 1.0)
-    eta: tuple[float, float] = (1.0, 3.0)
-    velocity_shape: str = "inferred"
-    shape_p: tuple[float, float] = (0.8, 5.0)
-    shape_nodes: int = 3
-    shape_f: tuple[float, float] = (0.05, 0.95)
-    shape_q: tuple[float, float] = (0.05, 1.0)
-    outliers: str = "auto"
-    outlier_frac: tuple[float, float] = (0.0, 0.5)
-    grid_points: int = 320
-    grid_span: tuple[float, float] = (1e-3, 300.0)
-    n_R: int = 48
-    n_t: int = 96
-    walkers: int = 48
-    steps: int = 10000
-    burn: int = 5000
-    thin: int = 10
-    converge: bool = True
-    max_steps: int = 40000
-    rhat_max: float = 1.01
-    ess_min: float = 400.0
-    seed: int = 0
+    nodes: int = option(9, "slope nodes of the free-form rho_DM, log-spaced over --node-span")
+    node_span: tuple[float, float] = option((0.125, 8.0), "innermost and outermost slope node, in units of R_1/2")
+    slope_prior: str = option("smooth", "smooth: a Gaussian random walk between neighbouring nodes, each slope "
+                              "nearly uniform in [0, --slope-max]; sorted: non-decreasing outwards "
+                              "(GravSphere-like; its order-statistics prior narrows the bands)", choices=SLOPE_PRIORS)
+    slope_step: float = option(1.0, "step of the smooth prior's random walk between neighbouring nodes")
+    slope_max: float = option(4.0, "largest slope gamma = -dln rho / dln r at any node")
+    inner_slope_max: float = option(1.5, "largest slope at the innermost node (1.5: Moore's cusp; J finite below)")
+    log10_rho_half: tuple[float, float] = option((3.0, 12.0), "uniform prior of log10 rho_DM(R_1/2) (Msun/kpc^3)")
+    beta_tilde: tuple[float, float] = option((-1.0 / 3.0, 0.95), "uniform prior of the symmetrised anisotropy "
+                                             "beta~ = beta / (2 - beta) at the centre and at infinity (--beta infer)")
+    slope_anisotropy: bool = option(True, "inferred beta obeys beta(r) <= gamma_nu(r) / 2 everywhere "
+                                    "(An & Evans 2006; --beta infer)")
+    log10_ra: tuple[float, float] = option((-1.0, 1.0), "uniform prior of log10(r_a / R_1/2) (--beta infer)")
+    eta: tuple[float, float] = option((1.0, 3.0), "uniform prior of the sharpness eta of the inferred beta(r)")
+    velocity_shape: str = option("inferred", "LOS velocity distribution: a generalised Gaussian whose shape "
+                                 "(kurtosis) is inferred in --shape-bins radial bins (inferred), a Gaussian with "
+                                 "kurtosis-tempered weights (tempered), a free two-Gaussian mixture (mixture), or a "
+                                 "plain Gaussian (gaussian)", choices=VELOCITY_SHAPES)
+    shape_p: tuple[float, float] = option((0.8, 5.0), "range of the generalised Gaussian's shape p (ln p uniform; "
+                                          "2: Gaussian; velocity shape 'inferred')")
+    shape_bins: int = option(3, "radial bins of equal star counts, each with its own shape p (velocity shape "
+                             "'inferred')")
+    shape_f: tuple[float, float] = option((0.05, 0.95), "prior range of the narrow Gaussian's weight f (velocity "
+                                          "shape 'mixture')")
+    shape_q: tuple[float, float] = option((0.05, 1.0), "prior range of the narrow Gaussian's variance ratio q "
+                                          "(velocity shape 'mixture')")
+    outliers: str = option("auto", "contamination component: eps x uniform over the observed velocity range; "
+                           "auto: only when the data hold gross velocity outliers; none: refuse them",
+                           choices=OUTLIER_MODELS)
+    outlier_frac: tuple[float, float] = option((0.0, 0.5), "uniform prior of the contamination fraction eps")
+    grid_points: int = option(320, "points of the ln r grid the Jeans equation is solved on")
+    grid_span: tuple[float, float] = option((1e-3, 300.0), "the ln r grid's range, in units of R_1/2")
+    n_R: int = option(48, "projected radii sigma_los(R) is computed at (then interpolated to the stars)")
+    n_t: int = option(96, "quadrature points of each line-of-sight projection")
+    walkers: int = option(48, "emcee walkers (even, >= 8 and >= twice the number of parameters)")
+    steps: int = option(10000, "emcee steps per walker of the first run, half of them burn-in (with --converge, "
+                        "also the length of each extension)")
+    burn: int = option(5000, "emcee steps discarded as burn-in", shown="half of --steps")
+    thin: int = option(10, "keep every thin-th emcee step", shown="--steps / 100, between 1 and 10")
+    converge: bool = option(True, "extend the run by --steps at a time until the largest walker R-hat <= "
+                            "--rhat-max and the smallest bulk ESS >= --ess-min, up to --max-steps (then a "
+                            "warning); --no-converge: stop after --steps whatever they say (summary.json still "
+                            "reports them)")
+    max_steps: int = option(40000, "most emcee steps of a converging run (--converge)")
+    rhat_max: float = option(1.01, "largest walker R-hat a converged run may have (--converge)")
+    ess_min: float = option(400.0, "smallest bulk ESS a converged run may have (--converge)")
+    seed: int = option(0, "seed of the MAP start, the walkers and emcee")
 
     def __post_init__(self) -> None:
         if self.nodes < 2:
@@ -144,12 +162,12 @@ class FreeformConfig:
         if self.velocity_shape != "mixture" and (self.shape_f, self.shape_q) != (defaults["shape_f"],
                                                                                   defaults["shape_q"]):
             raise JeansValueError("shape_f and shape_q only apply to velocity_shape='mixture'")
-        if self.velocity_shape != "inferred" and (self.shape_p, self.shape_nodes) != (defaults["shape_p"],
-                                                                                       defaults["shape_nodes"]):
-            raise JeansValueError("shape_p and shape_nodes only apply to velocity_shape='inferred'")
-        if not (0.3 <= self.shape_p[0] < self.shape_p[1] <= 20.0 and 1 <= self.shape_nodes <= 8):
-            raise JeansValueError(f"shape_p must be (low, high) with 0.3 <= low < high <= 20 and shape_nodes in "
-                                  f"1..8, got {self.shape_p} and {self.shape_nodes}")
+        if self.velocity_shape != "inferred" and (self.shape_p, self.shape_bins) != (defaults["shape_p"],
+                                                                                       defaults["shape_bins"]):
+            raise JeansValueError("shape_p and shape_bins only apply to velocity_shape='inferred'")
+        if not (0.3 <= self.shape_p[0] < self.shape_p[1] <= 20.0 and 1 <= self.shape_bins <= 8):
+            raise JeansValueError(f"shape_p must be (low, high) with 0.3 <= low < high <= 20 and shape_bins in "
+                                  f"1..8, got {self.shape_p} and {self.shape_bins}")
         if self.outliers == "none" and self.outlier_frac != defaults["outlier_frac"]:
             raise JeansValueError("outlier_frac does not apply to outliers='none'")
         for name in ("node_span", "grid_span", "log10_rho_half", "beta_tilde", "log10_ra", "eta", "shape_f",
@@ -201,14 +219,27 @@ def _log_normal(v2: np.ndarray, var: np.ndarray) -> np.ndarray:
     return -0.5 * (v2 / var + np.log(2.0 * math.pi * var))
 
 
+def _log_genorm_at(half_log_v2: np.ndarray, log_var: np.ndarray, log_p: np.ndarray,
+                   bins: np.ndarray | None = None) -> np.ndarray:
+    """ln of the generalised Gaussian p / (2 alpha Gamma(1/p)) exp(-|v / alpha|^p), alpha^2 = var Gamma(1/p) /
+    Gamma(3/p), at ln|v| = ``half_log_v2`` for ln var = ``log_var`` and ln p = ``log_p``.
+
+    With ``bins`` (one index per star), ``log_p`` holds one shape per (row, bin) and the Gamma functions are
+    evaluated once per bin, then spread to the stars (the likelihood's fast path).
+    """
+    take = (lambda a: a) if bins is None else (lambda a: a[:, bins])  # noqa: E731
+    p = np.exp(log_p)
+    g1 = gammaln(1.0 / p)
+    log_alpha = 0.5 * (log_var + take(g1 - gammaln(3.0 / p)))
+    z = np.exp(take(p) * (half_log_v2 - log_alpha))
+    return take(log_p - g1 - math.log(2.0)) - log_alpha - z
+
+
 def _log_genorm(v2: np.ndarray, var: np.ndarray, p: np.ndarray) -> np.ndarray:
     """ln of the generalised Gaussian of variance ``var`` and shape ``p`` at v (given v^2):
     p / (2 alpha Gamma(1/p)) exp(-|v / alpha|^p), alpha^2 = var Gamma(1/p) / Gamma(3/p)."""
-    g1, g3 = gammaln(1.0 / p), gammaln(3.0 / p)
-    log_alpha = 0.5 * (np.log(var) + g1 - g3)
     with np.errstate(divide="ignore"):
-        z = np.exp(p * (0.5 * np.log(v2) - log_alpha))
-    return np.log(p) - math.log(2.0) - log_alpha - g1 - z
+        return _log_genorm_at(0.5 * np.log(v2), np.log(var), np.log(p))
 
 
 def shape_kurtosis(p):
@@ -227,7 +258,7 @@ class JeansKernel:
 
     Parameter vector: [log10 rho_DM(R_1/2) (Msun kpc^-3), gamma_1..gamma_K], then, if beta is inferred,
     [beta~_0, beta~_inf, log10(r_a / R_1/2), eta], then, for the 'mixture' velocity shape, [f, q] (for the
-    'inferred' shape, ln p at each shape node), then, with
+    'inferred' shape, ln p at each shape bin), then, with
     a contamination component (:attr:`has_outliers`), [outlier_frac].
     """
 
@@ -248,7 +279,7 @@ class JeansKernel:
         if cfg.velocity_shape == "mixture":
             self.names += ["shape_f", "shape_q"]
         if cfg.velocity_shape == "inferred":
-            self.names += [f"log_shape_{i + 1}" for i in range(cfg.shape_nodes)]
+            self.names += [f"log_shape_{i + 1}" for i in range(cfg.shape_bins)]
         self.flagged = outlier_stars(stars)
         self.has_outliers = cfg.outliers == "uniform" or (cfg.outliers == "auto" and self.flagged.size > 0)
         self.i_out = len(self.names)
@@ -290,10 +321,10 @@ class JeansKernel:
         order = np.argsort(lR)
         cw = np.cumsum(self.w[order])
         self.shape_bin = np.empty(lR.size, dtype=np.intp)
-        self.shape_bin[order] = np.minimum((cw / cw[-1] * cfg.shape_nodes - 1e-9).astype(np.intp),
-                                           cfg.shape_nodes - 1)
+        self.shape_bin[order] = np.minimum((cw / cw[-1] * cfg.shape_bins - 1e-9).astype(np.intp),
+                                           cfg.shape_bins - 1)
         self.shape_lR = np.array([float(np.median(lR[self.shape_bin == b])) if np.any(self.shape_bin == b)
-                                  else float(np.median(lR)) for b in range(cfg.shape_nodes)])
+                                  else float(np.median(lR)) for b in range(cfg.shape_bins)])
         self.half_log_v2 = 0.5 * np.log(np.maximum(self.v2, 1e-300))
         self.kurtosis: dict[str, list[float]] = {}
 
@@ -384,8 +415,8 @@ class JeansKernel:
             lo += [cfg.shape_f[0], cfg.shape_q[0]]
             hi += [cfg.shape_f[1], cfg.shape_q[1]]
         if cfg.velocity_shape == "inferred":
-            lo += [math.log(cfg.shape_p[0])] * cfg.shape_nodes
-            hi += [math.log(cfg.shape_p[1])] * cfg.shape_nodes
+            lo += [math.log(cfg.shape_p[0])] * cfg.shape_bins
+            hi += [math.log(cfg.shape_p[1])] * cfg.shape_bins
         if self.has_outliers:
             lo.append(cfg.outlier_frac[0])
             hi.append(cfg.outlier_frac[1])
@@ -413,20 +444,15 @@ class JeansKernel:
 
     def shape_p(self, theta: np.ndarray) -> np.ndarray:
         """The 'inferred' shape p at every star (rows, stars)."""
-        k = self.config.shape_nodes
+        k = self.config.shape_bins
         return np.exp(theta[:, self.i_shape:self.i_shape + k])[:, self.shape_bin]
 
     def _log_member(self, theta: np.ndarray, s2: np.ndarray) -> np.ndarray:
         """Per-star log-density of v under the Jeans model (rows, stars)."""
         if self.config.velocity_shape == "inferred":
             # _log_genorm with the Gamma functions evaluated once per (row, radial bin)
-            lp = theta[:, self.i_shape:self.i_shape + self.config.shape_nodes]
-            p = np.exp(lp)
-            g1 = gammaln(1.0 / p)
-            b = self.shape_bin
-            log_alpha = 0.5 * (np.log(s2 + self.e2) + (g1 - gammaln(3.0 / p))[:, b])
-            z = np.exp(p[:, b] * (self.half_log_v2 - log_alpha))
-            return (lp - g1)[:, b] - math.log(2.0) - log_alpha - z
+            return _log_genorm_at(self.half_log_v2, np.log(s2 + self.e2),
+                                  theta[:, self.i_shape:self.i_shape + self.config.shape_bins], self.shape_bin)
         if self.config.velocity_shape != "mixture":
             return _log_normal(self.v2, s2 + self.e2)
         f = theta[:, self.i_shape:self.i_shape + 1]

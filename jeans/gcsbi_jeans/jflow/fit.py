@@ -1,65 +1,27 @@
-"""Training loop for the JFlow model and a bootstrap ensemble of fits, with profiles on radius grids."""
+"""JFlow: the training loop of one model and a bootstrap ensemble of fits, with profiles on radius grids."""
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .errors import JeansRuntimeError, JeansValueError, JeansWarning
-from .flows import FlowConfig
-from .io import StarTable, check_duplicates, check_outliers, robust_dispersion2, robust_velocity_scale
+from ..core.beta import BetaModel
+from ..core.grids import data_radius_range, default_grids
+from ..core.io import StarTable, check_fit_sample, sample_scales
+from ..errors import JeansRuntimeError, JeansValueError, JeansWarning
+from .config import FitConfig
 from .loss import smeared_log_likelihood, stars_to_tensors
 from .model import JeansFlowModel
 from .solve import format_radii, jeans_profiles, profile_validity, projected_profiles
-from .velocity import BetaModel
 
-__all__ = ["MIN_STARS", "DATA_QUANTILES", "FitConfig", "FitResult", "fit_model", "fit_ensemble", "EnsembleResult",
-           "default_grids", "check_fit_sample", "data_radius_range", "screen_members"]
-
-#: Fewest member stars a fit accepts: below it the half-number radius, velocity dispersion and the
-#: kernel bandwidths derived from them are noise, and the fit returns confident-looking nonsense.
-MIN_STARS = 20
-#: Weighted quantiles of the stars' projected radii between which an ensemble member's rho and M(<r) must be
-#: physical (rho > 0, M increasing); beyond them the profiles are extrapolation (see :func:`screen_members`).
-DATA_QUANTILES = (0.05, 0.95)
+__all__ = ["FitConfig", "FitResult", "fit_model", "fit_ensemble", "EnsembleResult", "screen_members"]
 #: Profiles derived from M(r) by the Jeans equation: the ones masked where a kept member is unphysical.
 _JEANS_KEYS = ("mass", "rho", "slope")
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Settings of one JFlow fit; bandwidths are fractions of the data's half-number radius / velocity spread."""
-
-    flow: FlowConfig = field(default_factory=FlowConfig)
-    sigma_hidden: int = 16
-    sigma_layers: int = 2
-    steps: int = 1000
-    lr: float = 1e-2
-    lr_final_frac: float = 0.05
-    n_model: int = 1024
-    n_kernel: int = 1
-    h_pos_frac: float = 0.15
-    h_vel_frac: float = 0.1
-    positions_only: bool = False
-    rao_blackwell: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.n_model < 2 or self.n_kernel < 1:
-            raise JeansValueError("steps >= 1, n_model >= 2 and n_kernel >= 1 are required")
-        if not (self.lr > 0 and 0 < self.lr_final_frac <= 1):
-            raise JeansValueError("lr must be > 0 and 0 < lr_final_frac <= 1")
-        if not (self.h_pos_frac > 0 and self.h_vel_frac >= 0):
-            raise JeansValueError("h_pos_frac must be > 0 and h_vel_frac >= 0")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -71,35 +33,6 @@ class FitResult:
     wall_s: float
 
 
-def check_fit_sample(stars: StarTable, *, min_stars: int = MIN_STARS, model_outliers: bool = False) -> None:
-    """Refuse samples no fit can use: fewer than ``min_stars`` stars, mostly duplicated rows, no spatial or
-    velocity spread, or (unless the fit has a contamination component, ``model_outliers``) gross velocity
-    outliers (:func:`~gcsbi_jeans.io.outlier_stars`). A few duplicated rows give a
-    :class:`~gcsbi_jeans.errors.JeansWarning`.
-
-    Raises :class:`~gcsbi_jeans.errors.JeansValueError`, naming the offending rows, before any model is built.
-    """
-    if stars.n < min_stars:
-        raise JeansValueError(f"need at least {min_stars} stars, got {stars.n}")
-    check_duplicates(stars)
-    _scales(stars)
-    if not model_outliers:
-        check_outliers(stars)
-
-
-def _scales(stars: StarTable) -> tuple[float, float]:
-    L = stars.half_light_radius()
-    if not L > 0:
-        raise JeansValueError(f"the half-number radius is 0: at least half of the {stars.n} stars are at R = 0 "
-                              "(x = y = 0); positions must be offsets from the centre")
-    V = math.sqrt(max(robust_dispersion2(stars), 0.0))
-    if not V > 0:
-        V = robust_velocity_scale(stars.v, stars.weight)[1]
-    if not V > 0:
-        raise JeansValueError(f"the {stars.n} stars have no velocity spread (all v equal after removing vsys)")
-    return L, V
-
-
 def fit_model(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig(), *, seed: int | None = None,
               progress: bool = True, desc: str = "jflow fit") -> FitResult:
     """Maximise the smeared likelihood of ``stars`` (same seed -> same result, bit for bit, on one thread).
@@ -108,7 +41,7 @@ def fit_model(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig()
     """
     seed = config.seed if seed is None else int(seed)
     check_fit_sample(stars)
-    L, V = _scales(stars)
+    L, V = sample_scales(stars)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = JeansFlowModel(beta=beta, length_scale=L, velocity_scale=V, flow=config.flow,
@@ -136,25 +69,6 @@ def fit_model(stars: StarTable, beta: BetaModel, config: FitConfig = FitConfig()
         if i % 25 == 0:
             bar.set_postfix(loss=f"{losses[i]:.3f}")
     return FitResult(model=model, losses=losses, wall_s=time.perf_counter() - t0)
-
-
-def _radius_quantiles(stars: StarTable, qs: tuple[float, ...]) -> list[float]:
-    order = np.argsort(stars.R)
-    cw = np.cumsum(stars.weight[order])
-    cw /= cw[-1]
-    return [max(float(stars.R[order][min(np.searchsorted(cw, q), stars.n - 1)]), 1e-6) for q in qs]
-
-
-def default_grids(stars: StarTable, *, n_r: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """Radius grid r (kpc) for 3D profiles and R for projected ones, spanning the data's radial range."""
-    lo, hi = _radius_quantiles(stars, (0.01, 0.99))
-    return np.geomspace(lo, hi * 1.5, n_r), np.geomspace(lo, hi, n_r // 2)
-
-
-def data_radius_range(stars: StarTable, quantiles: tuple[float, float] = DATA_QUANTILES) -> tuple[float, float]:
-    """The radii (kpc) the data cover: weighted quantiles (default 5% and 95%) of the projected radii."""
-    lo, hi = _radius_quantiles(stars, tuple(quantiles))
-    return lo, hi
 
 
 @dataclass
@@ -194,7 +108,8 @@ def screen_members(radius: np.ndarray, profiles: dict[str, np.ndarray], data_ran
     """Keep the ensemble members whose Jeans profiles are physical where the data are; say what was dropped.
 
     A member is invalid when, at a grid radius in ``data_range`` (kpc), rho <= 0, M(<r) <= 0 or either is not
-    finite, or M(<r) does not increase between neighbouring grid radii (:func:`~gcsbi_jeans.solve.profile_validity`).
+    finite, or M(<r) does not increase between neighbouring grid radii
+    (:func:`~gcsbi_jeans.jflow.solve.profile_validity`).
     Invalid members are left out with a :class:`~gcsbi_jeans.errors.JeansWarning` naming how many and where;
     fewer than half valid raises :class:`~gcsbi_jeans.errors.JeansRuntimeError`. Beyond the data, a kept
     member's mass, rho and slope are set to NaN where it is unphysical (another warning). Nothing is clipped.
@@ -210,7 +125,7 @@ def screen_members(radius: np.ndarray, profiles: dict[str, np.ndarray], data_ran
     if 2 * n_ok < members:
         raise JeansRuntimeError(
             f"JFlow is unphysical for {members - n_ok} of {members} ensemble members ({what}); fewer than half "
-            "are usable: use the default free-form route ('gcsbi-jeans fit --method freeform'), or more stars, "
+            "are usable: use the default free-form route ('gcsbi-jeans fit freeform'), or more stars, "
             "more --steps or a larger --ensemble")
     if n_ok < members:
         warnings.warn(f"JFlow: dropped {members - n_ok} of {members} ensemble members, {what}; the bands use "

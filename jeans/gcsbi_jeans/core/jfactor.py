@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .errors import JeansValueError
+from ..errors import JeansValueError
 
 __all__ = ["j_factor", "MSUN_GEV", "KPC_CM", "J_UNIT"]
 

@@ -1,4 +1,5 @@
-"""GravSphere-style parametric baseline: Plummer light + gNFW/Zhao halo + the same beta(r), sampled with emcee."""
+"""The parametric baseline route, GravSphere-style: Plummer light + gNFW/Zhao halo + the same beta(r), sampled with
+emcee; a comparison for the free-form posterior."""
 
 from __future__ import annotations
 
@@ -9,38 +10,34 @@ from dataclasses import asdict, dataclass
 import emcee
 import numpy as np
 
-from .errors import JeansRuntimeError, JeansValueError
-from .io import StarTable, robust_dispersion2
-from .parametric import G_KPC_KMS2_MSUN, plummer_cdf_2d, plummer_density, plummer_surface, \
+from ..core.beta import BetaModel
+from ..core.io import StarTable, check_fit_sample, robust_dispersion2
+from ..core.options import option
+from ..core.parametric import G_KPC_KMS2_MSUN, plummer_cdf_2d, plummer_density, plummer_surface, \
     sigma_los_parametric, zhao_density, zhao_mass
-from .velocity import BetaModel
+from ..core.sampling import check_sampler_settings
+from ..errors import JeansRuntimeError, JeansValueError
 
-__all__ = ["BaselineConfig", "BaselineResult", "fit_baseline", "PARAM_NAMES", "check_sampler_settings"]
+__all__ = ["BaselineConfig", "BaselineResult", "fit_baseline", "PARAM_NAMES"]
 
 PARAM_NAMES = ("log10_a", "log10_rho_s", "log10_r_s", "gamma")
-
-
-def check_sampler_settings(walkers: int, steps: int, burn: int, thin: int) -> None:
-    """emcee settings every sampler here needs: an even number of walkers >= 8 and draws left after burn-in."""
-    if walkers < 8 or walkers % 2 or burn < 0 or thin < 1 or steps - burn < thin:
-        raise JeansValueError("need an even number of walkers >= 8, burn >= 0, thin >= 1 and steps >= burn + thin")
 
 
 @dataclass(frozen=True)
 class BaselineConfig:
     """emcee settings and priors (uniform) of the parametric model; alpha, beta_out of the Zhao halo are fixed."""
 
-    walkers: int = 32
-    steps: int = 1500
-    burn: int = 500
-    thin: int = 10
-    alpha: float = 1.0
-    beta_out: float = 3.0
-    log10_rho_s: tuple[float, float] = (5.0, 11.0)
-    log10_r_s: tuple[float, float] = (-1.0, 1.5)
-    gamma: tuple[float, float] = (0.0, 2.0)
-    n_grid: int = 24
-    seed: int = 0
+    walkers: int = option(32, "emcee walkers (even, >= 8)")
+    steps: int = option(1500, "emcee steps per walker, --burn of them discarded")
+    burn: int = option(500, "emcee steps discarded as burn-in")
+    thin: int = option(10, "keep every thin-th emcee step")
+    alpha: float = option(1.0, "the Zhao halo's transition sharpness alpha (fixed)")
+    beta_out: float = option(3.0, "the Zhao halo's outer slope (fixed)")
+    log10_rho_s: tuple[float, float] = option((5.0, 11.0), "uniform prior of log10 rho_s (Msun/kpc^3)")
+    log10_r_s: tuple[float, float] = option((-1.0, 1.5), "uniform prior of log10 r_s (kpc)")
+    gamma: tuple[float, float] = option((0.0, 2.0), "uniform prior of the inner slope gamma")
+    n_grid: int = option(24, "projected radii sigma_los(R) is computed at (then interpolated to the stars)")
+    seed: int = option(0, "seed of the walkers' start and of emcee")
 
     def __post_init__(self) -> None:
         check_sampler_settings(self.walkers, self.steps, self.burn, self.thin)
@@ -117,10 +114,8 @@ def fit_baseline(stars: StarTable, beta: BetaModel, config: BaselineConfig = Bas
     """Sample the parametric posterior with emcee (seeded) and evaluate profiles on ``radius``/``R`` grids.
 
     The likelihood is Gaussian with no contamination term: gross velocity outliers are refused by
-    :func:`~gcsbi_jeans.fit.check_fit_sample` (the free-form fit models them instead).
+    :func:`~gcsbi_jeans.core.io.check_fit_sample` (the free-form fit models them instead).
     """
-    from .fit import check_fit_sample
-
     check_fit_sample(stars)
     lp = _LogPosterior(stars, beta, config)
     rng = np.random.default_rng(config.seed)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import brentq, minimize
 
-from .errors import JeansFileError, JeansValueError
+from ..errors import JeansFileError, JeansValueError
 from .parametric import plummer_cdf_2d, plummer_density, plummer_surface
 
 __all__ = ["LightProfile", "fit_light", "read_photometry", "MIN_PHOT_STARS", "BACKGROUND_OPTIONS"]

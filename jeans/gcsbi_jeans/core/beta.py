@@ -1,4 +1,6 @@
-"""Velocity model: a small network for sigma_r^2(r) and user-given anisotropy profiles beta(r)."""
+"""Anisotropy profiles beta(r) given by the user (or drawn by a route): numpy arrays and torch tensors alike.
+
+No torch import: a torch tensor passed in selects torch's functions (torch is then loaded already)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import nn
+import numpy as np
 
-from .errors import JeansValueError
+from ..errors import JeansValueError
 
 __all__ = [
     "BetaModel",
@@ -17,7 +18,6 @@ __all__ = [
     "OsipkovMerrittBeta",
     "BaesVanHeseBeta",
     "parse_beta",
-    "SigmaRNet",
 ]
 
 
@@ -52,7 +52,7 @@ class ConstantBeta(BetaModel):
         return 0.0 * r + self.beta0
 
     def log_g(self, r: Any) -> Any:
-        lib = torch if isinstance(r, torch.Tensor) else _np()
+        lib = _lib(r)
         return 2.0 * self.beta0 * lib.log(r)
 
 
@@ -74,7 +74,7 @@ class OsipkovMerrittBeta(BetaModel):
         return r**2 / (r**2 + self.r_a**2)
 
     def log_g(self, r: Any) -> Any:
-        lib = torch if isinstance(r, torch.Tensor) else _np()
+        lib = _lib(r)
         return lib.log(r**2 + self.r_a**2)
 
 
@@ -105,15 +105,18 @@ class BaesVanHeseBeta(BetaModel):
         return (self.beta0 + self.beta_inf * x) / (1.0 + x)
 
     def log_g(self, r: Any) -> Any:
-        lib = torch if isinstance(r, torch.Tensor) else _np()
+        lib = _lib(r)
         x = (r / self.r_a) ** self.eta
         return 2.0 * self.beta0 * lib.log(r) + 2.0 * (self.beta_inf - self.beta0) / self.eta * lib.log1p(x)
 
 
-def _np() -> Any:
-    import numpy
+def _lib(r: Any) -> Any:
+    """The array library of ``r``: torch for a torch tensor (imported only then: it is loaded already), else numpy."""
+    if type(r).__module__.split(".")[0] == "torch":
+        import torch
 
-    return numpy
+        return torch
+    return np
 
 
 def parse_beta(spec: str) -> BetaModel:
@@ -136,24 +139,3 @@ def parse_beta(spec: str) -> BetaModel:
     raise JeansValueError(
         f"unknown beta spec {spec!r}; use 'iso', 'const:B', 'om:R_A' or 'bvh:B0,BINF,R_A[,ETA]'"
     )
-
-
-class SigmaRNet(nn.Module):
-    """sigma_r^2(r) = V^2 softplus(MLP(ln(r/L))): smooth, positive radial dispersion profile."""
-
-    def __init__(self, *, hidden: int = 32, layers: int = 2) -> None:
-        super().__init__()
-        mods: list[nn.Module] = []
-        width = 1
-        for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.Tanh()]
-            width = hidden
-        mods.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*mods)
-        with torch.no_grad():  # start near sigma_r = V (softplus(0.54) = 1)
-            self.net[-1].weight.mul_(0.1)
-            self.net[-1].bias.fill_(0.5413)
-
-    def forward(self, log_r_scaled: torch.Tensor) -> torch.Tensor:
-        """sigma_r^2 in units of V^2 at ln(r/L)."""
-        return nn.functional.softplus(self.net(log_r_scaled.unsqueeze(-1)).squeeze(-1))

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .errors import JeansFileError
+from ..errors import JeansFileError
 
 __all__ = ["profiles_to_datatree", "hdi_bands", "save_datatree", "load_datatree", "truth_coverage",
            "PROFILE_DIMS", "UNITS", "portable_attrs"]

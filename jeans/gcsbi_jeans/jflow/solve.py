@@ -1,4 +1,4 @@
-"""Spherical Jeans solution by automatic differentiation: M(r), rho(r), its log slope, and sigma_los(R)."""
+"""JFlow's spherical Jeans solution by automatic differentiation: M(r), rho(r), its log slope, and sigma_los(R)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import JeansValueError
+from ..core.parametric import G_KPC_KMS2_MSUN
+from ..errors import JeansValueError
 from .model import JeansFlowModel
 
 __all__ = ["G_KPC_KMS2_MSUN", "jeans_profiles", "projected_profiles", "ProfileValidity", "profile_validity",
            "format_radii"]
-
-G_KPC_KMS2_MSUN = 4.30091727e-6  # gravitational constant in kpc (km/s)^2 / Msun
 
 
 def _check_radii(r: np.ndarray, name: str) -> np.ndarray:
@@ -31,7 +30,7 @@ def jeans_profiles(model: JeansFlowModel, radii: np.ndarray) -> dict[str, np.nda
 
     The values are raw: M comes from the fitted n and sigma_r, so nothing makes it increase and rho = M'/(4 pi r^2)
     can be <= 0 (a 2% wiggle in n or sigma_r^2 is enough). :func:`profile_validity` finds where; the ensemble
-    (:func:`~gcsbi_jeans.fit.fit_ensemble`) drops such members and says so.
+    (:func:`~gcsbi_jeans.jflow.fit.fit_ensemble`) drops such members and says so.
     """
     r_np = _check_radii(radii, "radii")
     model = copy.deepcopy(model).double()  # float64 copy: the caller's model is left untouched

@@ -1,45 +1,19 @@
-"""Equivariant (radial) continuous normalizing flows for a spherical number density n(r) in 3D."""
+"""JFlow's tracer density: equivariant (radial) continuous normalizing flows for a spherical n(r) in 3D."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from .errors import JeansValueError
+from ..errors import JeansValueError
+from .config import VARIANTS, FlowConfig
 
 __all__ = ["FlowConfig", "RadialField", "RadialCNF", "RadialFlowDistribution", "VARIANTS"]
 
-VARIANTS = ("plain", "cored", "cusp")
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-@dataclass(frozen=True)
-class FlowConfig:
-    """Architecture of the radial CNF (all lengths in the scaled units r / L).
-
-    ``variant``: 'cored' (default; regular centre), 'cusp' (cored + learnable power-law radial map) or 'plain'
-    (the bare field x_hat f(|x|, t); it need not vanish at r = 0, so trajectories can reach the origin and the
-    density is then not exactly normalised: kept for comparison only).
-    """
-
-    variant: str = "cored"
-    hidden: int = 16
-    layers: int = 2
-    ode_steps: int = 16
-    r0: float = 0.3
-    cusp_init: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise JeansValueError(f"flow variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.hidden < 1 or self.layers < 1 or self.ode_steps < 1:
-            raise JeansValueError("hidden, layers and ode_steps must be >= 1")
-        if not (self.r0 > 0 and self.cusp_init > 0):
-            raise JeansValueError("r0 and cusp_init must be > 0")
 
 
 class RadialField(nn.Module):

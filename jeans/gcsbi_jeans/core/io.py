@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import JeansFileError, JeansValueError, JeansWarning
+from ..errors import JeansFileError, JeansValueError, JeansWarning
 
 __all__ = [
     "StarTable",
@@ -30,6 +30,9 @@ __all__ = [
     "star_label",
     "check_duplicates",
     "check_outliers",
+    "MIN_STARS",
+    "check_fit_sample",
+    "sample_scales",
 ]
 
 ARCMIN_PER_RAD = 180.0 * 60.0 / math.pi
@@ -40,6 +43,9 @@ ARCMIN_PER_RAD = 180.0 * 60.0 / math.pi
 OUTLIER_Z = 10.0
 #: A table in which this fraction of the rows or more repeat another row exactly is refused (fewer: a warning).
 DUPLICATE_REFUSE_FRAC = 0.1
+#: Fewest member stars a fit accepts: below it the half-number radius, velocity dispersion and the
+#: kernel bandwidths derived from them are noise, and the fit returns confident-looking nonsense.
+MIN_STARS = 20
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,37 @@ def check_outliers(stars: "StarTable") -> None:
         f"{OUTLIER_Z:g} robust dispersions (vsys {stars.vsys:.5g} km/s, dispersion {s:.3g} km/s); remove "
         f"{'them' if idx.size > 1 else 'it'} or use the free-form fit, whose contamination component models "
         f"outliers")
+
+
+def check_fit_sample(stars: StarTable, *, min_stars: int = MIN_STARS, model_outliers: bool = False) -> None:
+    """Refuse samples no fit can use: fewer than ``min_stars`` stars, mostly duplicated rows, no spatial or
+    velocity spread, or (unless the fit has a contamination component, ``model_outliers``) gross velocity
+    outliers (:func:`outlier_stars`). A few duplicated rows give a :class:`~gcsbi_jeans.errors.JeansWarning`.
+
+    Raises :class:`~gcsbi_jeans.errors.JeansValueError`, naming the offending rows, before any model is built.
+    Every route (free-form, parametric baseline, JFlow) runs it first.
+    """
+    if stars.n < min_stars:
+        raise JeansValueError(f"need at least {min_stars} stars, got {stars.n}")
+    check_duplicates(stars)
+    sample_scales(stars)
+    if not model_outliers:
+        check_outliers(stars)
+
+
+def sample_scales(stars: StarTable) -> tuple[float, float]:
+    """(L, V): the half-number radius (kpc) and a robust velocity dispersion (km/s) of ``stars``, both > 0
+    (else :class:`~gcsbi_jeans.errors.JeansValueError`)."""
+    L = stars.half_light_radius()
+    if not L > 0:
+        raise JeansValueError(f"the half-number radius is 0: at least half of the {stars.n} stars are at R = 0 "
+                              "(x = y = 0); positions must be offsets from the centre")
+    V = math.sqrt(max(robust_dispersion2(stars), 0.0))
+    if not V > 0:
+        V = robust_velocity_scale(stars.v, stars.weight)[1]
+    if not V > 0:
+        raise JeansValueError(f"the {stars.n} stars have no velocity spread (all v equal after removing vsys)")
+    return L, V
 
 
 def _read_text(p: Path) -> str:

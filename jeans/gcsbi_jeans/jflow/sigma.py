@@ -1,0 +1,29 @@
+"""JFlow's radial velocity dispersion: a small network for sigma_r^2(r)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["SigmaRNet"]
+
+
+class SigmaRNet(nn.Module):
+    """sigma_r^2(r) = V^2 softplus(MLP(ln(r/L))): smooth, positive radial dispersion profile."""
+
+    def __init__(self, *, hidden: int = 32, layers: int = 2) -> None:
+        super().__init__()
+        mods: list[nn.Module] = []
+        width = 1
+        for _ in range(layers):
+            mods += [nn.Linear(width, hidden), nn.Tanh()]
+            width = hidden
+        mods.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*mods)
+        with torch.no_grad():  # start near sigma_r = V (softplus(0.54) = 1)
+            self.net[-1].weight.mul_(0.1)
+            self.net[-1].bias.fill_(0.5413)
+
+    def forward(self, log_r_scaled: torch.Tensor) -> torch.Tensor:
+        """sigma_r^2 in units of V^2 at ln(r/L)."""
+        return nn.functional.softplus(self.net(log_r_scaled.unsqueeze(-1)).squeeze(-1))
