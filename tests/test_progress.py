@@ -27,7 +27,8 @@ def _subparser(parser: argparse.ArgumentParser, words: tuple[str, ...]) -> argpa
     return parser
 
 
-@pytest.mark.parametrize("words", WITH_PROGRESS + [("jeans", "fit"), ("jeans", "baseline")], ids=" ".join)
+@pytest.mark.parametrize("words", WITH_PROGRESS + [("jeans", "fit", "freeform"), ("jeans", "fit", "jflow"),
+                                                   ("jeans", "baseline")], ids=" ".join)
 def test_every_long_command_takes_no_progress(words):
     if words[0] == "jeans":
         pytest.importorskip("gcsbi_jeans")

@@ -11,9 +11,14 @@
     gcsbi m31 compare results.fits --out DIR    offsets / scatter / coverage vs Caldwell+2011 printed; with
                                                 --out, DIR/comparison.json and DIR/comparison.png
 
-Priors: the posterior's training prior by default (the shipped one: ``m31-clusters``, log age
-7 - 10.15, E(B-V) 0 - 1); ``--prior old`` is the ``m31-old`` prior (8 - 14 Gyr, >= 10^4 Msun; the
-shipped posterior trained on it, else the all-ages one reweighted); ``--age-range``, ``--ebv-range``
+Priors (``--prior``): by default ``population``, the population of M31's clusters learnt from the
+PHAT catalogue itself (age, mass, [Fe/H] and E(B-V) jointly, in three disc-radius bins;
+``gcsbi.catalogue.population``; with a ``--posterior`` it was not learnt for: ``box``); ``box`` is the
+posterior's training box (shipped: log age 7 - 10.15) with E(B-V) >= the Milky Way foreground
+(0.055 mag; Schlafly & Finkbeiner 2011); ``old`` is the
+``m31-old`` prior (8 - 14 Gyr, >= 10^4 Msun; the shipped posterior trained on it, else the all-ages
+one reweighted) with the same floor; ``training`` is the training prior unchanged (E(B-V) from 0).
+``--age-range``, ``--ebv-range``
 and ``--ebv-prior MEAN,SD`` (a Gaussian, e.g. from a dust map) change it further. They must lie
 inside the posterior's training prior (a range reaching outside it, or a Gaussian mean outside it,
 is refused with the allowed range). Every output names the prior it used.
@@ -44,8 +49,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     common.add_argument("--catalogue", type=Path, default=None, help="PHAT FITS table (default: the shipped Johnson+2015 catalogue)")
     common.add_argument("--num-samples", type=int, default=2000)
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--prior", choices=("training", "old"), default="training",
-                        help="prior preset: the posterior's training prior, or old clusters (8-14 Gyr)")
+    common.add_argument("--prior", choices=("population", "box", "old", "training"), default=None,
+                        help="prior preset: population (default; learnt from the PHAT catalogue), box (the training "
+                             "box with E(B-V) >= the Milky Way foreground 0.055), old (8-14 Gyr, >= 1e4 Msun, same "
+                             "floor), training (unchanged, E(B-V) from 0)")
     common.add_argument("--age-range", type=_pair, default=None, metavar="LO,HI", help="age range in Gyr, inside the training prior (shipped: 0.01-14.1 Gyr)")
     common.add_argument("--ebv-range", type=_pair, default=None, metavar="LO,HI", help="E(B-V) range in mag, inside the training prior (shipped: 0-1)")
     common.add_argument("--ebv-prior", type=_pair, default=None, metavar="MEAN,SD", help="Gaussian E(B-V) prior; MEAN inside the training prior's E(B-V) range, SD > 0")
@@ -109,16 +116,20 @@ def _pair(text: str) -> tuple[float, float]:
     return a, b
 
 
-def _prior(args: argparse.Namespace) -> Any:
-    from .priors import prior_choice
+def _prior(args: argparse.Namespace, post: Any) -> Any:
+    from .inference import default_choice
+    from .priors import PRESETS, prior_choice
 
-    return prior_choice(args.prior, age_gyr=args.age_range, ebv=args.ebv_range, ebv_gaussian=args.ebv_prior)
+    preset = args.prior
+    if preset is None:
+        preset = next(k for k, v in PRESETS.items() if v == default_choice(post))
+    return prior_choice(preset, age_gyr=args.age_range, ebv=args.ebv_range, ebv_gaussian=args.ebv_prior)
 
 
 def _post(args: argparse.Namespace) -> Any:
     from .inference import load_catalogue_posterior
 
-    return load_catalogue_posterior(args.posterior, prior=args.prior)
+    return load_catalogue_posterior(args.posterior, prior=args.prior or "population")
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -134,10 +145,11 @@ def _infer(args: argparse.Namespace) -> int:
         check_output_dir(args.out)  # before the work: refuse a folder of the user's at once
     table = read_phat_catalogue(args.catalogue)
     row = resolve_cluster(args.cluster, table)
-    choice = _prior(args)
+    post = _post(args)
+    choice = _prior(args, post)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dt = infer_cluster(row, _post(args), prior=choice, num_samples=args.num_samples, seed=args.seed,
+        dt = infer_cluster(row, post, prior=choice, num_samples=args.num_samples, seed=args.seed,
                            progress=not args.no_progress)
     for w in caught:
         print(f"warning: {printable(w.message)}")
@@ -145,7 +157,8 @@ def _infer(args: argparse.Namespace) -> int:
     # names come from the catalogue and the checkpoint (files): printed escaped
     print(f"APID {int(row['APID'])} {printable(str(row['AltID']).strip())}: ood_flag={dt.attrs.get('ood_flag')} "
           f"range_flag={dt.attrs.get('range_flag')}")
-    print(f"prior: {printable(dt.attrs['prior'])} (kept {dt.attrs['prior_kept_fraction']:.0%} of the posterior)")
+    print(f"prior: {printable(dt.attrs['prior'])} (kept {dt.attrs['prior_kept_fraction']:.0%} of the posterior, "
+          f"{dt.attrs['prior_ess']:.0f} effective draws)")
     print(printable(s.to_string(), newlines=True))
     if args.out:
         with output_dir(args.out, kind="gcsbi m31 infer") as tmp:
@@ -170,8 +183,9 @@ def _batch(args: argparse.Namespace) -> int:
         where = ("the Caldwell+2011-matched sample (--sample caldwell; --sample all takes any PHAT cluster)"
                  if sample == "caldwell" else "the PHAT catalogue")
         table = select_clusters(table, names, catalogue=read_phat_catalogue(args.catalogue), sample=where)
-    res = infer_catalogue(table, _post(args), num_samples=args.num_samples, seed=args.seed,
-                          progress=not args.no_progress, out=args.out, prior=_prior(args))
+    post = _post(args)
+    res = infer_catalogue(table, post, num_samples=args.num_samples, seed=args.seed,
+                          progress=not args.no_progress, out=args.out, prior=_prior(args, post))
     print(f"prior: {res.meta['PRIOR']}")
     used = [s.startswith("ok") for s in res["status"]]
     print(f"{sum(used)} of {len(res)} clusters inferred, {int(res['any_ood'][used].sum())} flagged out of "

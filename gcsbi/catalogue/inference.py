@@ -16,6 +16,8 @@ turns names / APIDs / catalogue rows into the feature vector and adds to the Dat
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,11 +29,11 @@ from ..errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from ..inference.checkpoint import SHIPPED_DIR
 from .catalogues import catalogue_values, is_catalogue_row, read_phat_catalogue, resolve_cluster
 from .model import CatalogueModel, feature_names, features
-from .priors import PriorChoice, check_within_training, reweight
+from .priors import DEFAULT_PRESET, PRESETS, PriorChoice, check_within_training, population_applies, reweight
 
 __all__ = ["SHIPPED_CATALOGUE_POSTERIOR", "SHIPPED_OLD_CATALOGUE_POSTERIOR", "load_catalogue_posterior",
            "effective_choice", "catalogue_observation", "range_check",
-           "infer_cluster", "infer_catalogue", "PERCENTILES"]
+           "infer_cluster", "infer_catalogue", "PERCENTILES", "default_choice", "disc_radius"]
 
 SHIPPED_CATALOGUE_POSTERIOR = SHIPPED_DIR / "hst-phat6_m31-clusters_catalogue.pt"
 #: Trained on the ``m31-old`` prior (the ``old`` prior choice: age 8 - 14 Gyr, mass >= 10^4 Msun).
@@ -62,9 +64,9 @@ def effective_choice(posterior: Any, choice: PriorChoice | None) -> PriorChoice:
     Raises :class:`GcsbiValueError` when ``choice`` reaches outside the posterior's training prior
     (:func:`~gcsbi.catalogue.priors.check_within_training`).
     """
-    choice = choice or PriorChoice()
+    choice = PriorChoice() if choice is None else choice
     if choice.name == "old" and getattr(posterior.prior, "name", None) == "m31-old":
-        return PriorChoice()
+        return dataclasses.replace(choice, age_gyr=None, log10_mass=None)  # the posterior's own box; floor kept
     if not choice.is_training:
         prior = posterior.prior
         check_within_training(choice, tuple(posterior.param_names), prior.low.numpy(), prior.high.numpy(),
@@ -90,6 +92,35 @@ def _model(posterior: Any) -> CatalogueModel:
 def _bands(posterior: Any) -> tuple[str, ...]:
     """The catalogue bands a catalogue-mode posterior was trained on (its simulator's filters)."""
     return tuple(posterior.spec["simulator"].get("filters") or ("F336W", "F475W", "F814W"))
+
+
+def _float_or_none(row: Any, key: str, keys: Any) -> float | None:
+    if key not in keys or np.ma.is_masked(row[key]):
+        return None
+    v = float(row[key])
+    return v if np.isfinite(v) else None
+
+
+def disc_radius(ra: Any, dec: Any) -> float | None:
+    """M31 disc radius (kpc) of a position, or None when it is unknown."""
+    from .geometry import m31_disc_radius_kpc
+
+    if ra is None or dec is None:
+        return None
+    return float(m31_disc_radius_kpc(ra, dec))
+
+
+def default_choice(posterior: Any = None) -> PriorChoice:
+    """The prior ``gcsbi m31`` uses when none is named (:data:`~gcsbi.catalogue.priors.DEFAULT_PRESET`):
+    the population learnt from the PHAT catalogue, for a posterior with the parameters and box it
+    was learnt for; else ``box`` (the training box with E(B-V) >= the Milky Way foreground)."""
+    choice = PRESETS[DEFAULT_PRESET]
+    if posterior is None or choice.population is None:
+        return choice
+    prior = posterior.prior
+    if population_applies(choice, tuple(posterior.param_names), prior.low.numpy(), prior.high.numpy()):
+        return choice
+    return PRESETS["box"]
 
 
 def _is_named(obs: Any) -> bool:
@@ -133,7 +164,8 @@ def catalogue_observation(posterior: Any, observation: Any, *, table: Any = None
             xs.append(features(v["mag"][None], v["err"][None], np.array([v["reff"]]), np.array([v["rap"]]))[0])
             keys = row.keys() if hasattr(row, "keys") else row.colnames
             ids.append({"APID": int(row["APID"]) if "APID" in keys else -1,
-                        "AltID": str(row["AltID"]).strip() if "AltID" in keys and not np.ma.is_masked(row["AltID"]) else ""})
+                        "AltID": str(row["AltID"]).strip() if "AltID" in keys and not np.ma.is_masked(row["AltID"]) else "",
+                        "RAdeg": _float_or_none(row, "RAdeg", keys), "DEdeg": _float_or_none(row, "DEdeg", keys)})
             vals.append({"mag": v["mag"].tolist(), "err": v["err"].tolist(), "reff": v["reff"], "rap": v["rap"],
                          "bands": list(bands), "upper_limit": v["upper_limit"].tolist(),
                          "missing_bands": v["missing_bands"], "filled_errors": v["filled_errors"]})
@@ -159,30 +191,38 @@ def catalogue_observation(posterior: Any, observation: Any, *, table: Any = None
     return x, attrs
 
 
-#: Posterior draws taken per kept draw when a prior choice reweights them.
-OVERSAMPLE = 8
+#: Posterior draws taken per kept draw when a prior choice reweights them (a population prior can
+#: keep a small part of the box posterior: ``prior_ess`` reports what is left).
+OVERSAMPLE = 16
 
 
 def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | None = None, num_samples: int = 1000,
                   seed: int = 0, **kwargs: Any) -> Any:
-    """Posterior DataTree for one cluster (name, APID or catalogue row) under ``prior`` (default: the training prior).
+    """Posterior DataTree for one cluster (name, APID or catalogue row) under ``prior``.
 
-    ``kwargs`` go to ``gcsbi.infer``. The DataTree's attrs ``prior`` (the prior used, in words),
-    ``prior_kept_fraction`` and ``prior_ess`` say what the prior choice did.
+    ``prior``: a :class:`~gcsbi.catalogue.priors.PriorChoice`; default (:func:`default_choice`): the
+    population learnt from the PHAT catalogue, evaluated at the cluster's M31 disc radius when its
+    position is known (else averaged over radius). ``kwargs`` go to ``gcsbi.infer``. The DataTree's attrs
+    ``prior`` (the prior used, in words), ``prior_kept_fraction``, ``prior_ess`` (effective number of
+    the re-weighted draws) and ``disc_radius_kpc`` say what the prior did.
     """
     from ..inference import infer
     from ..inference.arviz import posterior_datatree
 
     seed = _check_seed(seed)
     post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
-    choice = effective_choice(post, prior)
+    choice = effective_choice(post, default_choice(post) if prior is None else prior)
     n_draw = int(num_samples) * (1 if choice.is_training else OVERSAMPLE)
     dt = infer(post, cluster, num_samples=n_draw, seed=seed, **kwargs)
     names = tuple(post.param_names)
+    ident = dt.attrs.get("cluster")
+    ident = json.loads(ident) if isinstance(ident, str) else ident
+    radius = disc_radius(ident.get("RAdeg"), ident.get("DEdeg")) if isinstance(ident, dict) else None
     draws = np.stack([np.asarray(dt["posterior"][n].values)[0] for n in names], axis=-1)
-    kept, info = reweight(draws, names, choice, int(num_samples), np.random.default_rng(seed))
+    kept, info = reweight(draws, names, choice, int(num_samples), np.random.default_rng(seed), radius_kpc=radius)
     attrs = {**dt.attrs, "prior": choice.describe(post.prior), "prior_kept_fraction": info["kept_fraction"],
-             "prior_ess": info["ess"], "num_samples": int(num_samples)}
+             "prior_ess": info["ess"], "num_samples": int(num_samples),
+             "disc_radius_kpc": float("nan") if radius is None else radius}
     bounds = {n: (dt["posterior"][n].attrs.get("prior_low"), dt["posterior"][n].attrs.get("prior_high")) for n in names}
     units = {n: dt["posterior"][n].attrs.get("units", "") for n in names}
     observed = dt["observed_data"]["image"].values if "observed_data" in dt.children else None
@@ -200,7 +240,8 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     cannot be used (a band missing, ...) get ``status`` = the reason and NaN results.
     Columns of ``table`` named APID/AltID/name and ``caldwell_*`` are carried over.
     ``out``: ``.fits`` or ``.ecsv`` path to write. ``prior``: a :class:`~gcsbi.catalogue.priors.PriorChoice`
-    (default: the training prior); the table's ``meta["PRIOR"]`` names the prior used, and
+    (default, :func:`default_choice`: the population learnt from the PHAT catalogue, at each
+    cluster's disc radius from ``RAdeg``/``DEdeg``; columns ``disc_radius_kpc`` and ``prior_ess``); the table's ``meta["PRIOR"]`` names the prior used, and
     ``prior_kept_fraction`` per cluster the posterior mass it kept. A posterior in ``log10_age_yr``
     also gets ``age_gyr_p*`` columns (the same percentiles in Gyr).
     """
@@ -214,9 +255,17 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
     model, bands = _model(post), _bands(post)
     names = tuple(post.param_names)
-    choice = effective_choice(post, prior)
+    choice = effective_choice(post, default_choice(post) if prior is None else prior)
     n_draw = int(num_samples) * (1 if choice.is_training else OVERSAMPLE)
     n = len(table)
+    radii = np.full(n, np.nan)
+    if "RAdeg" in table.colnames and "DEdeg" in table.colnames:
+        from .geometry import m31_disc_radius_kpc
+
+        ra, de = (np.asarray(table[c].filled(np.nan) if hasattr(table[c], "filled") else table[c], float)
+                  for c in ("RAdeg", "DEdeg"))
+        ok = np.isfinite(ra) & np.isfinite(de) & (np.abs(de) <= 90)
+        radii[ok] = m31_disc_radius_kpc(ra[ok], de[ok])
     good, xs, status = [], [], []
     for i in range(n):
         try:
@@ -231,7 +280,7 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     res = {f"{p}_p{q:g}": np.full(n, np.nan) for p in names for q in PERCENTILES}
     res.update(ood_pvalue=np.full(n, np.nan), ood_flag=np.zeros(n, bool), range_flag=np.zeros(n, bool),
                edge_params=np.array([""] * n, dtype=object), posterior_mass_in_prior=np.full(n, np.nan),
-               prior_kept_fraction=np.full(n, np.nan))
+               prior_kept_fraction=np.full(n, np.nan), prior_ess=np.full(n, np.nan))
     iterator = range(0, len(good), int(batch_size))
     if progress:
         from tqdm.auto import tqdm
@@ -248,8 +297,10 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
         rng = np.random.default_rng([int(seed), int(s)])
         for b, i in enumerate(idx):
             d = np.stack([np.asarray(dt["posterior"][p].values)[0][:, b] for p in names], axis=1)
-            d, info = reweight(d, names, choice, int(num_samples), rng)
+            d, info = reweight(d, names, choice, int(num_samples), rng,
+                               radius_kpc=None if np.isnan(radii[i]) else radii[i])
             res["prior_kept_fraction"][i] = info["kept_fraction"]
+            res["prior_ess"][i] = info["ess"]
             pct = np.percentile(d, PERCENTILES, axis=0)
             for j, p in enumerate(names):
                 for k, q in enumerate(PERCENTILES):
@@ -270,6 +321,7 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
             col = table[c]
             cols[c] = np.asarray(col.filled(np.nan if col.dtype.kind == "f" else "") if hasattr(col, "filled") else col)
     cols["status"] = np.array(status, dtype=str)
+    cols["disc_radius_kpc"] = radii
     if "log10_age_yr" in names:
         res.update({f"age_gyr_p{q:g}": 10.0 ** (res[f"log10_age_yr_p{q:g}"] - 9.0) for q in PERCENTILES})
     cols.update({k: (v.astype(str) if v.dtype == object else v) for k, v in res.items()})

@@ -1,17 +1,30 @@
 """Prior choices for catalogue-mode posteriors, applied at inference time.
 
 A posterior is trained under one prior (its training prior, e.g. ``m31-clusters``: log age
-7 - 10.15, E(B-V) 0 - 1). A user may want a narrower or different one -- only old clusters,
-or a reddening prior from a dust map. Because the new prior ``pi'`` is given relative to the
-training prior ``pi``, ``p'(theta | x) ∝ p(theta | x) pi'(theta) / pi(theta)``: posterior draws are
+7 - 10.15, E(B-V) 0 - 1). Inference may use another one ``pi'``: because it is given relative to
+the training prior ``pi``, ``p'(theta | x) ∝ p(theta | x) pi'(theta) / pi(theta)``: posterior draws are
 weighted by ``pi' / pi`` and resampled. Box restrictions keep the draws inside the box; a
-Gaussian E(B-V) prior weights them by its density (the training prior is flat in E(B-V)).
+Gaussian E(B-V) prior weights them by its density (the training prior is flat in E(B-V)); a
+population (:mod:`gcsbi.catalogue.population`) weights them by its density at the cluster's M31
+disc radius.
 
-Presets (:data:`PRESETS`): ``training`` (no change) and ``old`` (the old-cluster option: age
-8 - 14 Gyr, mass >= 10^4 Msun, i.e. the ``m31-old`` prior; when a posterior trained on that prior
-is shipped, :func:`gcsbi.catalogue.inference.load_catalogue_posterior` gives it for ``"old"``, with
-every simulation spent on old clusters). The choice is described in every output (``describe``),
-so a result always says which prior it used.
+Presets (:data:`PRESETS`):
+
+* ``population`` (the default of ``gcsbi m31``): the population of M31's clusters learnt from the
+  PHAT catalogue itself (``m31-phat``, :mod:`gcsbi.catalogue.population`: age, mass, [Fe/H] and
+  E(B-V) jointly, in three disc-radius bins, averaged over its bootstrap fits; E(B-V) >= the Milky
+  Way foreground). For a posterior whose parameters or box it was not learnt for,
+  :func:`gcsbi.catalogue.inference.default_choice` gives ``box`` instead (the output names it);
+* ``box``: the training box with E(B-V) >= the Milky Way foreground
+  (:data:`~gcsbi.catalogue.geometry.EBV_FOREGROUND`), the physical lower bound of every M31
+  cluster's reddening;
+* ``old``: old clusters (8 - 14 Gyr, mass >= 10^4 Msun, i.e. the ``m31-old`` prior; when a posterior
+  trained on that prior is shipped, :func:`gcsbi.catalogue.inference.load_catalogue_posterior` gives
+  it), E(B-V) >= the foreground;
+* ``training``: no change -- the posterior's own training prior, E(B-V) from 0: for checks on the
+  training simulations; unphysical for M31, whose clusters all lie behind the Milky Way's dust.
+
+The choice is described in every output (``describe``), so a result always says which prior it used.
 """
 
 from __future__ import annotations
@@ -22,19 +35,25 @@ from typing import Any
 import numpy as np
 
 from ..errors import GcsbiValueError
+from .geometry import EBV_FOREGROUND
 
-__all__ = ["PriorChoice", "PRESETS", "prior_choice", "reweight", "training_box", "check_within_training"]
+__all__ = ["PriorChoice", "PRESETS", "DEFAULT_PRESET", "POPULATIONS", "population_applies", "prior_choice", "reweight",
+           "training_box", "check_within_training"]
 
 
 @dataclass(frozen=True)
 class PriorChoice:
-    """Restrictions (``age_gyr``, ``log10_mass``, ``ebv`` boxes) and a Gaussian ``ebv_gaussian`` = (mean, sd)."""
+    """Restrictions (``age_gyr``, ``log10_mass``, ``ebv`` boxes; ``ebv_min``, a lower bound only), a
+    Gaussian ``ebv_gaussian`` = (mean, sd), and a learnt ``population`` (a name from
+    :data:`POPULATIONS`, or the path of a population file, :mod:`gcsbi.catalogue.population`)."""
 
     name: str = "training"
     age_gyr: tuple[float, float] | None = None
     log10_mass: tuple[float, float] | None = None
     ebv: tuple[float, float] | None = None
     ebv_gaussian: tuple[float, float] | None = None
+    ebv_min: float | None = None
+    population: str | None = None
 
     def __post_init__(self) -> None:
         for key in ("age_gyr", "log10_mass", "ebv"):
@@ -46,10 +65,17 @@ class PriorChoice:
         g = self.ebv_gaussian
         if g is not None and not (len(g) == 2 and np.all(np.isfinite(g)) and g[1] > 0):
             raise GcsbiValueError(f"E(B-V) prior must be (mean, sd > 0), got {g}")
+        if self.ebv_min is not None and not (np.isfinite(self.ebv_min) and 0 <= self.ebv_min < 1):
+            raise GcsbiValueError(f"E(B-V) lower bound must be in [0, 1) mag, got {self.ebv_min}")
 
     @property
     def is_training(self) -> bool:
-        return self.age_gyr is None and self.log10_mass is None and self.ebv is None and self.ebv_gaussian is None
+        return (self.age_gyr is None and self.log10_mass is None and self.ebv is None and self.ebv_gaussian is None
+                and self.ebv_min is None and self.population is None)
+
+    def population_model(self) -> Any:
+        """The :class:`~gcsbi.catalogue.population.PopulationModel` of ``population`` (loaded once, checked)."""
+        return None if self.population is None else _population(self.population)
 
     def describe(self, training_prior: Any = None) -> str:
         """One line naming the training prior and what this choice changes."""
@@ -63,12 +89,31 @@ class PriorChoice:
             parts.append(f"E(B-V) {self.ebv[0]:g}-{self.ebv[1]:g}")
         if self.ebv_gaussian is not None:
             parts.append(f"E(B-V) ~ N({self.ebv_gaussian[0]:g}, {self.ebv_gaussian[1]:g})")
-        return f"{base}" if not parts else f"{base} restricted to {', '.join(parts)} ({self.name})"
+        if self.ebv_min is not None:
+            parts.append(f"E(B-V) >= {self.ebv_min:g} (Milky Way foreground)")
+        text = f"{base}" if not parts else f"{base} restricted to {', '.join(parts)} ({self.name})"
+        if self.population is not None:
+            pop = self.population_model()
+            m = pop.meta
+            text = (f"population {pop.name} learnt from {m.get('n_clusters', '?')} PHAT clusters (histogram over "
+                    f"log age, log M, [Fe/H], E(B-V) in {len(pop.radial_edges_kpc) - 1} disc-radius bins, averaged over "
+                    f"{max(len(pop.weights) - 1, 1)} bootstrap fits; E(B-V) >= {pop.low[3]:g}) on {text}")
+        return text
 
-    def log_weights(self, draws: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-        """log(pi'/pi) per draw (..., D) up to a constant; -inf outside a restriction."""
+    def log_weights(self, draws: np.ndarray, names: tuple[str, ...], radius_kpc: Any = None) -> np.ndarray:
+        """log(pi'/pi) per draw (..., D) up to a constant; -inf outside a restriction.
+
+        ``radius_kpc``: the cluster's M31 disc radius, for a population prior (None: its radius average).
+        """
         d = np.asarray(draws, dtype=float)
         lw = np.zeros(d.shape[:-1])
+        if self.population is not None:
+            pop = self.population_model()
+            missing = [n for n in pop.names if n not in names]
+            if missing:
+                raise GcsbiValueError(f"population {pop.name} needs parameters {missing}; this posterior has "
+                                      f"{list(names)} (use the prior 'box' or 'training')")
+            lw = lw + pop.log_density(d[..., [names.index(n) for n in pop.names]], radius_kpc)
         if self.age_gyr is not None:
             if "log10_age_yr" in names:
                 age = 10.0 ** (d[..., names.index("log10_age_yr")] - 9.0)
@@ -80,7 +125,7 @@ class PriorChoice:
         if self.log10_mass is not None:
             m = d[..., names.index("log10_mass")]
             lw = np.where((m >= self.log10_mass[0]) & (m <= self.log10_mass[1]), lw, -np.inf)
-        if self.ebv is not None or self.ebv_gaussian is not None:
+        if self.ebv is not None or self.ebv_gaussian is not None or self.ebv_min is not None:
             if "ebv" not in names:
                 raise GcsbiValueError(f"an E(B-V) prior needs the parameter 'ebv'; this posterior has {list(names)}")
             e = d[..., names.index("ebv")]
@@ -89,20 +134,43 @@ class PriorChoice:
             if self.ebv_gaussian is not None:
                 mu, sd = self.ebv_gaussian
                 lw = lw - 0.5 * ((e - mu) / sd) ** 2
+            if self.ebv_min is not None:
+                lw = np.where(e >= self.ebv_min, lw, -np.inf)
         return lw
+
+
+#: Populations that ship with gcsbi (name -> file under gcsbi/data); other files load by path.
+POPULATIONS = {"m31-phat": "populations/m31-phat.json"}
+_LOADED: dict[str, Any] = {}
+
+
+def _population(name: str) -> Any:
+    from pathlib import Path
+
+    from .population import load_population
+
+    if name not in _LOADED:
+        path = Path(__file__).resolve().parents[1] / "data" / POPULATIONS[name] if name in POPULATIONS else Path(name)
+        _LOADED[name] = load_population(path)  # size- and SHA-256-checked
+    return _LOADED[name]
 
 
 #: Named prior choices.
 PRESETS: dict[str, PriorChoice] = {
+    "population": PriorChoice(name="population", population="m31-phat"),
+    "box": PriorChoice(name="box", ebv_min=EBV_FOREGROUND),
+    "old": PriorChoice(name="old", age_gyr=(8.0, 14.0), log10_mass=(4.0, 6.7), ebv_min=EBV_FOREGROUND),
     "training": PriorChoice(),
-    "old": PriorChoice(name="old", age_gyr=(8.0, 14.0), log10_mass=(4.0, 6.7)),
 }
+#: The preset ``gcsbi m31`` uses when none is named.
+DEFAULT_PRESET = "population"
 
 
-def prior_choice(preset: str = "training", *, age_gyr: tuple[float, float] | None = None,
+def prior_choice(preset: str = "box", *, age_gyr: tuple[float, float] | None = None,
                  ebv: tuple[float, float] | None = None,
                  ebv_gaussian: tuple[float, float] | None = None) -> PriorChoice:
-    """A preset (:data:`PRESETS`) with optional changes, e.g. ``prior_choice("old", ebv_gaussian=(0.1, 0.03))``."""
+    """A preset (:data:`PRESETS`; default ``box``, which fits any posterior with an ``ebv``) with optional
+    changes, e.g. ``prior_choice("old", ebv_gaussian=(0.1, 0.03))``."""
     if preset not in PRESETS:
         raise GcsbiValueError(f"unknown prior preset {preset!r}; choose from {sorted(PRESETS)}")
     base = PRESETS[preset]
@@ -112,8 +180,8 @@ def prior_choice(preset: str = "training", *, age_gyr: tuple[float, float] | Non
     name = base.name if base.name != "training" else "user"
     kw = {"age_gyr": base.age_gyr, "log10_mass": base.log10_mass, "ebv": base.ebv, "ebv_gaussian": base.ebv_gaussian,
           **changed}
-    return PriorChoice(name=name + "+" + "+".join(changed), **{k: (tuple(float(x) for x in v) if v is not None else None)
-                                                               for k, v in kw.items()})
+    return PriorChoice(name=name + "+" + "+".join(changed), population=base.population, ebv_min=base.ebv_min,
+                       **{k: (tuple(float(x) for x in v) if v is not None else None) for k, v in kw.items()})
 
 
 #: What each restriction is called in messages, and its unit.
@@ -163,6 +231,16 @@ def check_within_training(choice: PriorChoice, names: tuple[str, ...], low: Any,
         if want[0] < lo - tol or want[1] > hi + tol:
             raise GcsbiValueError(f"{label} range {want[0]:g}-{want[1]:g}{unit} lies outside {where}: "
                                   f"allowed {lo:.4g}-{hi:.4g}{unit}")
+    if choice.ebv_min is not None:
+        if "ebv" not in box:
+            raise GcsbiValueError(f"an E(B-V) bound needs the parameter 'ebv'; this posterior has {list(names)}")
+        if not box["ebv"][0] - 1e-5 <= choice.ebv_min < box["ebv"][1]:
+            raise GcsbiValueError(f"E(B-V) lower bound {choice.ebv_min:g} mag lies outside {where}: "
+                                  f"allowed {box['ebv'][0]:.4g}-{box['ebv'][1]:.4g} mag")
+    if choice.population is not None and not population_applies(choice, names, low, high):
+        pop = choice.population_model()
+        raise GcsbiValueError(f"population {pop.name} was learnt for parameters {list(pop.names)} in the box "
+                              f"{pop.meta.get('training_box')}; {where} differs (use the prior 'box' or 'training')")
     if choice.ebv_gaussian is not None:
         if "ebv" not in box:
             raise GcsbiValueError(f"an E(B-V) prior needs the parameter 'ebv'; this posterior has {list(names)}")
@@ -173,16 +251,16 @@ def check_within_training(choice: PriorChoice, names: tuple[str, ...], low: Any,
 
 
 def reweight(draws: np.ndarray, names: tuple[str, ...], choice: PriorChoice, n_out: int,
-             rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float]]:
+             rng: np.random.Generator, radius_kpc: Any = None) -> tuple[np.ndarray, dict[str, float]]:
     """Resample ``n_out`` of the draws (S, D) with weights pi'/pi; returns (draws (n_out, D), info).
 
     ``info``: ``kept_fraction`` (posterior mass the choice keeps) and ``ess`` (effective sample
-    size of the weighted draws). Raises :class:`GcsbiValueError` when no draw survives.
+    size of the weighted draws). ``radius_kpc``: the cluster's disc radius (population priors). Raises :class:`GcsbiValueError` when no draw survives.
     """
     d = np.asarray(draws, dtype=float)
     if choice.is_training:
         return d[:n_out], {"kept_fraction": 1.0, "ess": float(min(len(d), n_out))}
-    lw = choice.log_weights(d, names)
+    lw = choice.log_weights(d, names, radius_kpc)
     ok = np.isfinite(lw)
     if not ok.any():
         raise GcsbiValueError(f"prior choice '{choice.describe()}' excludes every posterior draw: "
@@ -191,3 +269,25 @@ def reweight(draws: np.ndarray, names: tuple[str, ...], choice: PriorChoice, n_o
     w /= w.sum()
     idx = rng.choice(len(d), size=int(n_out), replace=True, p=w)
     return d[idx], {"kept_fraction": float(ok.mean()), "ess": float(1.0 / np.sum(w**2))}
+
+
+def population_applies(choice: PriorChoice, names: tuple[str, ...], low: Any, high: Any) -> bool:
+    """Whether ``choice``'s population was learnt for a posterior with these parameters and this training box.
+
+    The population's parameters must all be there, and the box it was learnt under (its file's
+    ``meta["training_box"]``) must contain the posterior's box for them.
+    """
+    pop = choice.population_model()
+    if pop is None:
+        return True
+    if any(n not in names for n in pop.names):
+        return False
+    tb = pop.meta.get("training_box")
+    if not tb:
+        return False
+    lo, hi = np.asarray(low, float), np.asarray(high, float)
+    for j, n in enumerate(pop.names):
+        k = names.index(n)
+        if lo[k] < tb[0][j] - 1e-5 * max(1, abs(tb[0][j])) or hi[k] > tb[1][j] + 1e-5 * max(1, abs(tb[1][j])):
+            return False
+    return True

@@ -58,7 +58,8 @@ def test_infer_by_name_and_row(toy_posterior, shared_data, monkeypatch):
         dt = gcsbi.infer(toy_posterior, "B165", num_samples=200, seed=1)
         row = resolve_cluster(166, read_phat_catalogue())
         dt2 = gcsbi.infer(toy_posterior, row, num_samples=200, seed=1)
-    assert json.loads(dt.attrs["cluster"]) == {"APID": 166, "AltID": "B165-G218"}  # JSON text: NetCDF-safe
+    assert json.loads(dt.attrs["cluster"]) == {"APID": 166, "AltID": "B165-G218",  # JSON text: NetCDF-safe
+                                               "RAdeg": 10.825944, "DEdeg": 41.18187}
     assert json.loads(dt.attrs["catalogue_values"])["mag"] == [17.23, 17.02, 15.64]
     assert "range_flag" in dt.attrs and "ood_flag" in dt.attrs
     np.testing.assert_array_equal(dt["posterior"]["log10_mass"].values, dt2["posterior"]["log10_mass"].values)
@@ -123,10 +124,13 @@ def test_cli(toy_posterior, shared_data, tmp_path, monkeypatch, capsys):
     assert main(["m31", "infer", "B165", "--posterior", str(ckpt), "--num-samples", "100", "--out",
                  str(tmp_path / "b165")]) == 0
     out = capsys.readouterr().out
-    assert "log10_mass" in out and "prior: m31-gc (kept 100% of the posterior)" in out
+    assert "log10_mass" in out and "prior: m31-gc restricted to E(B-V) >= 0.055 (Milky Way foreground) (box)" in out
+    assert "effective draws" in out
     assert (tmp_path / "b165" / "posterior.png").is_file()
     assert main(["m31", "infer", "B165", "--posterior", str(ckpt), "--num-samples", "100", "--ebv-range", "0,0.2"]) == 0
-    assert "prior: m31-gc restricted to E(B-V) 0-0.2" in capsys.readouterr().out
+    assert "prior: m31-gc restricted to E(B-V) 0-0.2, E(B-V) >= 0.055" in capsys.readouterr().out
+    assert main(["m31", "infer", "B165", "--posterior", str(ckpt), "--num-samples", "100", "--prior", "training"]) == 0
+    assert "prior: m31-gc (kept 100% of the posterior" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["m31", "infer", "B165", "--posterior", str(ckpt), "--ebv-prior", "0.1"])
     assert "expected two numbers" in capsys.readouterr().err
@@ -187,9 +191,10 @@ def test_prior_choices_restrict_and_reweight(toy_posterior):
     old = infer_cluster(x, toy_posterior, prior=prior_choice("old"), num_samples=200, seed=1, check_ood=False)
     age = np.asarray(old["posterior"]["age_gyr"].values).ravel()
     assert age.size == 200 and age.min() >= 8.0 and age.max() <= 14.0
-    assert "age 8-14 Gyr, log M 4-6.7 (old)" in old.attrs["prior"] and 0 < old.attrs["prior_kept_fraction"] < 1
-    red = infer_cluster(x, toy_posterior, prior=prior_choice(ebv_gaussian=(0.05, 0.01)), num_samples=400, seed=1,
-                        check_ood=False)
+    assert "age 8-14 Gyr, log M 4-6.7, E(B-V) >= 0.055 (Milky Way foreground) (old)" in old.attrs["prior"]
+    assert 0 < old.attrs["prior_kept_fraction"] < 1 and np.asarray(old["posterior"]["ebv"].values).min() >= 0.055
+    red = infer_cluster(x, toy_posterior, prior=prior_choice("training", ebv_gaussian=(0.05, 0.01)), num_samples=400,
+                        seed=1, check_ood=False)
     e = np.asarray(red["posterior"]["ebv"].values).ravel()
     assert abs(np.median(e) - 0.05) < 0.02 and "N(0.05, 0.01)" in red.attrs["prior"]
     with pytest.raises(GcsbiValueError, match="sd > 0"):

@@ -9,11 +9,12 @@ import pytest
 
 from gcsbi.catalogue.geometry import M31_CENTRE_DEG, M31_DISTANCE_KPC, M31_INCLINATION_DEG, M31_PA_DEG, \
     m31_disc_radius_kpc
-from gcsbi.catalogue.population import Mixture, PopulationModel, cluster_summaries, fit_mixture, load_population, \
-    save_population
+from gcsbi.catalogue.population import PopulationModel, bin_fractions, bootstrap_weights, fit_weights, \
+    load_population, save_population
 from gcsbi.errors import GcsbiFileError, GcsbiValueError
 
-LOW, HIGH = np.array([7.0, 2.5, -2.5, 0.05]), np.array([10.15, 6.7, 0.3, 1.0])
+LOW, HIGH = np.array([7.0, 2.5, -2.5, 0.055]), np.array([10.15, 6.7, 0.3, 1.0])
+EDGES = tuple(np.linspace(lo, hi, 3) for lo, hi in zip(LOW, HIGH))  # 2 bins per parameter: 16 bins
 
 
 def test_disc_radius_known_answers():
@@ -34,89 +35,52 @@ def test_disc_radius_known_answers():
         m31_disc_radius_kpc([10.0, np.nan], [41.0, 41.0])
 
 
-def test_cluster_summaries_divide_out_the_box():
-    """A parameter the data constrain keeps its width; one they do not (draws fill the box) becomes uninformative."""
-    rng = np.random.default_rng(6)
-    k = 20000
-    draws = np.stack([rng.normal(8.5, 0.05, k), rng.uniform(LOW[1], HIGH[1], k), rng.normal(-1.0, 0.1, k),
-                      rng.uniform(0.0, 1.0, k)], axis=-1)[None]
-    m, c = cluster_summaries(draws, np.array([7.0, 2.5, -2.5, 0.0]), HIGH)
-    sd = np.sqrt(np.diag(c[0]))
-    np.testing.assert_allclose(sd[[0, 2]], [0.05, 0.1], rtol=0.05)
-    np.testing.assert_allclose(m[0, [0, 2]], [8.5, -1.0], atol=0.01)
-    assert sd[1] > 5 * (HIGH[1] - LOW[1]) and sd[3] > 5  # the posterior sd was width / sqrt(12)
+def _population(n_boot: int = 3, seed: int = 4) -> PopulationModel:
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(16), size=(n_boot + 1, 2))
+    return PopulationModel("test-pop", EDGES, np.array([0.0, 10.0, 1000.0]), w,
+                           {"n_clusters": 10, "training_box": [[7.0, 2.5, -2.5, 0.0], HIGH.tolist()]})
 
 
-def _one_component(mean, cov) -> Mixture:
-    return Mixture(np.array([1.0]), np.asarray(mean, float)[None], np.asarray(cov, float)[None])
-
-
-def test_conditional_density_is_the_gaussian_conditional():
-    rng = np.random.default_rng(1)
-    a = rng.normal(size=(5, 5))
-    cov = a @ a.T + 5 * np.eye(5)
-    mean = rng.normal(size=5)
-    mix = _one_component(mean, cov)
-    lr = 0.7
-    gain = cov[:4, 4] / cov[4, 4]
-    cm = mean[:4] + gain * (lr - mean[4])
-    cc = cov[:4, :4] - np.outer(gain, cov[4, :4])
-    z = rng.normal(size=(7, 4))
-    from scipy.stats import multivariate_normal
-
-    np.testing.assert_allclose(mix.log_conditional(z, lr), multivariate_normal(cm, cc).logpdf(z), rtol=1e-10)
-    s = mix.sample(np.full(20000, lr), np.random.default_rng(2))
-    np.testing.assert_allclose(s.mean(0), cm, atol=0.05 * np.sqrt(np.diag(cc)).max() + 0.02)
-    np.testing.assert_allclose(np.cov(s.T), cc, rtol=0, atol=0.04 * np.diag(cc).max())
-
-
-def test_deconvolution_recovers_a_known_population():
-    """Clusters from a two-component population, each measured with noise 2x wider than a component:
-    the fit recovers the components' means and their narrow widths, which the measurements do not show."""
-    rng = np.random.default_rng(3)
-    n, k = 4000, 200
-    means = np.array([[8.0, 3.5, -1.0, 0.3, 0.9], [9.5, 4.5, -1.8, 0.15, 1.2]])
-    comp = (rng.random(n) < 0.4).astype(int)
-    log_r = means[comp, 4] + rng.normal(0, 0.05, n)
-    sd_true = 0.1
-    theta = means[comp, :4] + rng.normal(0, sd_true, (n, 4))
-    noise = 2 * sd_true
-    obs = theta + rng.normal(0, noise, (n, 4))
-    draws = obs[:, None, :] + rng.normal(0, noise, (n, k, 4))  # flat-prior posterior draws
-    m, c = cluster_summaries(draws, np.full(4, -1e3), np.full(4, 1e3))  # a box far wider than the data
-    np.testing.assert_allclose(np.sqrt(np.median(np.diagonal(c, axis1=1, axis2=2), 0)), noise, rtol=0.05)
-    mix, info = fit_mixture(m, c, log_r, n_components=2, rng=rng)
-    order = np.argsort(mix.means[:, 0])
-    np.testing.assert_allclose(mix.means[order], means, atol=0.03)
-    np.testing.assert_allclose(mix.weights[order], [0.6, 0.4], atol=0.03)
-    sd = np.sqrt(np.diagonal(mix.covs[order][:, :4, :4], axis1=1, axis2=2))
-    np.testing.assert_allclose(sd, sd_true, atol=0.025)  # deconvolved: 0.1, where the measurements scatter by 0.22
-    assert info["loglik"] > fit_mixture(m, c, log_r, n_components=1, rng=rng)[1]["loglik"]
-
-
-def _population(n_mix: int = 3) -> PopulationModel:
-    rng = np.random.default_rng(4)
-    mixes = []
-    for _ in range(n_mix):
-        a = rng.normal(size=(2, 5, 5)) * 0.3
-        centre = np.append((LOW + HIGH) / 2, 0.9)
-        scale = np.append((HIGH - LOW) / 4, 0.2)
-        mixes.append(Mixture(np.array([0.5, 0.5]), centre + scale * rng.normal(size=(2, 5)),
-                             (a @ a.transpose(0, 2, 1) + np.eye(5)) * np.outer(scale, scale)))
-    return PopulationModel("test-pop", ("log10_age_yr", "log10_mass", "feh", "ebv"), LOW, HIGH, tuple(mixes),
-                           {"n_clusters": 10, "components": 2})
-
-
-def test_population_density_is_the_bootstrap_average_inside_the_box():
+def test_histogram_density_bins_and_normalisation():
     pop = _population()
+    assert pop.bin_index(np.array([HIGH])) == 15 and pop.bin_index(np.array([LOW])) == 0  # edges: closed box
+    assert pop.bin_index(np.array([[7.5, 3.0, -1.0, 0.02]]))[0] == -1  # below the E(B-V) floor
     rng = np.random.default_rng(5)
-    theta = LOW + (HIGH - LOW) * rng.random((50, 4))
-    want = np.log(np.mean([np.exp(m.log_conditional(theta, np.log10(8.0))) for m in pop.mixtures[1:]], axis=0))
-    np.testing.assert_allclose(pop.log_density(theta, 8.0), want, rtol=1e-10)
-    outside = np.array([[7.5, 3.0, -1.0, 0.02]])  # E(B-V) below the floor
-    assert pop.log_density(outside, 5.0)[0] == -np.inf
-    s = pop.sample(np.full(1000, 8.0), rng)
+    theta = LOW + (HIGH - LOW) * rng.random((200_000, 4))
+    vol = np.prod(HIGH - LOW)
+    for r in (3.0, 12.0):
+        assert np.mean(np.exp(pop.log_density(theta, r))) * vol == pytest.approx(1.0, abs=0.02)
+    w = pop.weights[1:].mean(0)
+    b = pop.bin_index(theta[:5])
+    np.testing.assert_allclose(pop.log_density(theta[:5], 12.0), np.log(w[1, b] / pop.volumes[b]))
+    s = pop.sample(np.full(4000, 3.0), rng)
     assert np.all((s >= LOW) & (s <= HIGH))
+    frac = np.bincount(pop.bin_index(s), minlength=16) / len(s)
+    np.testing.assert_allclose(frac, w[0], atol=0.03)
+
+
+def test_em_deconvolves_a_known_population():
+    """Clusters from a known histogram population, each seen with noise as wide as a bin: the EM
+    weights approach the truth, much closer than the histogram of the clusters' posterior medians."""
+    rng = np.random.default_rng(3)
+    truth = np.zeros(16)
+    truth[[0, 5, 10, 15]] = [0.4, 0.3, 0.2, 0.1]
+    pop = PopulationModel("truth", EDGES, np.array([0.0, 1000.0]), truth[None, None], {})
+    n, k = 3000, 400
+    theta = pop.sample(np.ones(n), rng)
+    noise = 0.5 * (HIGH - LOW) / 2  # half a bin
+    obs = theta + rng.normal(0, 1, (n, 4)) * noise
+    draws = obs[:, None, :] + rng.normal(0, 1, (n, k, 4)) * noise  # flat-prior posterior, truncated below
+    draws = np.clip(draws, LOW, HIGH)  # the box: draws piled on the edges stand for the mass beyond them
+    f, usable = bin_fractions(pop, draws)
+    assert usable.all()
+    w, ll = fit_weights(f, alpha=0.01)
+    naive = np.bincount(pop.bin_index(np.clip(np.median(draws, 1), LOW, HIGH)), minlength=16) / n
+    tv_em, tv_naive = 0.5 * np.abs(w - truth).sum(), 0.5 * np.abs(naive - truth).sum()
+    assert tv_em < 0.1 and tv_em < 0.5 * tv_naive, (tv_em, tv_naive)
+    boots = bootstrap_weights(f, w, alpha=0.01, n_boot=5, rng=rng)
+    assert boots.shape == (5, 16) and np.allclose(boots.sum(1), 1)
 
 
 def test_population_file_round_trip_and_integrity(tmp_path):
@@ -124,9 +88,9 @@ def test_population_file_round_trip_and_integrity(tmp_path):
     path = save_population(pop, tmp_path / "pop.json")
     back = load_population(path)
     theta = (LOW + HIGH) / 2 + np.zeros((3, 4))
-    np.testing.assert_allclose(back.log_density(theta, 5.0), pop.log_density(theta, 5.0))
+    np.testing.assert_allclose(back.log_density(theta, 5.0), pop.log_density(theta, 5.0), rtol=1e-5)  # stored to 1e-7
     doc = json.loads(path.read_text())
-    doc["population"]["mixtures"][0]["weights"] = [0.9, 0.1]
+    doc["population"]["weights"][0][0][0] += 0.1
     path.write_text(json.dumps(doc))
     with pytest.raises(GcsbiFileError, match="SHA-256"):
         load_population(path)
@@ -136,6 +100,56 @@ def test_population_file_round_trip_and_integrity(tmp_path):
         save_population(pop, other)
     assert other.read_text() == '{"mine": 1}'
     big = tmp_path / "big.json"
-    big.write_bytes(b" " * 2_000_001)
+    big.write_bytes(b" " * 4_000_001)
     with pytest.raises(GcsbiFileError, match="more than"):
         load_population(big)
+
+
+def test_population_prior_reweights_at_the_cluster_radius(tmp_path):
+    from gcsbi.catalogue.priors import PriorChoice, reweight
+
+    pop = _population()
+    path = save_population(pop, tmp_path / "pop.json")
+    choice = PriorChoice(name="population", population=str(path))
+    names = ("distance_kpc", "log10_mass", "log10_age_yr", "feh", "ebv")
+    rng = np.random.default_rng(7)
+    lo = np.array([700.0, LOW[1], LOW[0], LOW[2], 0.0])
+    hi = np.array([850.0, HIGH[1], HIGH[0], HIGH[2], HIGH[3]])
+    draws = lo + (hi - lo) * rng.random((4000, 5))
+    ours = draws[:, [2, 1, 3, 4]]
+    assert (ours[:, 3] < LOW[3]).any()
+    np.testing.assert_allclose(choice.log_weights(draws, names, 3.0), pop.log_density(ours, 3.0), rtol=1e-5)
+    assert not np.allclose(choice.log_weights(draws, names, 3.0), choice.log_weights(draws, names, 15.0))
+    kept, info = reweight(draws, names, choice, 500, rng, radius_kpc=3.0)
+    assert kept.shape == (500, 5) and kept[:, 4].min() >= LOW[3] and 0 < info["ess"] < 4000
+    assert "population test-pop" in choice.describe()
+    with pytest.raises(GcsbiValueError, match="needs parameters"):
+        choice.log_weights(draws[:, :4], names[:4], 3.0)
+
+
+def test_default_prior_is_the_population_where_it_was_learnt_else_the_box(tmp_path):
+    import dataclasses
+    import types
+
+    import torch
+
+    from gcsbi.catalogue.inference import default_choice, effective_choice, load_catalogue_posterior
+    from gcsbi.catalogue.priors import PRESETS, PriorChoice
+
+    post = load_catalogue_posterior()
+    assert default_choice(post) == PRESETS["population"] and PRESETS["box"].ebv_min == pytest.approx(0.055)
+    assert PRESETS["population"].population_model().low[3] == pytest.approx(0.055)
+    assert "E(B-V) >= 0.055 (Milky Way foreground)" in PRESETS["box"].describe(post.prior)
+    idx = [post.param_names.index(n) for n in ("log10_age_yr", "log10_mass", "feh", "ebv")]
+    box = [post.prior.low.numpy()[idx].tolist(), post.prior.high.numpy()[idx].tolist()]
+    pop = dataclasses.replace(_population(), meta={"training_box": box, "n_clusters": 10})
+    choice = PriorChoice(name="population", population=str(save_population(pop, tmp_path / "pop.json")))
+    assert effective_choice(post, choice) == choice
+    wider = types.SimpleNamespace(param_names=post.param_names,
+                                  prior=types.SimpleNamespace(low=post.prior.low - 1, high=post.prior.high))
+    with pytest.raises(GcsbiValueError, match="was learnt for"):
+        effective_choice(wider, choice)  # learnt inside a smaller box: it says nothing outside it
+    other = types.SimpleNamespace(param_names=("log10_mass", "age_gyr", "feh", "ebv"),
+                                  prior=types.SimpleNamespace(low=torch.tensor([2.5, 1.0, -2.5, 0.0]),
+                                                              high=torch.tensor([6.7, 14.0, 0.3, 0.5])))
+    assert default_choice(other) == PRESETS["box"]

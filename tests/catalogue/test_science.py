@@ -30,7 +30,8 @@ def test_old_prior_choice_uses_the_old_posterior():
         pytest.skip("old-cluster catalogue posterior not built")
     old = load_catalogue_posterior(prior="old")
     assert old.prior.name == "m31-old" and load_catalogue_posterior().prior.name == "m31-clusters"
-    assert effective_choice(old, prior_choice("old")).is_training  # trained on that prior: nothing to reweight
+    kept = effective_choice(old, prior_choice("old"))  # trained on that box: only the foreground floor is left
+    assert kept.age_gyr is None and kept.log10_mass is None and kept.ebv_min == pytest.approx(0.055)
     assert not effective_choice(load_catalogue_posterior(), prior_choice("old")).is_training
     # the preset is the m31-old box inside the m31-clusters prior
     lo, hi = old.prior.low.numpy(), old.prior.high.numpy()
