@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     age = np.asarray(table["caldwell_age"], float)
     table = table[~(age < 8.0)]  # Caldwell: blank or >= 8 Gyr = old
     stats = {"selection": "Caldwell+2011 x PHAT (<= 1 arcsec), Caldwell age blank or >= 8 Gyr"}
-    for label, model, choice in (("default_box_prior", post, None), ("old_prior", post_old, old),
+    for label, model, choice in (("default_prior", post, None), ("old_prior", post_old, old),
                                  ("training_prior", post, prior_choice("training"))):
         res = infer_catalogue(table, model, num_samples=a.num_samples, seed=0, prior=choice,
                               out=RESULTS / "m31_caldwell_results.ecsv" if choice is None else None)
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     stats["diagnostic_ebv_prior_from_caldwell"] = ebv_given_diagnostic(table, post_old, a.num_samples)
     stats["wall_time_s"] = round(time.time() - t0, 1)
     print(f"Caldwell old clusters: {stats['old_prior']['n_used']} of {stats['old_prior']['n_clusters']} used")
-    for label in ("default_box_prior", "old_prior", "training_prior"):
+    for label in ("default_prior", "old_prior", "training_prior"):
         for n, s in stats[label]["all"].items():
             if s.get("n"):
                 print(f"  {label:15s} {n:11s} n={s['n']:3d} offset {s['median_offset']:+.3f} scatter(MAD) "
