@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     names = tuple(post.param_names)
     idx = [names.index(n) for n in POP_PARAMS]
     box_low, box_high = post.prior.low.numpy()[idx].astype(float), post.prior.high.numpy()[idx].astype(float)
-    shape = PopulationModel("shape", EDGES, RADIAL_EDGES_KPC,
-                            np.full((1, 3, int(np.prod([len(e) - 1 for e in EDGES]))), 1.0 / np.prod([len(e) - 1 for e in EDGES])), {})
+    n_bins = int(np.prod([len(e) - 1 for e in EDGES]))
+    shape = PopulationModel("shape", EDGES, RADIAL_EDGES_KPC, np.full((1, len(RADIAL_EDGES_KPC) - 1, n_bins), 1.0 / n_bins), {})
     f, usable = bin_fractions(shape, d["draws"][:, :, idx].astype(float))
     radial = shape.radial_bin(d["radius"])
     keep = np.flatnonzero(usable)

@@ -255,7 +255,8 @@ def reweight(draws: np.ndarray, names: tuple[str, ...], choice: PriorChoice, n_o
     """Resample ``n_out`` of the draws (S, D) with weights pi'/pi; returns (draws (n_out, D), info).
 
     ``info``: ``kept_fraction`` (posterior mass the choice keeps) and ``ess`` (effective sample
-    size of the weighted draws). ``radius_kpc``: the cluster's disc radius (population priors). Raises :class:`GcsbiValueError` when no draw survives.
+    size of the weighted draws). ``radius_kpc``: the cluster's disc radius (population priors).
+    Raises :class:`GcsbiValueError` when no draw survives.
     """
     d = np.asarray(draws, dtype=float)
     if choice.is_training:

@@ -16,6 +16,21 @@ __all__ = ["FlowConfig", "RadialField", "RadialCNF", "RadialFlowDistribution", "
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+def tanh_mlp(n_in: int, *, hidden: int, layers: int) -> nn.Sequential:
+    """``layers`` tanh layers of ``hidden`` units from ``n_in`` inputs to one output, the last layer scaled
+    down 10x (so a flow starts near the identity and a dispersion near its initial bias)."""
+    mods: list[nn.Module] = []
+    width = n_in
+    for _ in range(layers):
+        mods += [nn.Linear(width, hidden), nn.Tanh()]
+        width = hidden
+    mods.append(nn.Linear(width, 1))
+    net = nn.Sequential(*mods)
+    with torch.no_grad():
+        net[-1].weight.mul_(0.1)
+    return net
+
+
 class RadialField(nn.Module):
     """Radial speed f(r, t) of the vector field dx/dt = x_hat * f(|x|, t) (times tanh(r/r0) if cored).
 
@@ -26,15 +41,8 @@ class RadialField(nn.Module):
 
     def __init__(self, *, hidden: int, layers: int, cored: bool, r0: float) -> None:
         super().__init__()
-        mods: list[nn.Module] = []
-        width = 2
-        for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.Tanh()]
-            width = hidden
-        mods.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*mods)
+        self.net = tanh_mlp(2, hidden=hidden, layers=layers)
         with torch.no_grad():  # start close to the identity map
-            self.net[-1].weight.mul_(0.1)
             self.net[-1].bias.zero_()
         self.cored = cored
         self.r0 = r0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .cnf import tanh_mlp
+
 __all__ = ["SigmaRNet"]
 
 
@@ -13,15 +15,8 @@ class SigmaRNet(nn.Module):
 
     def __init__(self, *, hidden: int = 32, layers: int = 2) -> None:
         super().__init__()
-        mods: list[nn.Module] = []
-        width = 1
-        for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.Tanh()]
-            width = hidden
-        mods.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*mods)
+        self.net = tanh_mlp(1, hidden=hidden, layers=layers)
         with torch.no_grad():  # start near sigma_r = V (softplus(0.54) = 1)
-            self.net[-1].weight.mul_(0.1)
             self.net[-1].bias.fill_(0.5413)
 
     def forward(self, log_r_scaled: torch.Tensor) -> torch.Tensor:
