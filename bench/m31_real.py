@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/m31_real.py [--posterior PATH] [--num-samples 2000] [--all-phat]
 
-Everything runs with the default a user gets (``gcsbi m31 infer`` / ``batch`` with no ``--prior``:
-``box``, all ages, E(B-V) >= the Milky Way foreground); Caldwell's old clusters are also reported
-under the ``old`` prior choice (age 8 - 14 Gyr, mass >= 10^4 Msun, the posterior trained on
-``m31-old``) and the unchanged training prior (E(B-V) from 0).
+B165, the Caldwell old clusters and the Johnson+2016 young clusters under the population learnt from
+the PHAT catalogue (``--prior population``, :mod:`gcsbi.catalogue.population`); Caldwell's old
+clusters also under the ``old`` prior choice (age 8 - 14 Gyr, mass >= 10^4 Msun, the posterior trained
+on ``m31-old``) and the unchanged training prior (E(B-V) from 0).
 E(B-V) is inferred, never fixed to a literature value. Writes to bench/results/:
 * ``m31_b165.json`` / ``m31_b165.png`` - posterior of B165 (= APID 166) with Caldwell's values marked;
 * ``m31_caldwell_results.ecsv`` (and ``.fits``) - the batch-mode table (percentiles, OOD flags);
@@ -89,14 +89,14 @@ def ebv_given_diagnostic(table, post, num_samples: int, sd: float = 0.05) -> dic
 
 
 def johnson2016(post, num_samples: int) -> dict:
-    """Young clusters: our log age and log M (the default prior) vs Johnson et al. (2016) CMD fits."""
+    """Young clusters: our log age and log M (the learnt population prior) vs Johnson et al. (2016) CMD fits."""
     from astropy.table import Table, join
 
     j16 = Table.read(DATA / "phat_young_cluster_ages_masses_johnson2016.fits")
     j16 = Table({c: np.asarray(j16[c]) for c in ("APID", "logAge", "b_logAge", "B_logAge", "logMass",
                                                   "b_logMass", "B_logMass")})
     table = join(read_phat_catalogue(), j16, keys="APID")
-    res = infer_catalogue(table, post, num_samples=num_samples, seed=0, progress=True,
+    res = infer_catalogue(table, post, num_samples=num_samples, seed=0, progress=True, prior=prior_choice("population"),
                           out=RESULTS / "m31_johnson2016_results.ecsv")
     used = np.char.startswith(np.asarray(res["status"]).astype(str), "ok")
     out: dict = {"n_johnson2016": int(len(j16)), "n_matched": int(len(table)), "n_used": int(used.sum()),
@@ -154,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     post = load_catalogue_posterior(a.posterior)
     post_old = load_catalogue_posterior(a.posterior, prior="old")  # trained on m31-old when shipped
 
-    # ---- B165 (an old GC) as a user gets it: the default prior
+    # ---- B165 (an old GC) under the learnt population
     old = prior_choice("old")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GcsbiWarning)
-        dt = infer_cluster("B165", post, num_samples=5 * a.num_samples, seed=0)
+        dt = infer_cluster("B165", post, prior=prior_choice("population"), num_samples=5 * a.num_samples, seed=0)
     b165 = {"cluster": json.loads(dt.attrs["cluster"]), "catalogue_values": json.loads(dt.attrs["catalogue_values"]),
             "prior": dt.attrs["prior"],  # cluster / catalogue_values are JSON text in the DataTree (NetCDF-safe)
             "ood_pvalue": dt.attrs.get("ood_pvalue"), "ood_flag": dt.attrs.get("ood_flag"),
@@ -184,10 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     age = np.asarray(table["caldwell_age"], float)
     table = table[~(age < 8.0)]  # Caldwell: blank or >= 8 Gyr = old
     stats = {"selection": "Caldwell+2011 x PHAT (<= 1 arcsec), Caldwell age blank or >= 8 Gyr"}
-    for label, model, choice in (("default_prior", post, None), ("old_prior", post_old, old),
+    for label, model, choice in (("population_prior", post, prior_choice("population")), ("old_prior", post_old, old),
                                  ("training_prior", post, prior_choice("training"))):
         res = infer_catalogue(table, model, num_samples=a.num_samples, seed=0, prior=choice,
-                              out=RESULTS / "m31_caldwell_results.ecsv" if choice is None else None)
+                              out=RESULTS / "m31_caldwell_results.ecsv" if label == "population_prior" else None)
         st = compare_with_caldwell(res)
         st["prior"] = res.meta["PRIOR"]
         r_kpc = projected_radius_kpc(np.asarray(table["RAdeg"], float), np.asarray(table["DEdeg"], float))
@@ -199,13 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         cal = np.asarray(res["caldwell_ebv"], float)
         st["ebv_caldwell"] = {"all": robust(cal[used]), f"outer_R>{OUTER_KPC:g}kpc": robust(cal[used & outer])}
         stats[label] = st
-        if choice is None:
+        if label == "population_prior":
             res.write(RESULTS / "m31_caldwell_results.fits", overwrite=True)
             plot_comparison(res, RESULTS / "m31_caldwell_comparison.png", stats=st)
     stats["diagnostic_ebv_prior_from_caldwell"] = ebv_given_diagnostic(table, post_old, a.num_samples)
     stats["wall_time_s"] = round(time.time() - t0, 1)
     print(f"Caldwell old clusters: {stats['old_prior']['n_used']} of {stats['old_prior']['n_clusters']} used")
-    for label in ("default_prior", "old_prior", "training_prior"):
+    for label in ("population_prior", "old_prior", "training_prior"):
         for n, s in stats[label]["all"].items():
             if s.get("n"):
                 print(f"  {label:15s} {n:11s} n={s['n']:3d} offset {s['median_offset']:+.3f} scatter(MAD) "

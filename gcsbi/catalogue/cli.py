@@ -11,11 +11,10 @@
     gcsbi m31 compare results.fits --out DIR    offsets / scatter / coverage vs Caldwell+2011 printed; with
                                                 --out, DIR/comparison.json and DIR/comparison.png
 
-Priors (``--prior``): by default ``population``, the population of M31's clusters learnt from the
-PHAT catalogue itself (age, mass, [Fe/H] and E(B-V) jointly, in three disc-radius bins;
-``gcsbi.catalogue.population``; with a ``--posterior`` it was not learnt for: ``box``); ``box`` is the
-posterior's training box (shipped: log age 7 - 10.15) with E(B-V) >= the Milky Way foreground
-(0.055 mag; Schlafly & Finkbeiner 2011); ``old`` is the
+Priors (``--prior``): by default ``box``, the posterior's training box (shipped: log age 7 - 10.15)
+with E(B-V) >= the Milky Way foreground (0.055 mag; Schlafly & Finkbeiner 2011); ``population``
+(experimental) is the population of M31's clusters learnt from the PHAT catalogue itself (age,
+mass, [Fe/H] and E(B-V) jointly, in three disc-radius bins; ``gcsbi.catalogue.population``); ``old`` is the
 ``m31-old`` prior (8 - 14 Gyr, >= 10^4 Msun; the shipped posterior trained on it, else the all-ages
 one reweighted) with the same floor; ``training`` is the training prior unchanged (E(B-V) from 0).
 ``--age-range``, ``--ebv-range``
@@ -50,9 +49,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     common.add_argument("--num-samples", type=int, default=2000)
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--prior", choices=("population", "box", "old", "training"), default=None,
-                        help="prior preset: population (default; learnt from the PHAT catalogue), box (the training "
-                             "box with E(B-V) >= the Milky Way foreground 0.055), old (8-14 Gyr, >= 1e4 Msun, same "
-                             "floor), training (unchanged, E(B-V) from 0)")
+                        help="prior preset: box (default: the training box with E(B-V) >= the Milky Way foreground "
+                             "0.055), population (experimental: learnt from the PHAT catalogue), old (8-14 Gyr, "
+                             ">= 1e4 Msun, same floor), training (unchanged, E(B-V) from 0)")
     common.add_argument("--age-range", type=_pair, default=None, metavar="LO,HI", help="age range in Gyr, inside the training prior (shipped: 0.01-14.1 Gyr)")
     common.add_argument("--ebv-range", type=_pair, default=None, metavar="LO,HI", help="E(B-V) range in mag, inside the training prior (shipped: 0-1)")
     common.add_argument("--ebv-prior", type=_pair, default=None, metavar="MEAN,SD", help="Gaussian E(B-V) prior; MEAN inside the training prior's E(B-V) range, SD > 0")
@@ -129,7 +128,7 @@ def _prior(args: argparse.Namespace, post: Any) -> Any:
 def _post(args: argparse.Namespace) -> Any:
     from .inference import load_catalogue_posterior
 
-    return load_catalogue_posterior(args.posterior, prior=args.prior or "population")
+    return load_catalogue_posterior(args.posterior, prior=args.prior or "box")
 
 
 def _infer(args: argparse.Namespace) -> int:

@@ -111,9 +111,9 @@ def disc_radius(ra: Any, dec: Any) -> float | None:
 
 
 def default_choice(posterior: Any = None) -> PriorChoice:
-    """The prior ``gcsbi m31`` uses when none is named (:data:`~gcsbi.catalogue.priors.DEFAULT_PRESET`):
-    the population learnt from the PHAT catalogue, for a posterior with the parameters and box it
-    was learnt for; else ``box`` (the training box with E(B-V) >= the Milky Way foreground)."""
+    """The prior ``gcsbi m31`` uses when none is named (:data:`~gcsbi.catalogue.priors.DEFAULT_PRESET`,
+    ``box``: the training box with E(B-V) >= the Milky Way foreground). Were the default a learnt
+    population, a posterior with other parameters or a wider box would get ``box`` instead."""
     choice = PRESETS[DEFAULT_PRESET]
     if posterior is None or choice.population is None:
         return choice
@@ -201,8 +201,8 @@ def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | N
     """Posterior DataTree for one cluster (name, APID or catalogue row) under ``prior``.
 
     ``prior``: a :class:`~gcsbi.catalogue.priors.PriorChoice`; default (:func:`default_choice`): the
-    population learnt from the PHAT catalogue, evaluated at the cluster's M31 disc radius when its
-    position is known (else averaged over radius). ``kwargs`` go to ``gcsbi.infer``. The DataTree's attrs
+    training box with E(B-V) >= the Milky Way foreground. A population prior is evaluated at the
+    cluster's M31 disc radius when its position is known (else averaged over radius). ``kwargs`` go to ``gcsbi.infer``. The DataTree's attrs
     ``prior`` (the prior used, in words), ``prior_kept_fraction``, ``prior_ess`` (effective number of
     the re-weighted draws) and ``disc_radius_kpc`` say what the prior did.
     """
@@ -240,8 +240,9 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     cannot be used (a band missing, ...) get ``status`` = the reason and NaN results.
     Columns of ``table`` named APID/AltID/name and ``caldwell_*`` are carried over.
     ``out``: ``.fits`` or ``.ecsv`` path to write. ``prior``: a :class:`~gcsbi.catalogue.priors.PriorChoice`
-    (default, :func:`default_choice`: the population learnt from the PHAT catalogue, at each
-    cluster's disc radius from ``RAdeg``/``DEdeg``; columns ``disc_radius_kpc`` and ``prior_ess``); the table's ``meta["PRIOR"]`` names the prior used, and
+    (default, :func:`default_choice`: the training box with E(B-V) >= the Milky Way foreground; a
+    population prior is evaluated at each cluster's disc radius from ``RAdeg``/``DEdeg``; columns
+    ``disc_radius_kpc`` and ``prior_ess``); the table's ``meta["PRIOR"]`` names the prior used, and
     ``prior_kept_fraction`` per cluster the posterior mass it kept. A posterior in ``log10_age_yr``
     also gets ``age_gyr_p*`` columns (the same percentiles in Gyr).
     """

@@ -127,7 +127,7 @@ def test_population_prior_reweights_at_the_cluster_radius(tmp_path):
         choice.log_weights(draws[:, :4], names[:4], 3.0)
 
 
-def test_default_prior_is_the_population_where_it_was_learnt_else_the_box(tmp_path):
+def test_default_prior_is_the_box_with_the_floor_and_a_population_applies_only_where_learnt(tmp_path):
     import dataclasses
     import types
 
@@ -137,7 +137,8 @@ def test_default_prior_is_the_population_where_it_was_learnt_else_the_box(tmp_pa
     from gcsbi.catalogue.priors import PRESETS, PriorChoice
 
     post = load_catalogue_posterior()
-    assert default_choice(post) == PRESETS["population"] and PRESETS["box"].ebv_min == pytest.approx(0.055)
+    assert default_choice(post) == PRESETS["box"] and PRESETS["box"].ebv_min == pytest.approx(0.055)
+    assert effective_choice(post, PRESETS["population"]) == PRESETS["population"]  # learnt for this posterior
     assert PRESETS["population"].population_model().low[3] == pytest.approx(0.055)
     assert "E(B-V) >= 0.055 (Milky Way foreground)" in PRESETS["box"].describe(post.prior)
     idx = [post.param_names.index(n) for n in ("log10_age_yr", "log10_mass", "feh", "ebv")]
