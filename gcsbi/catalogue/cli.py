@@ -115,14 +115,11 @@ def _pair(text: str) -> tuple[float, float]:
     return a, b
 
 
-def _prior(args: argparse.Namespace, post: Any) -> Any:
-    from .inference import default_choice
-    from .priors import PRESETS, prior_choice
+def _prior(args: argparse.Namespace) -> Any:
+    from .priors import DEFAULT_PRESET, prior_choice
 
-    preset = args.prior
-    if preset is None:
-        preset = next(k for k, v in PRESETS.items() if v == default_choice(post))
-    return prior_choice(preset, age_gyr=args.age_range, ebv=args.ebv_range, ebv_gaussian=args.ebv_prior)
+    return prior_choice(args.prior or DEFAULT_PRESET, age_gyr=args.age_range, ebv=args.ebv_range,
+                        ebv_gaussian=args.ebv_prior)
 
 
 def _post(args: argparse.Namespace) -> Any:
@@ -145,7 +142,7 @@ def _infer(args: argparse.Namespace) -> int:
     table = read_phat_catalogue(args.catalogue)
     row = resolve_cluster(args.cluster, table)
     post = _post(args)
-    choice = _prior(args, post)
+    choice = _prior(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dt = infer_cluster(row, post, prior=choice, num_samples=args.num_samples, seed=args.seed,
@@ -184,7 +181,7 @@ def _batch(args: argparse.Namespace) -> int:
         table = select_clusters(table, names, catalogue=read_phat_catalogue(args.catalogue), sample=where)
     post = _post(args)
     res = infer_catalogue(table, post, num_samples=args.num_samples, seed=args.seed,
-                          progress=not args.no_progress, out=args.out, prior=_prior(args, post))
+                          progress=not args.no_progress, out=args.out, prior=_prior(args))
     print(f"prior: {res.meta['PRIOR']}")
     used = [s.startswith("ok") for s in res["status"]]
     print(f"{sum(used)} of {len(res)} clusters inferred, {int(res['any_ood'][used].sum())} flagged out of "

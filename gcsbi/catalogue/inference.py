@@ -29,7 +29,7 @@ from ..errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from ..inference.checkpoint import SHIPPED_DIR
 from .catalogues import catalogue_values, is_catalogue_row, read_phat_catalogue, resolve_cluster
 from .model import CatalogueModel, feature_names, features
-from .priors import DEFAULT_PRESET, PRESETS, PriorChoice, check_within_training, population_applies, reweight
+from .priors import DEFAULT_PRESET, PRESETS, PriorChoice, check_within_training, reweight
 
 __all__ = ["SHIPPED_CATALOGUE_POSTERIOR", "SHIPPED_OLD_CATALOGUE_POSTERIOR", "load_catalogue_posterior",
            "effective_choice", "catalogue_observation", "range_check",
@@ -112,15 +112,8 @@ def disc_radius(ra: Any, dec: Any) -> float | None:
 
 def default_choice(posterior: Any = None) -> PriorChoice:
     """The prior ``gcsbi m31`` uses when none is named (:data:`~gcsbi.catalogue.priors.DEFAULT_PRESET`,
-    ``box``: the training box with E(B-V) >= the Milky Way foreground). Were the default a learnt
-    population, a posterior with other parameters or a wider box would get ``box`` instead."""
-    choice = PRESETS[DEFAULT_PRESET]
-    if posterior is None or choice.population is None:
-        return choice
-    prior = posterior.prior
-    if population_applies(choice, tuple(posterior.param_names), prior.low.numpy(), prior.high.numpy()):
-        return choice
-    return PRESETS["box"]
+    ``box``: the training box with E(B-V) >= the Milky Way foreground); it fits any posterior with an ``ebv``."""
+    return PRESETS[DEFAULT_PRESET]
 
 
 def _is_named(obs: Any) -> bool:

@@ -141,19 +141,17 @@ class PriorChoice:
         return lw
 
 
-#: Populations that ship with gcsbi (name -> file under gcsbi/data); other files load by path.
-POPULATIONS = {"m31-phat": "populations/m31-phat.json"}
+#: Populations that ship with gcsbi (name -> :data:`gcsbi.catalogue.population.SHIPPED_POPULATION`);
+#: other population files load by path.
+POPULATIONS = ("m31-phat",)
 _LOADED: dict[str, Any] = {}
 
 
 def _population(name: str) -> Any:
-    from pathlib import Path
-
-    from .population import load_population
+    from .population import SHIPPED_POPULATION, load_population
 
     if name not in _LOADED:
-        path = Path(__file__).resolve().parents[1] / "data" / POPULATIONS[name] if name in POPULATIONS else Path(name)
-        _LOADED[name] = load_population(path)  # size- and SHA-256-checked
+        _LOADED[name] = load_population(SHIPPED_POPULATION if name in POPULATIONS else name)  # size, SHA-256 checked
     return _LOADED[name]
 
 
