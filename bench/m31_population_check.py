@@ -45,7 +45,7 @@ LEVELS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
 def make_mocks(n: int, seed: int) -> dict:
-    path = BUILD / f"m31_population_mocks_{n}_{seed}.npz"
+    path = BUILD / f"m31_population_mocks_nuv_{n}_{seed}.npz"
     if path.is_file():
         return dict(np.load(path))
     from tqdm.auto import tqdm
@@ -64,7 +64,7 @@ def make_mocks(n: int, seed: int) -> dict:
     profiles = []
     for s in tqdm(range(0, n, 20), desc="mock profiles", unit="chunk"):
         profiles.append(sim.profiles(torch.as_tensor(theta[s:s + 20]), seed=seed * 1000 + s).numpy())
-    x = sim.from_profiles(np.concatenate(profiles), seed=seed).numpy()
+    x = sim.from_profiles(np.concatenate(profiles), seed=seed, theta=theta).numpy()
     BUILD.mkdir(exist_ok=True)
     np.savez(path, theta=theta, x=x, radius=radius)
     return {"theta": theta, "x": x, "radius": radius}

@@ -33,7 +33,7 @@ import torch
 from .errors import GcsbiFileError
 
 __all__ = ["MAX_MODEL_BYTES", "TRUST_ENV", "DIGEST_KEY", "payload_digest", "stamp", "read_model_file",
-           "trusts_unverified"]
+           "trusts_unverified", "json_digest", "write_json_model", "read_json_model"]
 
 #: Largest model file gcsbi reads (the shipped ones are a few MB).
 MAX_MODEL_BYTES = 1 << 30
@@ -147,3 +147,42 @@ def read_model_file(path: str | Path, *, fmt: str, what: str, trust_unverified: 
         raise GcsbiFileError(f"{path}: {what} is corrupt or was modified: its content does not match the SHA-256 "
                              "stored at save time")
     return payload
+
+
+def json_digest(content: Any) -> str:
+    """Hex SHA-256 of ``content`` as canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def write_json_model(path: str | Path, key: str, content: dict[str, Any]) -> Path:
+    """Write ``{key: content, "sha256": ...}`` atomically; refuses to replace a file that is not one of these."""
+    path = Path(path)
+    if path.exists():
+        try:
+            json.loads(path.read_text())[key]
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is someone else's
+            raise GcsbiFileError(f"{path}: exists and is not a gcsbi {key} file; not overwriting") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({key: content, DIGEST_KEY: json_digest(content)}, separators=(",", ":")))
+    tmp.replace(path)
+    return path
+
+
+def read_json_model(path: str | Path, key: str, *, max_bytes: int) -> dict[str, Any]:
+    """The ``key`` content of a file written by :func:`write_json_model`, after its size and SHA-256 checks."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise GcsbiFileError(f"{path}: cannot read the {key} file ({exc.strerror})") from exc
+    if size > max_bytes:
+        raise GcsbiFileError(f"{path}: {size} bytes, more than a {key} file may have ({max_bytes})")
+    try:
+        doc = json.loads(path.read_text())
+        content, digest = doc[key], doc[DIGEST_KEY]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GcsbiFileError(f"{path}: not a gcsbi {key} file (JSON with {key!r} and 'sha256')") from exc
+    if not isinstance(content, dict) or json_digest(content) != digest:
+        raise GcsbiFileError(f"{path}: SHA-256 of the content does not match the stored one; the file was changed")
+    return content

@@ -8,7 +8,8 @@ Steps (``python scripts/train_catalogue.py --help``):
 2. the PHAT catalogue measurement (:class:`gcsbi.catalogue.CatalogueSimulator.from_profiles`)
    applied ``--augment`` times per banked mock with independent catalogue noise and aperture
    draws (the expensive image is reused; the cheap catalogue-level randomness is redrawn);
-   missing bands and upper limits drawn as in the catalogue;
+   missing bands and upper limits drawn as in the catalogue; the near-UV model discrepancy
+   (:mod:`gcsbi.catalogue.discrepancy`, fitted on Milky Way clusters) redrawn with it;
    the last ``--n-held-out`` bank rows are kept out of training for the coverage check;
 3. NPE (sbi NSF flow) with a small MLP embedding (:class:`gcsbi.catalogue.CatalogueMLP`);
    the 0.05-99.95 percentile range of the training features is stored in the checkpoint
@@ -128,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     n_ho = int(a.n_held_out)
     th_tr, pr_tr = theta[:-n_ho], prof[:-n_ho]
     th_ho, pr_ho = theta[-n_ho:], prof[-n_ho:]
-    xs = [sim.from_profiles(pr_tr, seed=1000 + k) for k in range(a.augment)]
+    xs = [sim.from_profiles(pr_tr, seed=1000 + k, theta=th_tr) for k in range(a.augment)]
     x_tr = torch.cat(xs)
     t_tr = th_tr.repeat(a.augment, 1)
-    x_ho = sim.from_profiles(pr_ho, seed=999)
+    x_ho = sim.from_profiles(pr_ho, seed=999, theta=th_ho)
     print(f"features: {tuple(x_tr.shape)} training pairs ({len(th_tr)} mocks x {a.augment}), {n_ho} held out; "
           f"{time.time() - t0:.0f} s")
     net = None if a.init_from else CatalogueMLP(in_features=x_tr.shape[1], hidden=64, features=16, layers=2)

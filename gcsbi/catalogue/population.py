@@ -36,8 +36,6 @@ as JSON with the SHA-256 of its content (:func:`save_population`, :func:`load_po
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GcsbiFileError, GcsbiValueError
+from ..integrity import read_json_model, write_json_model
 
 __all__ = ["POP_PARAMS", "PopulationModel", "bin_fractions", "fit_weights", "bootstrap_weights",
            "load_population", "save_population", "SHIPPED_POPULATION"]
@@ -221,42 +220,15 @@ def bootstrap_weights(f: Any, w: np.ndarray, *, alpha: float, n_boot: int, rng: 
     return out
 
 
-def _digest(content: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def save_population(pop: PopulationModel, path: str | Path) -> Path:
     """Write ``pop`` as JSON with the SHA-256 of its content (``sha256``); refuses to replace a non-population file."""
-    path = Path(path)
-    if path.exists():
-        try:
-            json.loads(path.read_text())["population"]
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is someone else's
-            raise GcsbiFileError(f"{path}: exists and is not a gcsbi population file; not overwriting") from exc
-    content = pop.to_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"population": content, "sha256": _digest(content)}, separators=(",", ":")))
-    tmp.replace(path)
-    return path
+    return write_json_model(path, "population", pop.to_dict())
 
 
 def load_population(path: str | Path | None = None) -> PopulationModel:
     """Read a population file (default: the shipped M31 population), checking its size and SHA-256."""
     path = SHIPPED_POPULATION if path is None else Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise GcsbiFileError(f"{path}: cannot read the population file ({exc.strerror})") from exc
-    if size > MAX_BYTES:
-        raise GcsbiFileError(f"{path}: {size} bytes, more than a population file may have ({MAX_BYTES})")
-    try:
-        doc = json.loads(path.read_text())
-        content, digest = doc["population"], doc["sha256"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise GcsbiFileError(f"{path}: not a gcsbi population file (JSON with 'population' and 'sha256')") from exc
-    if _digest(content) != digest:
-        raise GcsbiFileError(f"{path}: SHA-256 of the content does not match the stored one; the file was changed")
+    content = read_json_model(path, "population", max_bytes=MAX_BYTES)
     try:
         return PopulationModel.from_dict(content)
     except (GcsbiValueError, KeyError, TypeError, ValueError) as exc:

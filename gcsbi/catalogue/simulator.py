@@ -139,7 +139,14 @@ def profile_simulator(spec: str = "hst-phat6", prior: str | None = None, stamp: 
 
 def catalogue_simulator(spec: str = "hst-phat6", prior: str | None = None, stamp: int = DEFAULT_STAMP,
                         **model_kwargs: Any) -> "CatalogueSimulator":
-    """``gcsbi.bank`` factory (``"gcsbi.catalogue.simulator:catalogue_simulator"``)."""
+    """``gcsbi.bank`` factory (``"gcsbi.catalogue.simulator:catalogue_simulator"``).
+
+    ``model_kwargs`` go to :class:`CatalogueSimulator` (``model``; ``near_uv`` only as ``"shipped"``
+    or ``None``: a bank's kwargs must not name files to read).
+    """
+    nuv = model_kwargs.get("near_uv", "shipped")
+    if nuv is not None and nuv != "shipped":
+        raise GcsbiValueError(f"near_uv in bank kwargs must be 'shipped' or null, got {nuv!r}")
     return CatalogueSimulator(spec, prior, stamp=stamp, **model_kwargs)
 
 
@@ -151,10 +158,16 @@ class CatalogueSimulator:
     :func:`~gcsbi.catalogue.model.features`. Row i's image noise comes from ``SeedSequence([seed, i])``
     (as in the image simulator) and its catalogue noise from ``SeedSequence([seed, i, 1])``.
     :meth:`from_profiles` measures banked profiles (cheap; used for training).
+
+    ``near_uv``: the near-UV model discrepancy (:mod:`gcsbi.catalogue.discrepancy`) that dims each
+    mock's cluster light in F275W/F336W before it is measured: ``"shipped"`` (default, the Harris
+    calibration), a :class:`~gcsbi.catalogue.discrepancy.NearUVDiscrepancy`, a path to one, or
+    ``None`` (the stellar models as they are). Its draws come from ``SeedSequence([seed, i, 2])``.
     """
 
     def __init__(self, spec: str | Path = "hst-phat6", prior: str | Path | NamedBoxPrior | None = None, *,
-                 stamp: int = DEFAULT_STAMP, model: Any = None) -> None:
+                 stamp: int = DEFAULT_STAMP, model: Any = None, near_uv: Any = "shipped") -> None:
+        from .discrepancy import NearUVDiscrepancy, load_near_uv
         from .model import CatalogueModel, feature_names
 
         self.profiles = ProfileSimulator(spec, prior, stamp=stamp)
@@ -163,7 +176,19 @@ class CatalogueSimulator:
         elif isinstance(model, dict):
             model = CatalogueModel.from_dict(model)
         self.model = model
+        if isinstance(near_uv, str) and near_uv == "shipped":
+            near_uv = load_near_uv()
+        elif isinstance(near_uv, (str, Path)):
+            near_uv = load_near_uv(near_uv)
+        elif isinstance(near_uv, dict):
+            near_uv = NearUVDiscrepancy.from_dict(near_uv)
+        elif near_uv is not None and not isinstance(near_uv, NearUVDiscrepancy):
+            raise GcsbiValueError(f"near_uv must be 'shipped', a path, a NearUVDiscrepancy or None; got {near_uv!r}")
+        self.near_uv = near_uv
         self.prior = self.profiles.prior
+        names = self.prior.names
+        if near_uv is not None and not ("feh" in names and {"log10_age_yr", "age_gyr"} & set(names)):
+            raise GcsbiValueError(f"near_uv needs feh and log10_age_yr or age_gyr among the parameters; the prior has {list(names)}")
         self.feature_names = feature_names(self.profiles.filters)
         self.output_shape = (len(self.feature_names),)
         max_rap = self.profiles.radii[-1] / self.model.annulus[1]
@@ -180,32 +205,72 @@ class CatalogueSimulator:
         s = self.profiles.image_simulator.spec
         s["simulator"].update(kind="catalogue", stamp=self.profiles.stamp, filters=list(self.profiles.filters),
                               features=list(self.feature_names), output_shape=list(self.output_shape),
-                              catalogue_model=self.model.to_dict())
+                              catalogue_model=self.model.to_dict(),
+                              near_uv=None if self.near_uv is None else self.near_uv.to_dict())
         s["simulator"].pop("channels", None)
         return s
 
     def __repr__(self) -> str:
         return f"CatalogueSimulator(prior={self.prior.name!r}, stamp={self.profiles.stamp}, x={self.output_shape})"
 
-    def measure(self, profiles: np.ndarray, rng: np.random.Generator, *, rap: np.ndarray | None = None) -> dict:
-        """Catalogue values (dict of arrays, see ``CatalogueModel.measure``) for profile vectors (N, 9K+3)."""
-        p = self.profiles
-        return self.model.measure(split_profiles(profiles, len(p.filters)), radii=p.radii, npix=p.npix,
-                                  zeropoints=p.zeropoints, exposure_s=p.exposure_s, rng=rng,
-                                  bands=p.filters, rap=rap)
+    def measure(self, profiles: np.ndarray, rng: np.random.Generator, *, rap: np.ndarray | None = None,
+                offsets: np.ndarray | None = None) -> dict:
+        """Catalogue values (dict of arrays, see ``CatalogueModel.measure``) for profile vectors (N, 9K+3).
 
-    def from_profiles(self, profiles: Any, *, seed: int) -> torch.Tensor:
-        """Features (N, 2F + 2) float32 for banked profile vectors; same seed -> same bytes."""
+        ``offsets`` (N, F) mag dim the cluster light of each band before it is measured (the noisy
+        curve keeps its noise; its cluster part, the clean curve, the total and the Poisson variance
+        are scaled).
+        """
+        p = self.profiles
+        prof = split_profiles(profiles, len(p.filters))
+        if offsets is not None:
+            s = 10.0 ** (-0.4 * np.asarray(offsets, dtype=np.float64))
+            extra = prof["clean"] * (s[..., None] - 1.0)
+            prof = {"noisy": prof["noisy"] + extra, "var": prof["var"] + extra, "clean": prof["clean"] + extra,
+                    "total": prof["total"] * s}
+        return self.model.measure(prof, radii=p.radii, npix=p.npix, zeropoints=p.zeropoints,
+                                  exposure_s=p.exposure_s, rng=rng, bands=p.filters, rap=rap)
+
+    def near_uv_offsets(self, theta: Any, *, seed: int) -> np.ndarray | None:
+        """Per-row near-UV offsets (N, F) mag drawn for parameters ``theta`` (None without a discrepancy)."""
+        if self.near_uv is None:
+            return None
+        t = np.asarray(torch.as_tensor(theta).detach().cpu(), dtype=np.float64)
+        if t.ndim != 2 or t.shape[1] != len(self.param_names):
+            raise GcsbiValueError(f"theta must have shape (N, {len(self.param_names)}), got {tuple(t.shape)}")
+        names = self.param_names
+        log_age = (t[:, names.index("log10_age_yr")] if "log10_age_yr" in names
+                   else np.log10(t[:, names.index("age_gyr")] * 1e9))
+        feh = t[:, names.index("feh")]
+        out = np.empty((len(t), len(self.profiles.filters)))
+        for i in range(len(t)):
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), i, 2]))
+            out[i] = self.near_uv.draw_offsets(log_age[i:i + 1], feh[i:i + 1], self.profiles.filters, rng)[0]
+        return out
+
+    def from_profiles(self, profiles: Any, *, seed: int, theta: Any = None) -> torch.Tensor:
+        """Features (N, 2F + 2) float32 for banked profile vectors; same seed -> same bytes.
+
+        ``theta`` (N, D), the parameters the profiles were simulated with, is needed when the
+        simulator has a near-UV discrepancy (its offsets depend on age and [Fe/H]).
+        """
         from .model import drop_bands, features
 
         prof = np.asarray(torch.as_tensor(profiles).detach().cpu(), dtype=np.float64)
+        if self.near_uv is not None and theta is None:
+            raise GcsbiValueError("from_profiles needs theta: this simulator applies the near-UV discrepancy "
+                                  "(or build it with near_uv=None)")
+        off = self.near_uv_offsets(theta, seed=seed)
+        if off is not None and len(off) != len(prof):
+            raise GcsbiValueError(f"theta has {len(off)} rows but profiles have {len(prof)}")
         out = np.empty((len(prof), *self.output_shape), dtype=np.float32)
         for i in range(len(prof)):
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), i, 1]))
-            v = drop_bands(self.measure(prof[i:i + 1], rng), self.profiles.filters, self.model, rng)
+            o = None if off is None else off[i:i + 1]
+            v = drop_bands(self.measure(prof[i:i + 1], rng, offsets=o), self.profiles.filters, self.model, rng)
             out[i] = features(v["mag"], v["err"], v["reff"], v["rap"])[0]
         return torch.from_numpy(out)
 
     def __call__(self, theta: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
         seed = resolve_seed(seed)
-        return self.from_profiles(self.profiles(theta, seed=seed), seed=seed)
+        return self.from_profiles(self.profiles(theta, seed=seed), seed=seed, theta=theta)

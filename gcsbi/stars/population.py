@@ -315,6 +315,27 @@ class StellarPopulation:
         mean = np.where(num > 0, mass / np.where(num > 0, num, 1.0), centre)
         return mean, mass / np.sum(n * mc)
 
+    def light_fraction_below(self, teff_cool: float, teff_hot: float) -> dict[str, float]:
+        """Fraction of each band's expected light from stars cooler than a tapered cut.
+
+        Weight 1 below ``teff_cool`` K, 0 above ``teff_hot`` K, linear in Teff between; white dwarfs
+        and stars above the cut count as hot. Integrated over the IMF on the same fine mass grids as
+        :meth:`expected_integrated_magnitudes`.
+        """
+        if not (0 < teff_cool < teff_hot):
+            raise GcsbiValueError(f"need 0 < teff_cool < teff_hot, got {teff_cool}, {teff_hot}")
+        t = self._t
+        imf = IMF(self.imf, self.m_min, self.m_max)
+        cool = np.zeros(len(self.filters))
+        for edges in (t.ms_edges, t.br_edges):
+            n = np.diff(imf.number(edges))
+            mi = np.where(n > 0, np.diff(imf.mass(edges)) / np.maximum(n, 1e-300), 0.5 * (edges[1:] + edges[:-1]))
+            teff = 10.0 ** np.interp(mi, t.iso_mi, t.iso_props[:, 1])
+            w = np.clip((teff_hot - teff) / (teff_hot - teff_cool), 0.0, 1.0)
+            mags = np.column_stack([np.interp(mi, t.iso_mi, t.iso_mag[:, j]) for j in range(len(self.filters))])
+            cool += (n * w) @ _flux(mags)
+        return {f: float(cool[j] / t.flux_total[j]) for j, f in enumerate(self.filters)}
+
     # ------------------------------------------------------------------ single stars
     def evolve(self, initial_mass: np.ndarray) -> StarSample:
         """Present-day state of individual stars of the given initial masses (vectorised, deterministic).

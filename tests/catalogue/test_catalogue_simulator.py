@@ -35,7 +35,7 @@ def test_contract(small):
     prof = small.profiles(theta[:1], seed=3)
     parts = split_profiles(prof.numpy(), n_bands)
     assert parts["noisy"].shape == (1, n_bands, len(small.profiles.radii))
-    assert torch.equal(small.from_profiles(prof, seed=3), x[:1])  # banked profiles -> same features
+    assert torch.equal(small.from_profiles(prof, seed=3, theta=theta[:1]), x[:1])  # banked profiles -> same features
 
 
 def test_limits_and_missing_bands_follow_the_catalogue():
