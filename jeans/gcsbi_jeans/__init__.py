@@ -22,7 +22,8 @@ __all__ = [
     "BaselineConfig", "fit_baseline", "MockConfig", "make_mock", "truth_profiles", "PLUMCOREOM_TRUTH",
     "profiles_to_datatree", "save_datatree", "load_datatree", "truth_coverage", "plot_profiles",
     "RadialFlowDistribution", "LightProfile", "fit_light", "read_photometry", "FreeformConfig", "JeansKernel",
-    "FreeformResult", "fit_freeform", "j_factor",
+    "FreeformResult", "fit_freeform", "j_factor", "TabulatedLight", "LightEnsemble", "cnf_light", "LightConfig",
+    "fit_cnf_light",
 ]
 
 _WHERE = {
@@ -40,7 +41,8 @@ _WHERE = {
     "FlowConfig": "jflow.config", "RadialCNF": "jflow.cnf", "RadialFlowDistribution": "jflow.cnf",
     "JeansFlowModel": "jflow.model", "smeared_log_likelihood": "jflow.loss", "jeans_profiles": "jflow.solve",
     "projected_profiles": "jflow.solve", "FitConfig": "jflow.config", "fit_model": "jflow.fit",
-    "fit_ensemble": "jflow.fit",
+    "fit_ensemble": "jflow.fit", "TabulatedLight": "core.light_table", "LightEnsemble": "core.light_table",
+    "cnf_light": "core.light_cache", "LightConfig": "jflow.config", "fit_cnf_light": "jflow.light",
 }
 
 

@@ -127,7 +127,7 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
     from .baseline.model import BaselineConfig
     from .core.options import add_config_options
     from .freeform.model import FreeformConfig
-    from .jflow.config import FitConfig
+    from .jflow.config import FitConfig, LightConfig
 
     jp.set_defaults(jeans_prog=prog)
     sub = jp.add_subparsers(dest="jeans_command", metavar="SUBCOMMAND", parser_class=_FitParser)
@@ -156,6 +156,8 @@ def _add_commands(jp: argparse.ArgumentParser, prog: str) -> None:
                    help="J-factor half-angle(s) in degrees (default 0.5; repeatable; implies --jfactor)")
     add_config_options(ff, FreeformConfig, title="free-form model, priors and sampler (FreeformConfig)",
                        exclude=("seed",), aliases={"steps": ("--mcmc-steps",)})
+    add_config_options(ff, LightConfig, title="light profile from --photometry (LightConfig; default: the Plummer "
+                       "sum; --light-model cnf: an ensemble of radial CNFs, cached, experimental)", prefix="light_")
     ff.set_defaults(func=cmd_fit_freeform)
 
     jf = routes.add_parser(
@@ -309,16 +311,22 @@ def cmd_fit_freeform(args: argparse.Namespace) -> int:
 
     from .core.export import profiles_to_datatree
     from .core.light import fit_light, read_photometry
+    from .core.light_cache import cnf_light
+    from .core.options import config_from_options, options_given
     from .core.sampling import mcmc_diagnostics
     from .freeform.posterior import fit_freeform
+    from .jflow.config import LightConfig
 
     if (args.jfactor or args.j_angle) and args.distance is None:
         raise JeansValueError("--jfactor needs --distance (kpc)")
     cfg = _freeform_config(args)
+    light_cfg = config_from_options(LightConfig, options_given(args, LightConfig, prefix="light_"))
     stars, beta, truth, out, _ = _load(args, model_outliers=cfg.outliers != "none")
     if args.photometry:
         R, w = read_photometry(args.photometry, distance_kpc=args.distance, fmt=args.phot_format)
-        light, light_src = fit_light(R, w, seed=args.seed), args.photometry
+        light = cnf_light(R, w, light_cfg, seed=args.seed) if light_cfg.model == "cnf" else \
+            fit_light(R, w, seed=args.seed)
+        light_src = args.photometry
     else:
         light, light_src = fit_light(stars.R, stars.weight, seed=args.seed), "the spectroscopic sample"
     angles = tuple(args.j_angle or (0.5,))
@@ -331,7 +339,8 @@ def cmd_fit_freeform(args: argparse.Namespace) -> int:
                               attrs={"method": "freeform", "beta": spec, "config": cfg.to_dict(),
                                      "light": res.light.to_dict(), "stellar_mass": args.stellar_mass})
     summary = {"method": "freeform", "n_stars": stars.n, "vsys": stars.vsys, "beta": spec,
-               "light_from": light_src, "light": res.light.to_dict(), "r_half_kpc": res.r_half,
+               "light_from": light_src, "light": res.light.to_dict(), "light_config": light_cfg.to_dict(),
+               "r_half_kpc": res.r_half,
                "stellar_mass": args.stellar_mass, "wall_s": res.wall_s, "acceptance": res.acceptance,
                "rhat_max": res.diagnostics["rhat_max"], "ess_bulk_min": res.diagnostics["ess_bulk_min"],
                "converged": res.diagnostics["converged"], "sampler": res.diagnostics,

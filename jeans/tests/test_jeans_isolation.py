@@ -101,3 +101,36 @@ def test_errors_are_builtin_subclasses():
 
     assert issubclass(JeansValueError, ValueError) and issubclass(JeansValueError, JeansError)
     assert issubclass(JeansFileError, OSError) and issubclass(JeansFileError, JeansError)
+
+
+def test_photometry_with_the_plummer_option_or_a_cached_cnf_never_loads_torch(tmp_path):
+    """With --photometry, the default Plummer light and a CNF ensemble read from the cache (--light-model cnf)
+    run the whole free-form fit without torch."""
+    table, phot, cache = tmp_path / "mock.txt", tmp_path / "phot.txt", tmp_path / "cache"
+    top = _loaded_after(
+        "import math, os, numpy as np\n"
+        f"os.environ['GCSBI_JEANS_CACHE'] = {str(cache)!r}\n"
+        "from gcsbi_jeans.cli import main\n"
+        "from gcsbi_jeans.core.mocks import plummer_positions\n"
+        "from gcsbi_jeans.core.light import LightProfile, read_photometry\n"
+        "from gcsbi_jeans.core.light_cache import cache_folder, cache_key, save_ensemble\n"
+        "from gcsbi_jeans.core.light_table import LightEnsemble, TabulatedLight\n"
+        "from gcsbi_jeans.jflow.config import LightConfig\n"
+        f"assert main(['mock', '--n', '80', '--seed', '3', '--out', {str(table)!r}]) == 0\n"
+        "R = plummer_positions(400, 0.25, seed=2)\n"
+        f"np.savetxt({str(phot)!r}, np.column_stack([R, np.ones_like(R)]), header='R p')\n"
+        f"common = ['--walkers', '24', '--steps', '40', '--no-converge', '--nodes', '4', '--photometry', {str(phot)!r}, "
+        "'--no-progress']\n"
+        f"assert main(['fit', {str(table)!r}, *common, '--out', {str(tmp_path / 'pl')!r}]) == 0\n"
+        f"Rp, wp = read_photometry({str(phot)!r})\n"
+        "key = cache_key(Rp, wp, LightConfig().fit_settings(), R_max=None, seed=0)\n"
+        "lr = np.linspace(math.log(0.25e-3), math.log(250.0), 241)\n"
+        "tabs = tuple(TabulatedLight(lr, np.log(LightProfile((a,), (1.0,)).density(np.exp(lr)))) for a in (0.24, 0.26))\n"
+        "save_ensemble(cache_folder(create=True), key, LightEnsemble(tabs))\n"
+        f"assert main(['fit', {str(table)!r}, *common, '--light-model', 'cnf', '--out', {str(tmp_path / 'cnf')!r}]) == 0\n")
+    assert not top & TORCH
+    import json as _json
+
+    summary = _json.loads((tmp_path / "cnf" / "summary.json").read_text())
+    assert summary["light"]["kind"] == "cnf_ensemble" and summary["light"]["cache"] == "hit"
+    assert _json.loads((tmp_path / "pl" / "summary.json").read_text())["light"]["kind"] == "plummer_sum"

@@ -19,6 +19,7 @@ _WHERE = {
     "check_sampler_settings": "sampling", "chain_diagnostics": "sampling", "mcmc_diagnostics": "sampling",
     "profiles_to_datatree": "export", "save_datatree": "export", "load_datatree": "export",
     "truth_coverage": "export", "plot_profiles": "plots",
+    "TabulatedLight": "light_table", "LightEnsemble": "light_table", "cnf_light": "light_cache",
     "MockConfig": "mocks", "make_mock": "mocks", "truth_profiles": "mocks", "PLUMCOREOM_TRUTH": "mocks",
 }
 __all__ = sorted(_WHERE)

@@ -259,7 +259,19 @@ class JeansKernel:
     Parameter vector: [log10 rho_DM(R_1/2) (Msun kpc^-3), gamma_1..gamma_K], then, if beta is inferred,
     [beta~_0, beta~_inf, log10(r_a / R_1/2), eta], then, for the 'mixture' velocity shape, [f, q] (for the
     'inferred' shape, ln p at each shape bin), then, with
-    a contamination component (:attr:`has_outliers`), [outlier_frac].
+    a contamination component (:attr:`has_outliers`), [outlier_frac], then, when ``light`` is an ensemble of K >= 2
+    tracer profiles (:class:`~gcsbi_jeans.core.light_table.LightEnsemble`, e.g. the CNF fit), [light_member].
+
+    The light ensemble's uncertainty is carried into the posterior by marginalising over its members: k =
+    floor(light_member), light_member uniform in [0, K), picks the member whose nu(r), Sigma(R), stellar mass
+    profile and slope--anisotropy bound that row uses. The K equally weighted members stand for draws of n(r)
+    given the photometry, so this samples p(theta, k | v) ~ p(theta) p(k) L(v | theta, nu_k) exactly: the joint
+    posterior of the Jeans model and the light profile given photometry and velocities, the velocities
+    reweighting members as they should. The alternatives are worse or dearer: a fixed member per walker is not a
+    valid emcee ensemble (walkers propose moves from each other, so they must share one target) and ignores the
+    velocities' say on the light; the mean of K likelihoods per evaluation costs K times as much. Here a row costs
+    the same as with one profile (the member's precomputed grids are gathered); the index mixes through the
+    ensemble moves like any parameter (its R-hat is reported with the others).
     """
 
     def __init__(self, stars: StarTable, light: LightProfile, config: FreeformConfig, *,
@@ -285,6 +297,12 @@ class JeansKernel:
         self.i_out = len(self.names)
         if self.has_outliers:
             self.names += ["outlier_frac"]
+        members = getattr(light, "members", None)
+        self.light_members = tuple(members) if members is not None and len(members) > 1 else (light,)
+        self.n_light = len(self.light_members)
+        self.i_light = len(self.names)
+        if self.n_light > 1:
+            self.names += ["light_member"]
         # the field: uniform over the observed velocity range
         self.log_field = -math.log(max(float(np.ptp(stars.v)), 1e-3))
         # ln r grid through ln R_1/2 exactly (index j0): rho_DM(R_1/2) is a parameter
@@ -297,17 +315,21 @@ class JeansKernel:
         self.r = np.exp(self.lr)
         self.node_lr = math.log(self.r_half) + np.linspace(*(math.log(s) for s in cfg.node_span), k)
         self.S = _interp_matrix(self.node_lr, self.lr)  # slope at grid points from node slopes
-        self.nu = light.density(self.r)
-        # gamma_nu / 2: the largest beta the density-slope--anisotropy inequality allows at each grid radius
-        self.beta_max = -0.5 * np.gradient(np.log(np.maximum(self.nu, 1e-300)), self.lr)
-        self.m_star = self.stellar_mass * light.mass_fraction(self.r)
+        # per light member (one row each): nu, gamma_nu / 2 (the largest beta the density-slope--anisotropy
+        # inequality allows at each grid radius), the stars' mass; then Sigma below
+        self.nu_k = np.stack([np.asarray(m.density(self.r), float) for m in self.light_members])
+        self.beta_max_k = -0.5 * np.gradient(np.log(np.maximum(self.nu_k, 1e-300)), self.lr, axis=1)
+        self.m_star_k = self.stellar_mass * np.stack([np.asarray(m.mass_fraction(self.r), float)
+                                                      for m in self.light_members])
+        self.nu, self.beta_max, self.m_star = self.nu_k[0], self.beta_max_k[0], self.m_star_k[0]
         # projected radii: the stars' range; projection matrices A (plain) and B (times R^2/r^2)
         R = stars.R
         R_pos = R[R > 0]
         R_lo = max(float(R_pos.min()) if R_pos.size else self.r_half * 1e-2, self.r[1])
         self.R = np.geomspace(R_lo * 0.99, float(R.max()) * 1.01, cfg.n_R)
         self.A, self.B = self._projection(self.R)
-        self.Sigma = self.A @ self.nu
+        self.Sigma_k = self.nu_k @ self.A.T
+        self.Sigma = self.Sigma_k[0]
         self.P = _interp_matrix(np.log(self.R), np.log(np.maximum(R, R_lo)))  # grid -> stars
         self.v2 = stars.v**2
         self.e2 = stars.verr**2
@@ -346,6 +368,13 @@ class JeansKernel:
             A[i] = wt @ L
             B[i] = (wt / np.cosh(t) ** 2) @ L
         return A, B
+
+    def light_index(self, theta: np.ndarray) -> np.ndarray:
+        """The light member each parameter row uses (zeros with a single profile)."""
+        theta = np.atleast_2d(theta)
+        if self.n_light == 1:
+            return np.zeros(len(theta), dtype=np.intp)
+        return np.clip(np.floor(theta[:, self.i_light]).astype(np.intp), 0, self.n_light - 1)
 
     @property
     def ndim(self) -> int:
@@ -386,20 +415,22 @@ class JeansKernel:
         shell = 4.0 * math.pi * rho * r3
         m_dm = inner + np.concatenate([np.zeros((len(theta), 1)),
                                        np.cumsum(0.5 * (shell[:, 1:] + shell[:, :-1]) * self.h, axis=1)], axis=1)
-        mass = m_dm + self.m_star
+        k_light = self.light_index(theta)
+        nu, m_star, Sigma = self.nu_k[k_light], self.m_star_k[k_light], self.Sigma_k[k_light]
+        mass = m_dm + m_star
         beta, log_g = self.beta_and_log_g(theta)
         log_g = log_g - log_g.max(axis=1, keepdims=True)
         g = np.exp(log_g)
-        integrand = g * self.nu * G_KPC_KMS2_MSUN * mass / self.r
+        integrand = g * nu * G_KPC_KMS2_MSUN * mass / self.r
         seg = 0.5 * (integrand[:, 1:] + integrand[:, :-1]) * self.h
         tail = np.concatenate([np.cumsum(seg[:, ::-1], axis=1)[:, ::-1], np.zeros((len(theta), 1))], axis=1)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             nus2 = tail / g
         nus2 = np.where(np.isfinite(nus2), nus2, 0.0)
         ss2 = nus2 @ self.A.T - (beta * nus2) @ self.B.T
-        s_los2 = np.maximum(ss2, 0.0) / self.Sigma
+        s_los2 = np.maximum(ss2, 0.0) / Sigma
         with np.errstate(divide="ignore", invalid="ignore"):
-            s_r2 = np.where(self.nu > 0, nus2 / self.nu, 0.0)
+            s_r2 = np.where(nu > 0, nus2 / nu, 0.0)
         return {"rho": rho, "gamma": gam, "mass_dm": m_dm, "mass": mass, "beta": np.asarray(beta),
                 "sigma_r2": s_r2, "sigma_los2_R": s_los2}
 
@@ -420,6 +451,9 @@ class JeansKernel:
         if self.has_outliers:
             lo.append(cfg.outlier_frac[0])
             hi.append(cfg.outlier_frac[1])
+        if self.n_light > 1:
+            lo.append(0.0)
+            hi.append(self.n_light - 1e-9)
         return np.asarray(lo, float), np.asarray(hi, float)
 
     def log_prior(self, theta: np.ndarray) -> np.ndarray:
@@ -435,7 +469,7 @@ class JeansKernel:
         d = np.diff(gam, axis=1)
         if self.beta_model is None and cfg.slope_anisotropy and ok.any():
             beta, _ = self.beta_and_log_g(theta[ok])
-            ok[ok] = np.all(beta <= self.beta_max + 1e-9, axis=1)
+            ok[ok] = np.all(beta <= self.beta_max_k[self.light_index(theta[ok])] + 1e-9, axis=1)
         if cfg.slope_prior == "sorted":
             ok &= np.all(d >= 0, axis=1)
         else:

@@ -13,7 +13,8 @@ _WHERE = {
     "RadialFlowDistribution": "cnf", "SigmaRNet": "sigma", "JeansFlowModel": "model",
     "smeared_log_likelihood": "loss", "FitResult": "fit", "EnsembleResult": "fit", "fit_model": "fit",
     "fit_ensemble": "fit", "screen_members": "fit", "jeans_profiles": "solve", "projected_profiles": "solve",
-    "profile_validity": "solve",
+    "profile_validity": "solve", "LightConfig": "config", "fit_cnf_light": "light",
+    "radial_smeared_log_likelihood": "light",
 }
 __all__ = sorted(_WHERE)
 
