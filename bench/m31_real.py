@@ -1,16 +1,16 @@
 """Real M31 clusters in catalogue mode vs the literature: B165, Caldwell+2011 old clusters, Johnson+2016 young ones.
 
-    .venv/bin/python bench/m31_real.py [--posterior PATH] [--num-samples 2000] [--all-phat]
+    .venv/bin/python bench/m31_real.py [--posterior PATH] [--prior PRESET] [--num-samples 2000] [--all-phat]
 
-B165, the Caldwell old clusters and the Johnson+2016 young clusters under the population learnt from
-the PHAT catalogue (``--prior population``, :mod:`gcsbi.catalogue.population`); Caldwell's old
-clusters also under the ``old`` prior choice (age 8 - 14 Gyr, mass >= 10^4 Msun, the posterior trained
-on ``m31-old``) and the unchanged training prior (E(B-V) from 0).
+B165, the Caldwell old clusters and the Johnson+2016 young clusters under the prior ``gcsbi m31`` uses
+when none is named (``--prior``, default: ``gcsbi.catalogue.priors.DEFAULT_PRESET``); Caldwell's old
+clusters also under the other presets: the learnt population (``population``), ``old`` (age 8 - 14 Gyr,
+mass >= 10^4 Msun, the posterior trained on ``m31-old``), ``box`` and the unchanged training prior.
 E(B-V) is inferred, never fixed to a literature value. Writes to bench/results/:
 * ``m31_b165.json`` / ``m31_b165.png`` - posterior of B165 (= APID 166) with Caldwell's values marked;
 * ``m31_caldwell_results.ecsv`` (and ``.fits``) - the batch-mode table (percentiles, OOD flags);
 * ``m31_caldwell_comparison.json`` / ``.png`` - median offset, scatter, 68%/95% coverage and
-  posterior widths for log M, [Fe/H], E(B-V) (old prior and training prior), E(B-V) of the outer
+  posterior widths for log M, [Fe/H], E(B-V) (every prior preset), E(B-V) of the outer
   (projected R > 8 kpc, halo-like) clusters, and the out-of-distribution fraction;
 * ``m31_johnson2016_results.ecsv``, ``m31_johnson2016_comparison.json`` / ``.png`` - log age and log M
   of the young clusters vs Johnson et al. (2016, ApJ 827, 33) CMD fits;
@@ -32,7 +32,7 @@ import torch
 from gcsbi.catalogue.catalogues import caldwell_matched, read_phat_catalogue
 from gcsbi.catalogue.compare import compare_with_caldwell, plot_cluster_posterior, plot_comparison
 from gcsbi.catalogue.inference import infer_catalogue, infer_cluster, load_catalogue_posterior
-from gcsbi.catalogue.priors import prior_choice
+from gcsbi.catalogue.priors import DEFAULT_PRESET, PRESETS, prior_choice
 from gcsbi.errors import GcsbiWarning
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,15 +88,15 @@ def ebv_given_diagnostic(table, post, num_samples: int, sd: float = 0.05) -> dic
     return out
 
 
-def johnson2016(post, num_samples: int) -> dict:
-    """Young clusters: our log age and log M (the learnt population prior) vs Johnson et al. (2016) CMD fits."""
+def johnson2016(post, num_samples: int, preset: str) -> dict:
+    """Young clusters: our log age and log M (prior ``preset``) vs Johnson et al. (2016) CMD fits."""
     from astropy.table import Table, join
 
     j16 = Table.read(DATA / "phat_young_cluster_ages_masses_johnson2016.fits")
     j16 = Table({c: np.asarray(j16[c]) for c in ("APID", "logAge", "b_logAge", "B_logAge", "logMass",
                                                   "b_logMass", "B_logMass")})
     table = join(read_phat_catalogue(), j16, keys="APID")
-    res = infer_catalogue(table, post, num_samples=num_samples, seed=0, progress=True, prior=prior_choice("population"),
+    res = infer_catalogue(table, post, num_samples=num_samples, seed=0, progress=True, prior=prior_choice(preset),
                           out=RESULTS / "m31_johnson2016_results.ecsv")
     used = np.char.startswith(np.asarray(res["status"]).astype(str), "ok")
     out: dict = {"n_johnson2016": int(len(j16)), "n_matched": int(len(table)), "n_used": int(used.sum()),
@@ -145,7 +145,11 @@ def _plot_pairs(res, table, path: Path, stats: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--posterior", type=Path, default=None)
+    p.add_argument("--prior", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+                   help=f"the prior of B165, Johnson+2016 and the main Caldwell table (default {DEFAULT_PRESET!r}, "
+                        "what gcsbi m31 uses)")
     p.add_argument("--num-samples", type=int, default=2000)
+    p.add_argument("--num-samples-young", type=int, default=1000, help="posterior draws per Johnson+2016 cluster")
     p.add_argument("--all-phat", action="store_true", help="also measure the OOD fraction of all PHAT clusters")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -154,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     post = load_catalogue_posterior(a.posterior)
     post_old = load_catalogue_posterior(a.posterior, prior="old")  # trained on m31-old when shipped
 
-    # ---- B165 (an old GC) under the learnt population
-    old = prior_choice("old")
+    # ---- B165 (an old GC) under the default prior
+    main_prior = a.prior
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GcsbiWarning)
-        dt = infer_cluster("B165", post, prior=prior_choice("population"), num_samples=5 * a.num_samples, seed=0)
+        dt = infer_cluster("B165", post, prior=prior_choice(main_prior), num_samples=5 * a.num_samples, seed=0)
     b165 = {"cluster": json.loads(dt.attrs["cluster"]), "catalogue_values": json.loads(dt.attrs["catalogue_values"]),
             "prior": dt.attrs["prior"],  # cluster / catalogue_values are JSON text in the DataTree (NetCDF-safe)
             "ood_pvalue": dt.attrs.get("ood_pvalue"), "ood_flag": dt.attrs.get("ood_flag"),
@@ -183,11 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     table = caldwell_matched()
     age = np.asarray(table["caldwell_age"], float)
     table = table[~(age < 8.0)]  # Caldwell: blank or >= 8 Gyr = old
-    stats = {"selection": "Caldwell+2011 x PHAT (<= 1 arcsec), Caldwell age blank or >= 8 Gyr"}
-    for label, model, choice in (("population_prior", post, prior_choice("population")), ("old_prior", post_old, old),
-                                 ("training_prior", post, prior_choice("training"))):
-        res = infer_catalogue(table, model, num_samples=a.num_samples, seed=0, prior=choice,
-                              out=RESULTS / "m31_caldwell_results.ecsv" if label == "population_prior" else None)
+    stats = {"selection": "Caldwell+2011 x PHAT (<= 1 arcsec), Caldwell age blank or >= 8 Gyr",
+             "default_prior": main_prior}
+    presets = [main_prior] + [q for q in ("population", "box", "old", "training") if q != main_prior]
+    labels = [f"{q}_prior" for q in presets]
+    for label, preset in zip(labels, presets):
+        model = post_old if preset == "old" else post
+        res = infer_catalogue(table, model, num_samples=a.num_samples, seed=0, prior=prior_choice(preset),
+                              out=RESULTS / "m31_caldwell_results.ecsv" if preset == main_prior else None)
         st = compare_with_caldwell(res)
         st["prior"] = res.meta["PRIOR"]
         r_kpc = projected_radius_kpc(np.asarray(table["RAdeg"], float), np.asarray(table["DEdeg"], float))
@@ -199,13 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         cal = np.asarray(res["caldwell_ebv"], float)
         st["ebv_caldwell"] = {"all": robust(cal[used]), f"outer_R>{OUTER_KPC:g}kpc": robust(cal[used & outer])}
         stats[label] = st
-        if label == "population_prior":
+        if preset == main_prior:
             res.write(RESULTS / "m31_caldwell_results.fits", overwrite=True)
             plot_comparison(res, RESULTS / "m31_caldwell_comparison.png", stats=st)
     stats["diagnostic_ebv_prior_from_caldwell"] = ebv_given_diagnostic(table, post_old, a.num_samples)
     stats["wall_time_s"] = round(time.time() - t0, 1)
-    print(f"Caldwell old clusters: {stats['old_prior']['n_used']} of {stats['old_prior']['n_clusters']} used")
-    for label in ("population_prior", "old_prior", "training_prior"):
+    print(f"Caldwell old clusters: {stats[labels[0]]['n_used']} of {stats[labels[0]]['n_clusters']} used")
+    for label in labels:
         for n, s in stats[label]["all"].items():
             if s.get("n"):
                 print(f"  {label:15s} {n:11s} n={s['n']:3d} offset {s['median_offset']:+.3f} scatter(MAD) "
@@ -217,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
           f"scatter(MAD) {dg['scatter_mad']:.3f} width68 {dg['median_posterior_width_68']:.2f}")
 
     # ---- Johnson+2016 young clusters
-    stats_j16 = johnson2016(post, a.num_samples)
+    stats_j16 = johnson2016(post, a.num_samples_young, main_prior)
     stats_j16["wall_time_s"] = round(time.time() - t0, 1)
     (RESULTS / "m31_johnson2016_comparison.json").write_text(json.dumps(stats_j16, indent=1))
     (RESULTS / "m31_caldwell_comparison.json").write_text(json.dumps(stats, indent=1))
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         from gcsbi.inference.infer import ood_pvalues
 
         phat = read_phat_catalogue()
-        xs, young = [], []
+        xs = []
         for row in phat:
             try:
                 v = catalogue_values(row, model=_model(post), bands=_bands(post))

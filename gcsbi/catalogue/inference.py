@@ -29,6 +29,7 @@ from ..errors import GcsbiValueError, OutOfDistributionWarning, PriorEdgeWarning
 from ..inference.checkpoint import SHIPPED_DIR
 from .catalogues import catalogue_values, is_catalogue_row, read_phat_catalogue, resolve_cluster
 from .model import CatalogueModel, feature_names, features
+from .ppc import PPC_ALPHA
 from .priors import DEFAULT_PRESET, PRESETS, PriorChoice, check_within_training, reweight
 
 __all__ = ["SHIPPED_CATALOGUE_POSTERIOR", "SHIPPED_OLD_CATALOGUE_POSTERIOR", "load_catalogue_posterior",
@@ -189,20 +190,35 @@ def catalogue_observation(posterior: Any, observation: Any, *, table: Any = None
 OVERSAMPLE = 16
 
 
+def _ppc_draws(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not (n == 0 or 8 <= n <= 1000):
+        raise GcsbiValueError(f"ppc_draws must be 0 (no check) or an integer in [8, 1000], got {n!r}")
+    return int(n)
+
+
+def _run_ppc(post: Any, values: dict[str, Any], draws: np.ndarray, n: int, seed: int) -> dict[str, Any]:
+    from .ppc import posterior_predictive_check, ppc_simulator
+
+    return posterior_predictive_check(values, draws[:n], ppc_simulator(post), seed=seed)
+
+
 def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | None = None, num_samples: int = 1000,
-                  seed: int = 0, **kwargs: Any) -> Any:
+                  seed: int = 0, ppc_draws: int = 0, **kwargs: Any) -> Any:
     """Posterior DataTree for one cluster (name, APID or catalogue row) under ``prior``.
 
     ``prior``: a :class:`~gcsbi.catalogue.priors.PriorChoice`; default (:func:`default_choice`): the
     training box with E(B-V) >= the Milky Way foreground. A population prior is evaluated at the
     cluster's M31 disc radius when its position is known (else averaged over radius). ``kwargs`` go to ``gcsbi.infer``. The DataTree's attrs
     ``prior`` (the prior used, in words), ``prior_kept_fraction``, ``prior_ess`` (effective number of
-    the re-weighted draws) and ``disc_radius_kpc`` say what the prior did.
+    the re-weighted draws) and ``disc_radius_kpc`` say what the prior did. ``ppc_draws`` > 0 (a named
+    cluster) adds a posterior-predictive check of its magnitudes from that many draws
+    (:mod:`gcsbi.catalogue.ppc`): attrs ``ppc_pvalue``, ``ppc_flag`` (p < 0.05) and ``ppc_residual_mag``.
     """
     from ..inference import infer
     from ..inference.arviz import posterior_datatree
 
     seed = _check_seed(seed)
+    ppc_draws = _ppc_draws(ppc_draws)
     post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
     choice = effective_choice(post, default_choice(post) if prior is None else prior)
     n_draw = int(num_samples) * (1 if choice.is_training else OVERSAMPLE)
@@ -216,6 +232,12 @@ def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | N
     attrs = {**dt.attrs, "prior": choice.describe(post.prior), "prior_kept_fraction": info["kept_fraction"],
              "prior_ess": info["ess"], "num_samples": int(num_samples),
              "disc_radius_kpc": float("nan") if radius is None else radius}
+    values = dt.attrs.get("catalogue_values")
+    if ppc_draws and values is not None:
+        values = json.loads(values) if isinstance(values, str) else values
+        chk = _run_ppc(post, values, kept, ppc_draws, seed)
+        attrs.update(ppc_pvalue=chk["pvalue"], ppc_flag=int(chk["pvalue"] < PPC_ALPHA), ppc_draws=chk["n_draws"],
+                     ppc_residual_mag=json.dumps(chk["residual"]))
     bounds = {n: (dt["posterior"][n].attrs.get("prior_low"), dt["posterior"][n].attrs.get("prior_high")) for n in names}
     units = {n: dt["posterior"][n].attrs.get("units", "") for n in names}
     observed = dt["observed_data"]["image"].values if "observed_data" in dt.children else None
@@ -224,7 +246,7 @@ def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | N
 
 def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 1000, seed: int = 0,
                     batch_size: int = 16, progress: bool = True, out: str | Path | None = None,
-                    ood_alpha: float = 0.01, prior: PriorChoice | None = None) -> Any:
+                    ood_alpha: float = 0.01, prior: PriorChoice | None = None, ppc_draws: int = 0) -> Any:
     """Batch mode: posterior summaries for every row of a PHAT-format table -> astropy Table.
 
     Per cluster and parameter: percentiles :data:`PERCENTILES` (``<param>_p2.5`` ... ``_p97.5``);
@@ -237,13 +259,16 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     population prior is evaluated at each cluster's disc radius from ``RAdeg``/``DEdeg``; columns
     ``disc_radius_kpc`` and ``prior_ess``); the table's ``meta["PRIOR"]`` names the prior used, and
     ``prior_kept_fraction`` per cluster the posterior mass it kept. A posterior in ``log10_age_yr``
-    also gets ``age_gyr_p*`` columns (the same percentiles in Gyr).
+    also gets ``age_gyr_p*`` columns (the same percentiles in Gyr). ``ppc_draws`` > 0: a
+    posterior-predictive check per cluster (one image simulation per draw), columns ``ppc_pvalue`` and
+    ``ppc_flag`` (p < 0.05; NaN / False when not computed).
     """
     from astropy.table import Table
 
     from ..inference import infer
 
     seed = _check_seed(seed)
+    ppc_draws = _ppc_draws(ppc_draws)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise GcsbiValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     post = load_catalogue_posterior(prior=(prior or PriorChoice()).name) if posterior is None else posterior
@@ -260,10 +285,11 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
                   for c in ("RAdeg", "DEdeg"))
         ok = np.isfinite(ra) & np.isfinite(de) & (np.abs(de) <= 90)
         radii[ok] = m31_disc_radius_kpc(ra[ok], de[ok])
-    good, xs, status = [], [], []
+    good, xs, status, vals = [], [], [], {}
     for i in range(n):
         try:
             v = catalogue_values(table[i], model=model, bands=bands)
+            vals[i] = {"mag": v["mag"], "upper_limit": v["upper_limit"], "rap": v["rap"], "bands": list(bands)}
             xs.append(features(v["mag"][None], v["err"][None], np.array([v["reff"]]), np.array([v["rap"]]))[0])
             good.append(i)
             notes = ([f"errors filled: {','.join(v['filled_errors'])}"] if v["filled_errors"] else []) + (
@@ -274,7 +300,7 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     res = {f"{p}_p{q:g}": np.full(n, np.nan) for p in names for q in PERCENTILES}
     res.update(ood_pvalue=np.full(n, np.nan), ood_flag=np.zeros(n, bool), range_flag=np.zeros(n, bool),
                edge_params=np.array([""] * n, dtype=object), posterior_mass_in_prior=np.full(n, np.nan),
-               prior_kept_fraction=np.full(n, np.nan), prior_ess=np.full(n, np.nan))
+               prior_kept_fraction=np.full(n, np.nan), prior_ess=np.full(n, np.nan), ppc_pvalue=np.full(n, np.nan))
     iterator = range(0, len(good), int(batch_size))
     if progress:
         from tqdm.auto import tqdm
@@ -293,6 +319,11 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
             d = np.stack([np.asarray(dt["posterior"][p].values)[0][:, b] for p in names], axis=1)
             d, info = reweight(d, names, choice, int(num_samples), rng,
                                radius_kpc=None if np.isnan(radii[i]) else radii[i])
+            if ppc_draws:
+                try:
+                    res["ppc_pvalue"][i] = _run_ppc(post, vals[i], d, ppc_draws, seed + i)["pvalue"]
+                except GcsbiValueError:  # fewer than two detected bands: no check
+                    pass
             res["prior_kept_fraction"][i] = info["kept_fraction"]
             res["prior_ess"][i] = info["ess"]
             pct = np.percentile(d, PERCENTILES, axis=0)
@@ -319,6 +350,7 @@ def infer_catalogue(table: Any, posterior: Any = None, *, num_samples: int = 100
     if "log10_age_yr" in names:
         res.update({f"age_gyr_p{q:g}": 10.0 ** (res[f"log10_age_yr_p{q:g}"] - 9.0) for q in PERCENTILES})
     cols.update({k: (v.astype(str) if v.dtype == object else v) for k, v in res.items()})
+    cols["ppc_flag"] = res["ppc_pvalue"] < PPC_ALPHA
     cols["any_ood"] = res["ood_flag"] | res["range_flag"] | (res["posterior_mass_in_prior"] < 0.01)
     t = Table(cols)
     # FITS-safe keys (<= 8 characters)
