@@ -169,8 +169,12 @@ def write_json_model(path: str | Path, key: str, content: dict[str, Any]) -> Pat
     return path
 
 
-def read_json_model(path: str | Path, key: str, *, max_bytes: int) -> dict[str, Any]:
-    """The ``key`` content of a file written by :func:`write_json_model`, after its size and SHA-256 checks."""
+def read_json_model(path: str | Path, key: str, *, max_bytes: int, parse: Any = None) -> Any:
+    """The ``key`` content of a file written by :func:`write_json_model`, after its size and SHA-256 checks.
+
+    ``parse`` (e.g. a ``from_dict``) turns the content into an object; its ``ValueError``/``KeyError``/
+    ``TypeError`` become a :class:`GcsbiFileError` naming the file.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -185,4 +189,9 @@ def read_json_model(path: str | Path, key: str, *, max_bytes: int) -> dict[str, 
         raise GcsbiFileError(f"{path}: not a gcsbi {key} file (JSON with {key!r} and 'sha256')") from exc
     if not isinstance(content, dict) or json_digest(content) != digest:
         raise GcsbiFileError(f"{path}: SHA-256 of the content does not match the stored one; the file was changed")
-    return content
+    if parse is None:
+        return content
+    try:
+        return parse(content)
+    except (KeyError, TypeError, ValueError) as exc:  # GcsbiValueError is a ValueError
+        raise GcsbiFileError(f"{path}: invalid {key} file: {exc}") from exc

@@ -159,6 +159,8 @@ def _infer(args: argparse.Namespace) -> int:
     # names come from the catalogue and the checkpoint (files): printed escaped
     print(f"APID {int(row['APID'])} {printable(str(row['AltID']).strip())}: ood_flag={dt.attrs.get('ood_flag')} "
           f"range_flag={dt.attrs.get('range_flag')}")
+    if "ppc_note" in dt.attrs:
+        print(printable(dt.attrs["ppc_note"]))
     if "ppc_pvalue" in dt.attrs:
         verdict = "the model misses this cluster's magnitudes" if dt.attrs["ppc_flag"] else "consistent"
         print(f"posterior-predictive check ({dt.attrs['ppc_draws']} draws): p = {dt.attrs['ppc_pvalue']:.2f} "

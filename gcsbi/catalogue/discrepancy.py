@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GcsbiFileError, GcsbiValueError
+from ..errors import GcsbiValueError
 from ..integrity import read_json_model, write_json_model
 
 __all__ = ["NearUVDiscrepancy", "load_near_uv", "save_near_uv", "fraction_table", "harris_residuals", "fit_delta",
@@ -201,8 +201,4 @@ def save_near_uv(model: NearUVDiscrepancy, path: str | Path) -> Path:
 def load_near_uv(path: str | Path | None = None) -> NearUVDiscrepancy:
     """Read a discrepancy file (default: the shipped Harris calibration), checking its size and SHA-256."""
     path = SHIPPED_NEAR_UV if path is None else Path(path)
-    content = read_json_model(path, "near_uv", max_bytes=MAX_BYTES)
-    try:
-        return NearUVDiscrepancy.from_dict(content)
-    except (GcsbiValueError, KeyError, TypeError, ValueError) as exc:
-        raise GcsbiFileError(f"{path}: invalid near-UV discrepancy: {exc}") from exc
+    return read_json_model(path, "near_uv", max_bytes=MAX_BYTES, parse=NearUVDiscrepancy.from_dict)

@@ -235,9 +235,13 @@ def infer_cluster(cluster: Any, posterior: Any = None, *, prior: PriorChoice | N
     values = dt.attrs.get("catalogue_values")
     if ppc_draws and values is not None:
         values = json.loads(values) if isinstance(values, str) else values
-        chk = _run_ppc(post, values, kept, ppc_draws, seed)
-        attrs.update(ppc_pvalue=chk["pvalue"], ppc_flag=int(chk["pvalue"] < PPC_ALPHA), ppc_draws=chk["n_draws"],
-                     ppc_residual_mag=json.dumps(chk["residual"]))
+        try:
+            chk = _run_ppc(post, values, kept, ppc_draws, seed)
+        except GcsbiValueError as exc:  # e.g. fewer than two detected bands
+            attrs["ppc_note"] = f"no posterior-predictive check: {exc}"
+        else:
+            attrs.update(ppc_pvalue=chk["pvalue"], ppc_flag=int(chk["pvalue"] < PPC_ALPHA), ppc_draws=chk["n_draws"],
+                         ppc_residual_mag=json.dumps(chk["residual"]))
     bounds = {n: (dt["posterior"][n].attrs.get("prior_low"), dt["posterior"][n].attrs.get("prior_high")) for n in names}
     units = {n: dt["posterior"][n].attrs.get("units", "") for n in names}
     observed = dt["observed_data"]["image"].values if "observed_data" in dt.children else None

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GcsbiFileError, GcsbiValueError
+from ..errors import GcsbiValueError
 from ..integrity import read_json_model, write_json_model
 
 __all__ = ["POP_PARAMS", "PopulationModel", "bin_fractions", "fit_weights", "bootstrap_weights",
@@ -228,8 +228,4 @@ def save_population(pop: PopulationModel, path: str | Path) -> Path:
 def load_population(path: str | Path | None = None) -> PopulationModel:
     """Read a population file (default: the shipped M31 population), checking its size and SHA-256."""
     path = SHIPPED_POPULATION if path is None else Path(path)
-    content = read_json_model(path, "population", max_bytes=MAX_BYTES)
-    try:
-        return PopulationModel.from_dict(content)
-    except (GcsbiValueError, KeyError, TypeError, ValueError) as exc:
-        raise GcsbiFileError(f"{path}: invalid population: {exc}") from exc
+    return read_json_model(path, "population", max_bytes=MAX_BYTES, parse=PopulationModel.from_dict)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gcsbi.catalogue.discrepancy import (SHIPPED_NEAR_UV, NearUVDiscrepancy, fit_delta, harris_residuals, load_near_uv,
-                                         save_near_uv)
-from gcsbi.errors import GcsbiFileError, GcsbiValueError
+from gcsbi.catalogue.discrepancy import SHIPPED_NEAR_UV, NearUVDiscrepancy, fit_delta, harris_residuals, load_near_uv
+from gcsbi.errors import GcsbiValueError
 
 HARRIS = Path(__file__).resolve().parents[3] / "shared" / "data" / "harris2010_milky_way_gcs.dat"
 
@@ -43,22 +41,11 @@ def test_draws_scatter_as_stated(nuv):
     assert np.array_equal(d, again)
 
 
-def test_integrity_and_round_trip(nuv, tmp_path):
-    p = save_near_uv(nuv, tmp_path / "nuv.json")
-    back = load_near_uv(p)
-    assert back.coef == nuv.coef and np.array_equal(back.fraction, nuv.fraction)
-    doc = json.loads(p.read_text())
-    doc["near_uv"]["coef"][0] = 0.0
-    p.write_text(json.dumps(doc))
-    with pytest.raises(GcsbiFileError, match="SHA-256"):
-        load_near_uv(p)
-    other = tmp_path / "notes.json"
-    other.write_text('{"mine": 1}')
-    with pytest.raises(GcsbiFileError, match="not overwriting"):
-        save_near_uv(nuv, other)
-    assert other.read_text() == '{"mine": 1}'
+def test_bad_tables_are_refused(nuv):
     with pytest.raises(GcsbiValueError, match="shape"):
         NearUVDiscrepancy.from_dict({**nuv.to_dict(), "fraction": [[0.5]]})
+    with pytest.raises(GcsbiValueError, match="cov"):
+        NearUVDiscrepancy.from_dict({**nuv.to_dict(), "cov": [[-1.0, 0.0], [0.0, 1.0]]})
 
 
 def test_fit_recovers_a_known_line():

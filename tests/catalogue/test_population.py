@@ -83,26 +83,38 @@ def test_em_deconvolves_a_known_population():
     assert boots.shape == (5, 16) and np.allclose(boots.sum(1), 1)
 
 
-def test_population_file_round_trip_and_integrity(tmp_path):
-    pop = _population()
-    path = save_population(pop, tmp_path / "pop.json")
-    back = load_population(path)
-    theta = (LOW + HIGH) / 2 + np.zeros((3, 4))
-    np.testing.assert_allclose(back.log_density(theta, 5.0), pop.log_density(theta, 5.0), rtol=1e-5)  # stored to 1e-7
+@pytest.mark.parametrize("kind", ["population", "near_uv"])
+def test_model_files_round_trip_and_integrity(kind, tmp_path):
+    """Population and near-UV discrepancy files: round trip, tampering, foreign files, size cap."""
+    from gcsbi.catalogue.discrepancy import load_near_uv, save_near_uv
+
+    save, load, model, key, leaf = {
+        "population": (save_population, load_population, _population(), "population", ("weights", 0, 0, 0)),
+        "near_uv": (save_near_uv, load_near_uv, load_near_uv(), "near_uv", ("coef", 0))}[kind]
+    path = save(model, tmp_path / "m.json")
+    back = load(path)
+    if kind == "population":
+        theta = (LOW + HIGH) / 2 + np.zeros((3, 4))
+        np.testing.assert_allclose(back.log_density(theta, 5.0), model.log_density(theta, 5.0), rtol=1e-5)
+    else:
+        assert back.to_dict() == model.to_dict()
     doc = json.loads(path.read_text())
-    doc["population"]["weights"][0][0][0] += 0.1
+    node = doc[key]
+    for k in leaf[:-1]:
+        node = node[k]
+    node[leaf[-1]] += 0.1
     path.write_text(json.dumps(doc))
     with pytest.raises(GcsbiFileError, match="SHA-256"):
-        load_population(path)
+        load(path)
     other = tmp_path / "notes.json"
     other.write_text('{"mine": 1}')
     with pytest.raises(GcsbiFileError, match="not overwriting"):
-        save_population(pop, other)
+        save(model, other)
     assert other.read_text() == '{"mine": 1}'
     big = tmp_path / "big.json"
     big.write_bytes(b" " * 4_000_001)
     with pytest.raises(GcsbiFileError, match="more than"):
-        load_population(big)
+        load(big)
 
 
 def test_population_prior_reweights_at_the_cluster_radius(tmp_path):
