@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import GcsbiValueError
+from ..outputs import printable
 
 __all__ = ["ppc_simulator", "posterior_predictive_check", "PPC_ALPHA"]
 
@@ -48,20 +49,18 @@ def _simulator(spec: str, prior: str, stamp: int, model_json: str, near_uv_json:
 
 def ppc_simulator(posterior: Any):
     """The catalogue simulator a catalogue-mode posterior was trained with (spec and prior from gcsbi's registry)."""
-    import ast
-
     s = posterior.spec["simulator"]
     if s.get("kind") != "catalogue":
         raise GcsbiValueError("posterior-predictive checks need a catalogue-mode posterior")
-    model = s.get("catalogue_model") or {}
-    if isinstance(model, str):  # stored as the repr of a dict in older metadata
-        model = ast.literal_eval(model)
-    near_uv = s.get("near_uv")
-    if isinstance(near_uv, str):
-        near_uv = ast.literal_eval(near_uv)
+    model, near_uv = s.get("catalogue_model") or {}, s.get("near_uv")
+    if not isinstance(model, dict) or not (near_uv is None or isinstance(near_uv, dict)):
+        raise GcsbiValueError("the posterior's catalogue model or near-UV discrepancy is not a table of values")
+    from ..spec.resources import available_specs
+
     prior = getattr(posterior.prior, "name", None)
-    if not prior:
-        raise GcsbiValueError("the posterior's prior has no registered name; cannot rebuild its simulator")
+    if str(s.get("name")) not in available_specs("simulators") or prior not in available_specs("priors"):
+        raise GcsbiValueError(f"the posterior names simulator {printable(s.get('name'))!r} and prior "
+                              f"{printable(prior)!r}; a check rebuilds only gcsbi's registered specs")
     return _simulator(str(s["name"]), str(prior), int(s.get("stamp", 256)), json.dumps(model, sort_keys=True),
                       json.dumps(near_uv, sort_keys=True))
 

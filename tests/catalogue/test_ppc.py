@@ -67,3 +67,16 @@ def test_rebuilds_the_posterior_simulator():
     for bad in (-1, 3, 5000, 2.5, True):
         with pytest.raises(GcsbiValueError, match="ppc_draws"):
             _ppc_draws(bad)
+
+
+def test_only_registered_specs_are_rebuilt():
+    from types import SimpleNamespace
+
+    fake = SimpleNamespace(spec={"simulator": {"kind": "catalogue", "name": "/tmp/evil.toml", "stamp": 96}},
+                           prior=SimpleNamespace(name="m31-clusters"))
+    with pytest.raises(GcsbiValueError, match="registered"):
+        ppc_simulator(fake)
+    fake.spec["simulator"]["name"] = "hst-phat6"
+    fake.prior.name = "../priors/m31-clusters"
+    with pytest.raises(GcsbiValueError, match="registered"):
+        ppc_simulator(fake)
