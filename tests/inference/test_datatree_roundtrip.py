@@ -154,7 +154,7 @@ def test_catalogue_infer_and_m31_cli_posterior_nc(tmp_path, capsys):
         pytest.skip("no shipped catalogue posterior")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dt = infer_cluster("B165", num_samples=200, seed=4)
+        dt = infer_cluster("B165", num_samples=200, seed=4, ppc_draws=32)  # as the CLI by default
     _check_conventions(dt)
     assert json.loads(dt.attrs["cluster"])["APID"] == 166 and dt.attrs["range_flag"] in (0, 1)
     assert "observed_data" in dt.children
