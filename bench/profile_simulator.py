@@ -64,7 +64,7 @@ def _functions() -> dict[str, tuple[str, int, str]]:
     from gcsbi.observe.observe import ObservationModel
     from gcsbi.observe.render import Renderer
     from gcsbi.simulator import core
-    from gcsbi.stars import population, unresolved
+    from gcsbi.stars import light_groups as unresolved, population
 
     return {
         "simulate": _key(core.ClusterSimulator.simulate),
@@ -181,7 +181,7 @@ def _cold() -> None:
     """Forget the per-(age, [Fe/H]) populations and LIMEPY node tables, as for fresh prior draws."""
     from gcsbi.clusters import limepy_grid
     from gcsbi.simulator import core
-    from gcsbi.stars import population, unresolved
+    from gcsbi.stars import light_groups as unresolved, population
 
     core._population.cache_clear()
     population._build.cache_clear()

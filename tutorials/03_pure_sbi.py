@@ -93,7 +93,8 @@ print("OOD test:", dt.attrs["ood_test"], "flag:", dt.attrs["ood_flag"])
 # The *expected-coverage deviation* is that fraction minus the level: negative means intervals too
 # narrow (overconfident), positive too wide (conservative). Its maximum over parameters and levels
 # is compared with what an exactly calibrated posterior would show from as many mocks (finite-sample
-# noise) and with a tolerance of 0.1.
+# noise, its 95th percentile): beyond it the posterior is miscalibrated; within it, it is called
+# calibrated only if that noise level is below a tolerance of 0.1 (otherwise: too few mocks to tell).
 
 # %%
 report = gcsbi.calibrate(post, sim, n_held_out=20, num_posterior_samples=100, seed=2, c2st=False)

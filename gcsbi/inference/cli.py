@@ -329,8 +329,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         from ..outputs import printable
 
-        print(f"max expected-coverage deviation: {report['max_expected_coverage_deviation']:.4f} "
-              f"({report['verdict']}); TARP ATC {report['tarp_atc']:+.4f}")
+        noise = report["max_deviation_if_calibrated"]["q95"]
+        print(f"max expected-coverage deviation: {report['max_expected_coverage_deviation']:.4f} against "
+              f"{noise:.4f} for an exactly calibrated posterior from {report['n_held_out']} mocks (95th percentile): "
+              f"{report['verdict']}; TARP ATC {report['tarp_atc']:+.4f}")
+        if report["sbc_ks_flagged"]:
+            print(f"  SBC ranks not uniform (KS, Holm-corrected p < 0.05): {', '.join(report['sbc_ks_flagged'])}")
         for name, p in report["parameters"].items():
             print(f"  {printable(name):>16}: {p['verdict']:<13} KS p={p['sbc_ks_pvalue']:.3f} "
                   f"MAE={p['median_abs_error']:.4g} bias={p['bias']:+.4g}")
