@@ -23,11 +23,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m gcsbi.demo --out demo-output
 
+# one pytest worker per core (TEST_WORKERS=0: one process); the blocks of a document stay in one worker
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) bench/run_all.py

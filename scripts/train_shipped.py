@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune this posterior (its weights and architecture) instead of training anew")
+    p.add_argument("--new-simulator", action="store_true",
+                   help="with --init-from: its posterior came from an earlier version of the simulator (same prior)")
     p.add_argument("--n-held-out", type=int, default=2000)
     p.add_argument("--held-out-seed", type=int, default=11,
                    help="seed of the held-out set (calibration stream; default 11)")
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                                                      hidden=(96, 48), dropout=0.1)
     t0 = time.perf_counter()
     post = train(theta, x, simulator=sim, embedding_net=net, config=config, init_from=args.init_from,
-                 pooled_from=banks[0].output_shape if config.x_pool > 1 else None, out=out, verbose=True)
+                 pooled_from=banks[0].output_shape if config.x_pool > 1 else None, out=out, verbose=True,
+                 new_simulator=args.new_simulator)
     train_seconds = time.perf_counter() - t0
     del theta, x
     size_mb = out.stat().st_size / 2**20

@@ -121,7 +121,8 @@ def doc_folders(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("doc,index", CASES, ids=[f"{d.relative_to(ROOT)}#{i + 1}" for d, i in CASES])
+@pytest.mark.parametrize("doc,index", [pytest.param(d, i, marks=pytest.mark.xdist_group(str(d.relative_to(ROOT))))
+                                       for d, i in CASES], ids=[f"{d.relative_to(ROOT)}#{i + 1}" for d, i in CASES])
 def test_doc_block_runs(doc, index, doc_folders):
     blocks = runnable_blocks(doc)
     st = doc_folders(doc)

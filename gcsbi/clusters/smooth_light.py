@@ -141,6 +141,7 @@ def sample_cluster_light(
     population=None,
     grid: LimepyGrid | None = None,
     max_resolved: int = 2000,
+    footprint=None,
 ) -> tuple[Snapshot, UnresolvedLight]:
     """Resolved stars as a :class:`Snapshot` and the rest as :class:`UnresolvedLight` (module docstring).
 
@@ -149,6 +150,10 @@ def sample_cluster_light(
     the virial rescaling of :func:`sample_cluster` (a sample of the brightest stars alone would
     give the wrong potential). Intrinsic flattening (``params.ellipticity``) is not supported here:
     apply projected ellipticity in the observation instead.
+
+    ``footprint`` (a :class:`gcsbi.clusters.footprint.Footprint`): also draw one by one, inside the
+    line-of-sight cylinder it gives, every star of the unresolved groups that the observation
+    detects; those groups leave the unresolved light (:func:`gcsbi.clusters.footprint.resolve_in_footprint`).
     """
     from ..stars.light_groups import sample_resolved
 
@@ -165,7 +170,20 @@ def sample_cluster_light(
     snap = _place(stars, params, grid, rng, virialize=False, extra_comp_mass=extra)
     length = float(snap.meta["length_scale_pc"])
     radius, sigma = projected_profiles(grid, params.w0, params.segregation)
+    radius_pc = radius * length
     density = sigma[comp].T * (faint.n / length**2)[None, :]  # (nR, G) stars per pc^2
+    if footprint is not None:
+        from .footprint import resolve_in_footprint
+
+        total = float(np.sum(stars.current_mass * stars.weight)) + float(extra.sum())
+        snap, r_cut, kept = resolve_in_footprint(
+            snap, faint, comp, density, radius_pc, population=population, grid=grid, w0=params.w0,
+            delta=params.segregation, velocity_scale=float(np.sqrt(total / length)), footprint=footprint, rng=rng)
+        density = np.where(radius_pc[:, None] < r_cut[None, :], density, 0.0)
+        if np.any(kept < 1):
+            faint = UnresolvedStars(n=faint.n * kept, mean_mass=faint.mean_mass, flux=faint.flux, flux2=faint.flux2,
+                                    filters=faint.filters, resolved_above=faint.resolved_above,
+                                    initial_mass_range=faint.initial_mass_range)
     snap.meta["unresolved_mass"] = faint.total_mass
-    light = UnresolvedLight(radius_pc=radius * length, density=density, stars=faint)
+    light = UnresolvedLight(radius_pc=radius_pc, density=density, stars=faint)
     return snap, light

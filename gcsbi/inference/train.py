@@ -49,14 +49,20 @@ def _check_data(theta: Any, x: Any, prior: Any) -> tuple[torch.Tensor, torch.Ten
     return theta[ok], x[ok], n_bad
 
 
-def _parent(init_from: Any, spec: dict[str, Any]) -> TrainedPosterior | None:
+def _parent(init_from: Any, spec: dict[str, Any], new_simulator: bool = False) -> TrainedPosterior | None:
     """The posterior to fine-tune (loaded if a path or name), checked against ``spec``."""
     if init_from is None:
+        if new_simulator:
+            raise GcsbiValueError("new_simulator=True applies only with init_from")
         return None
     from .checkpoint import load_posterior, spec_differences
 
     parent = init_from if isinstance(init_from, TrainedPosterior) else load_posterior(init_from)
     diff = spec_differences(parent.spec, dict(spec))
+    if new_simulator:  # the simulator may differ (it is why we refit), the prior and parameters may not
+        diff = [k for k in diff if not k.startswith("simulator.")]
+        if not spec_differences(parent.spec, dict(spec)):
+            raise GcsbiValueError("new_simulator=True, but init_from was trained on this very simulator")
     if diff:
         raise SpecError(f"init_from was trained for a different simulator/prior spec; differing keys: {', '.join(diff)}")
     return parent
@@ -109,7 +115,8 @@ def _set_dropout(module: nn.Module, p: float | None) -> None:
 def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec: dict[str, Any] | None = None,
           embedding_net: nn.Module | None = None, config: TrainConfig = TrainConfig(),
           init_from: TrainedPosterior | str | Path | None = None, pooled_from: Sequence[int] | None = None,
-          out: str | Path | None = None, verbose: bool = False, progress: bool = False) -> TrainedPosterior:
+          out: str | Path | None = None, verbose: bool = False, progress: bool = False,
+          new_simulator: bool = False) -> TrainedPosterior:
     """Train NPE (sbi ``NPE``, default NSF flow) on (theta, x) with ``embedding_net``.
 
     Args:
@@ -126,6 +133,9 @@ def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec:
             it); its spec must equal ``spec``. ``history["init_from"]`` records its training history.
             With ``config.train_embedding=False`` its embedding is kept fixed and only its flow is
             trained, on the embedded x (fast: the images are embedded once).
+        new_simulator: allow ``init_from`` to come from another version of the simulator (same prior
+            and parameters): its weights are the starting point of a refit on the new simulator's
+            simulations; the new posterior records the new spec, ``history["init_from"]`` the old one.
         pooled_from: x was already reduced by ``pool_images(x, config.x_pool)`` from images of this
             shape (C, H, W), e.g. bank by bank to save memory; the checkpoint expects (C, H, W) images.
         out: if given, the checkpoint is written there.
@@ -137,7 +147,7 @@ def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec:
     from sbi.inference import NPE
 
     prior, spec = prior_and_spec(simulator, prior, spec)
-    parent = _parent(init_from, spec)
+    parent = _parent(init_from, spec, new_simulator)
     config = _effective_config(config, parent, embedding_net, pooled_from)
     if parent is not None and config.train_embedding and embedding_net is None:
         embedding_net = build_embedding(parent.embedding_recipe)
@@ -196,6 +206,8 @@ def train(theta: Any, x: Any, *, simulator: Any = None, prior: Any = None, spec:
     if parent is not None:
         history["init_from"] = {k: parent.history.get(k) for k in
                                 ("n_simulations", "epochs_trained", "best_validation_loss", "init_from")}
+        if new_simulator:
+            history["init_from"]["simulator"] = parent.spec.get("simulator")
     result = TrainedPosterior(estimator=estimator, prior=prior, spec=spec, config=config, history=history,
                               x_shape=x_shape, embedding_recipe=recipe, reference_embeddings=torch.empty(0))
     # reference set for OOD checks: held-out validation rows first, then training rows

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import astropy.units as u
 import galsim
 import numpy as np
+import scipy.fft
 
 from ..errors import GcsbiValueError
 from ..spec.simulator_spec import SimulatorSpec, load_simulator_spec
@@ -45,6 +46,7 @@ from .psf import build_subpixel_kernel, exact_profile, file_psf, load_psf_image,
 from .render import Renderer, mass_map
 
 if TYPE_CHECKING:
+    from ..clusters.footprint import Footprint
     from ..clusters.smooth_light import UnresolvedLight
     from .star_counts import UnresolvedPixels
 
@@ -200,6 +202,47 @@ class ObservationModel:
         if coeff.shape != (len(self.filters),):
             raise GcsbiValueError(f"extinction_coeff must have {len(self.filters)} entries")
         return coeff * ebv
+
+    def psf_area_pixels(self) -> np.ndarray:
+        """(F,) effective area 1 / sum(p^2) of each band's pixel-convolved PSF (phase-averaged), in pixels."""
+        area = self.__dict__.get("_psf_area")
+        if area is None:
+            r = self.renderer
+            out = []
+            for ft in r._mean_ft:
+                p = scipy.fft.irfft2(ft.astype(np.complex128), s=r.fft_shape)
+                p = p / p.sum()
+                out.append(1.0 / float(np.sum(p * p)))
+            area = np.asarray(out)
+            object.__setattr__(self, "_psf_area", area)  # cached: the model is immutable
+        return area
+
+    def footprint(self, *, distance_kpc: float, ebv: float = 0.0, ellipticity: float = 0.0,
+                  detection_sigma: float = 5.0, extinction_coeff: Sequence[float] | None = None) -> Footprint:
+        """What this observation sees of a cluster at ``distance_kpc`` (:class:`gcsbi.clusters.footprint.Footprint`):
+        the line-of-sight cylinder (radius in the cluster's frame, pc) holding every position that projects
+        onto the padded stamp after the projected ``ellipticity``, the pixel area there, counts per unit
+        absolute flux, and the sky + read-noise variance and PSF area that set the detection limit."""
+        from ..clusters.footprint import Footprint
+        from .instrument import ARCSEC_PER_PC_AT_1KPC
+
+        d = distance_kpc_value(distance_kpc)
+        e = float(ellipticity)
+        if not 0.0 <= e < 1.0:
+            raise GcsbiValueError(f"ellipticity must be in [0, 1), got {ellipticity}")
+        k = magnitudes_to_counts(np.zeros((1, len(self.filters))), zeropoints=self.zeropoints,
+                                 exposure_s=self.exposure_s, distance_modulus=distance_modulus(d),
+                                 extinction_mag=self.extinction_mag(ebv, extinction_coeff))[:, 0]
+        h, w = self.shape
+        pad = self.renderer.pad
+        pix = self.spec.instrument.pixel_scale_arcsec
+        pc_per_arcsec = d / ARCSEC_PER_PC_AT_1KPC
+        half_arcsec = float(np.hypot(h / 2.0 + pad, w / 2.0 + pad)) * pix
+        # sky = model (x sqrt(q), y / sqrt(q)) * s, rotated: a sky radius comes from at most radius / (s sqrt(q))
+        return Footprint(radius_pc=half_arcsec * pc_per_arcsec / np.sqrt(1.0 - e),
+                         pixel_area_pc2=(pix * pc_per_arcsec) ** 2, counts_per_flux=k,
+                         noise_e2=self.sky_e + self.read_noise_e**2, psf_area=self.psf_area_pixels(),
+                         detection_sigma=detection_sigma)
 
     def pixel_coordinates(
         self, positions_pc: np.ndarray, *, distance_kpc: float, ellipticity: float = 0.0,

@@ -59,8 +59,8 @@ class Renderer:
     phases: int
     n_components: tuple[int, ...]
     _tables: tuple[np.ndarray, ...]  # per band (table_phases^2, L) float32 lookup of a_l
-    _kernel_ft: tuple[np.ndarray, ...]  # per band (My, Mx//2+1, L) complex64 FFT of B_l
-    _centred: tuple[np.ndarray, ...] = ()  # per band (table_phases^2, L) float32: a_l minus its phase average
+    _kernel_ft: tuple[np.ndarray, ...]  # per band (L, My, Mx//2+1) complex64 FFT of B_l
+    _centred: tuple[np.ndarray, ...] = ()  # per band (L, table_phases^2) float32: a_l minus its phase average
     _mean_ft: tuple[np.ndarray, ...] = ()  # per band (My, Mx//2+1) complex64 FFT of the phase-averaged PSF
 
     @classmethod
@@ -100,19 +100,19 @@ class Renderer:
             wx = wu.reshape(1, 1, qt)
             cyx = cy[:, :, i0] * (1 - wx) + cy[:, :, i0 + 1] * wx  # (L, qt, qt)
             tables.append(np.ascontiguousarray(cyx.reshape(k.rank, qt * qt).T, dtype=np.float32))
-            grid = np.zeros((my, mx, k.rank))
+            grid = np.zeros((k.rank, my, mx))
             iy = np.arange(-r, r + 1) % my
             ix = np.arange(-r, r + 1) % mx
-            grid[np.ix_(iy, ix)] = np.moveaxis(k.basis, 0, -1)  # kernel centre at (0, 0), wrapped
-            fts.append(scipy.fft.rfftn(grid, axes=(0, 1)).astype(np.complex64))
+            grid[:, iy[:, None], ix[None, :]] = k.basis  # kernel centre at (0, 0), wrapped
+            fts.append(scipy.fft.rfft2(grid).astype(np.complex64))
         # phase averages of a_l (exactly rounded) and the FFT of the phase-averaged PSF, summed
         # term by term with element-wise operations (see the note on rounding in ``render``)
         means = [np.array([math.fsum(col) / t.shape[0] for col in t.astype(np.float64).T]) for t in tables]
         mean_fts = []
         for ft, m in zip(fts, means):
-            acc = ft[..., 0] * np.complex64(m[0])
-            for term in range(1, ft.shape[-1]):
-                acc += ft[..., term] * np.complex64(m[term])
+            acc = ft[0] * np.complex64(m[0])
+            for term in range(1, ft.shape[0]):
+                acc += ft[term] * np.complex64(m[term])
             mean_fts.append(acc.astype(np.complex64))
         return cls(
             shape=(h, w),
@@ -122,7 +122,7 @@ class Renderer:
             n_components=tuple(k.rank for k in kernels),
             _tables=tuple(tables),
             _kernel_ft=tuple(fts),
-            _centred=tuple((t - m).astype(np.float32) for t, m in zip(tables, means)),
+            _centred=tuple(np.ascontiguousarray((t - m).T, dtype=np.float32) for t, m in zip(tables, means)),
             _mean_ft=tuple(mean_fts),
         )
 
@@ -174,30 +174,32 @@ class Renderer:
         pix = (fy + r).astype(np.intp) * mx + (fx + r).astype(np.intp)
         indptr = np.arange(n + 1, dtype=np.int32 if my * mx < 2**31 and n < 2**31 else np.int64)
         pix = pix.astype(indptr.dtype)
+        hp, wp = h + 2 * r, w + 2 * r
+        if grid is not None:
+            gphase = grid.phase.ravel()
         for b in range(nb):
             a = self._tables[b][phase]  # (n, L) float32
-            # one-hot deposit matrix (pixels x stars) with the fluxes as entries: dep = S @ a
+            # one-hot deposit matrix (pixels x stars) with the fluxes as entries: dep = S @ a, then
+            # one contiguous plane per basis term (L, My, Mx) for the FFTs and the sums below
             s = scipy.sparse.csc_matrix((flux[b].astype(np.float32), pix, indptr), shape=(my * mx, n))
-            dep = np.asarray(s @ a).reshape(my, mx, a.shape[1])
+            dep = np.ascontiguousarray(np.asarray(s @ a).T).reshape(a.shape[1], my, mx)
             if grid is not None:  # the zero-mean sub-pixel phase term (the mean term is added in Fourier space)
-                hp, wp = h + 2 * r, w + 2 * r
-                term = self._centred[b][grid.phase.ravel()]
-                term *= grid.amplitude[b].reshape(-1, 1).astype(np.float32)
-                dep[:hp, :wp] += term.reshape(hp, wp, -1)
-            ft = scipy.fft.rfftn(dep, axes=(0, 1), workers=workers)
+                term = np.take(self._centred[b], gphase, axis=1)  # (L, Hp*Wp)
+                term *= grid.amplitude[b].reshape(1, -1).astype(np.float32)
+                dep[:, :hp, :wp] += term.reshape(-1, hp, wp)
+            ft = scipy.fft.rfft2(dep, workers=workers)
             # Sum over the L basis terms in a fixed order with element-wise operations only:
             # np.einsum / reductions pick SIMD paths by memory alignment, which changes the
             # rounding from process to process and broke "same seed, same bytes".
             kft = self._kernel_ft[b]
-            acc = ft[..., 0] * kft[..., 0]
-            for term in range(1, ft.shape[-1]):
-                acc += ft[..., term] * kft[..., term]
+            acc = ft[0] * kft[0]
+            for term in range(1, ft.shape[0]):
+                acc += ft[term] * kft[term]
             if grid is not None:
                 smooth = np.zeros((my, mx), dtype=np.float32)
-                smooth[: h + 2 * r, : w + 2 * r] = grid.flux[b]
-                acc += scipy.fft.rfftn(smooth, workers=workers) * self._mean_ft[b]
-            ft = acc
-            img = scipy.fft.irfft2(ft, s=(my, mx), workers=workers)
+                smooth[:hp, :wp] = grid.flux[b]
+                acc += scipy.fft.rfft2(smooth, workers=workers) * self._mean_ft[b]
+            img = scipy.fft.irfft2(acc, s=(my, mx), workers=workers)
             out[b] = img[r : r + h, r : r + w]
         return out
 

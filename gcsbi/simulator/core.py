@@ -277,7 +277,12 @@ class ClusterSimulator:
         if src.faint_light == "smooth":
             from ..clusters.smooth_light import sample_cluster_light
 
-            return sample_cluster_light(params, rng=rng, population=pop, max_resolved=src.max_resolved_stars)
+            footprint = None
+            if src.detection_sigma is not None:
+                footprint = self.model.footprint(distance_kpc=v["distance_kpc"], ebv=v["ebv"],
+                                                 ellipticity=v["ellipticity"], detection_sigma=src.detection_sigma)
+            return sample_cluster_light(params, rng=rng, population=pop, max_resolved=src.max_resolved_stars,
+                                        footprint=footprint)
         return sample_cluster(params, rng=rng, population=pop, max_faint_particles=src.max_faint_particles), None
 
     def simulate_one(self, row: np.ndarray, *, rng: np.random.Generator, return_truth: bool = False):

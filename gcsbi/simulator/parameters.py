@@ -48,6 +48,7 @@ class SnapshotSource:
     max_faint_particles: int = 2000
     faint_light: str = "particles"
     max_resolved_stars: int = 2000
+    detection_sigma: float | None = None
     truncation_g: float = 1.0
     default_prior: str | None = None
     fixed: tuple[tuple[str, float], ...] = ()
@@ -93,9 +94,19 @@ class SnapshotSource:
             raise SpecError("[snapshot] max_faint_particles must be >= 2")
         if n_resolved < 1:
             raise SpecError("[snapshot] max_resolved_stars must be >= 1")
+        detection = table.get("detection_sigma", default.detection_sigma)
+        if detection is not None:
+            if faint_light != "smooth":
+                raise SpecError("[snapshot] detection_sigma applies only with faint_light = 'smooth'")
+            try:
+                detection = float(detection)
+            except (TypeError, ValueError) as exc:
+                raise SpecError(f"[snapshot] detection_sigma must be a number, got {detection!r}") from exc
+            if not (np.isfinite(detection) and detection > 0):
+                raise SpecError(f"[snapshot] detection_sigma must be finite and > 0, got {detection}")
         prior = table.get("default_prior", default.default_prior)
         return cls(source=source, library=library, max_faint_particles=n_faint, faint_light=faint_light,
-                   max_resolved_stars=n_resolved, truncation_g=g,
+                   max_resolved_stars=n_resolved, detection_sigma=detection, truncation_g=g,
                    default_prior=None if prior is None else str(prior), fixed=fixed_t)
 
 
@@ -113,6 +124,8 @@ def with_snapshot(spec: str | Path | SimulatorSpec, **changes: Any) -> Simulator
         other = {"smooth": "max_faint_particles", "particles": "max_resolved_stars"}.get(str(changes["faint_light"]))
         if other is not None and other not in changes:
             table.pop(other, None)
+        if str(changes["faint_light"]) == "particles" and "detection_sigma" not in changes:
+            table.pop("detection_sigma", None)
     for key, value in changes.items():
         if value is None:
             table.pop(key, None)

@@ -43,6 +43,8 @@ class UnresolvedStars:
         flux2: (G, F) mean per-star squared flux (>= flux**2; the excess is the spread inside the group).
         filters: the F band names.
         resolved_above: initial mass (Msun) from which living stars are sampled one by one.
+        initial_mass_range: (G, 2) the initial-mass interval of each main-sequence/RGB group (NaN
+            for white-dwarf groups), for drawing a group's stars one by one.
     """
 
     n: np.ndarray
@@ -51,6 +53,7 @@ class UnresolvedStars:
     flux2: np.ndarray
     filters: tuple[str, ...]
     resolved_above: float = float("inf")
+    initial_mass_range: np.ndarray | None = None  # (G, 2) initial masses of each MS/RGB group; NaN for WDs
 
     @property
     def total_mass(self) -> float:
@@ -173,6 +176,9 @@ def sample_resolved(
     faint_mass = float(lg.mass[smooth].sum())
     s_f = max(current_mass - bright.total_mass, 0.0) / faint_mass if faint_mass > 0 else 0.0
     n = lg.n[smooth]
+    tops = np.append(lg.lower[1:], lg.upper)
+    ranges = np.full((smooth.size, 2), np.nan)
+    ranges[:cut] = np.column_stack([lg.lower[:cut], tops[:cut]])
     return bright, UnresolvedStars(n=s_f * n, mean_mass=lg.mass[smooth] / n, flux=lg.flux[smooth] / n[:, None],
                                    flux2=lg.flux2[smooth] / n[:, None], filters=pop.filters,
-                                   resolved_above=m_cut)
+                                   resolved_above=m_cut, initial_mass_range=ranges)

@@ -129,6 +129,21 @@ def test_init_from_fine_tunes_the_parent_and_dropout_is_overridden(tiny_data):
         torch.testing.assert_close(parent.estimator.state_dict()[k], before[k], atol=0, rtol=0)  # parent untouched
     with pytest.raises(SpecError, match="different simulator"):
         train(theta, x, prior=sim.prior, spec={**sim.spec, "size": 99}, init_from=parent)
+    # a refit on a new version of the simulator says so; the prior must still be the parent's
+    assert "simulator" in sim.spec and "prior" in sim.spec
+    newer = {**sim.spec, "simulator": {**sim.spec["simulator"], "sha256": "0" * 16}}
+    with pytest.raises(SpecError, match="different simulator"):
+        train(theta, x, prior=sim.prior, spec=newer, init_from=parent)
+    with warnings.catch_warnings():  # one epoch: sbi warns that it has not converged
+        warnings.simplefilter("ignore", UserWarning)
+        refit = train(theta, x, prior=sim.prior, spec=newer, init_from=parent, new_simulator=True,
+                      config=TrainConfig(max_num_epochs=1, learning_rate=1e-12, x_pool=1))
+    assert refit.spec == newer and refit.history["init_from"]["simulator"] == sim.spec["simulator"]
+    other_prior = {**newer, "prior": {**sim.spec["prior"], "name": "elsewhere"}}
+    with pytest.raises(SpecError, match="prior"):
+        train(theta, x, prior=sim.prior, spec=other_prior, init_from=parent, new_simulator=True)
+    with pytest.raises(GcsbiValueError, match="this very simulator"):
+        train(theta, x, prior=sim.prior, spec=sim.spec, init_from=parent, new_simulator=True)
     emb = torch.nn.Sequential(SmallCNN(3, features=4, channels=2), torch.nn.Dropout(0.5))
     nodrop = _tiny(sim, theta, x, seed=0, emb=emb, dropout=0.0)
     drops = [m for m in nodrop.estimator.modules() if isinstance(m, torch.nn.Dropout)]
