@@ -20,7 +20,7 @@ beyond R_g its stars are drawn one by one: a Poisson number with mean (stars in 
 with an initial mass from the IMF within the group's range (then the isochrone), a 3D radius
 from the component's model conditioned on that projected annulus, and a direction conditioned the
 same way (exact: the fraction of a shell of radius r inside projected radius R is
-1 - sqrt(1 - R^2/r^2), :func:`gcsbi.clusters.smooth_light._shell_antiderivative`). Inside R_g the
+1 - sqrt(1 - R^2/r^2), :func:`_shell_antiderivative`). Inside R_g the
 group stays unresolved light, with its expected number reduced to the stars projecting there.
 White-dwarf groups stay unresolved.
 """
@@ -36,7 +36,6 @@ from ..stars.imf import IMF
 from ..stars.light_groups import GROUP_DEX, UnresolvedStars
 from ..stars.population import StarSample
 from .models import _unit_vectors
-from .smooth_light import _shell_antiderivative
 from .snapshot import Snapshot
 
 __all__ = ["Footprint", "resolve_in_footprint"]
@@ -83,6 +82,18 @@ class Footprint:
         own light adds ``pixel_variance_e2`` (..., F) e-^2 per pixel."""
         limit = self.detection_sigma * np.sqrt(self.psf_area * (self.noise_e2 + pixel_variance_e2))
         return np.any(np.asarray(flux) * self.counts_per_flux >= limit, axis=-1)
+
+
+def _shell_antiderivative(r: np.ndarray, big_r: np.ndarray) -> np.ndarray:
+    """G(r) with dG/dr = fraction of a thin shell of radius r inside projected radius R (1 for r <= R).
+
+    For r > R the fraction is 1 - sqrt(1 - R^2/r^2), whose antiderivative is
+    r - sqrt(r^2 - R^2) + R arccos(R / r); G is continuous at r = R.
+    """
+    rr = np.maximum(r, big_r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(rr > 0, np.clip(big_r / np.where(rr > 0, rr, 1.0), 0.0, 1.0), 1.0)
+    return r - np.sqrt(np.maximum(rr**2 - big_r**2, 0.0)) + big_r * np.arccos(cos)
 
 
 def _shell_fraction(r: np.ndarray, rc: float) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import GcsbiValueError
 from ..stars.light_groups import UnresolvedStars
+from .footprint import _shell_antiderivative, resolve_in_footprint
 from .limepy_grid import LimepyGrid, ModelTables
 from .models import ClusterParams, _checked_population, _place, reference_grid
 from .snapshot import Snapshot
@@ -54,25 +55,13 @@ class UnresolvedLight:
         raise AttributeError(name)
 
 
-def _shell_antiderivative(r: np.ndarray, big_r: np.ndarray) -> np.ndarray:
-    """G(r) with dG/dr = fraction of a thin shell of radius r inside projected radius R (1 for r <= R).
-
-    For r > R the fraction is 1 - sqrt(1 - R^2/r^2), whose antiderivative is
-    r - sqrt(r^2 - R^2) + R arccos(R / r); G is continuous at r = R.
-    """
-    rr = np.maximum(r, big_r)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.where(rr > 0, np.clip(big_r / np.where(rr > 0, rr, 1.0), 0.0, 1.0), 1.0)
-    return r - np.sqrt(np.maximum(rr**2 - big_r**2, 0.0)) + big_r * np.arccos(cos)
-
-
 def _projected(tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:
     """(R (nR,), Sigma (J, nR)): projected number density per unit area of each component, normalised to 1.
 
     Mirrors the particle sampler exactly: :meth:`ModelTables.sample_radius` puts equal mass in each
     interval between the quantile radii ``radius_q``, uniformly in r. A thin shell of radius r has a
     fraction 1 - sqrt(1 - R^2/r^2) of its mass within projected radius R < r; averaged over an
-    interval [a, b] that is (G(b) - G(a)) / (b - a) (:func:`_shell_antiderivative`).
+    interval [a, b] that is (G(b) - G(a)) / (b - a) (:func:`gcsbi.clusters.footprint._shell_antiderivative`).
     """
     rq = np.asarray(tables.radius_q, dtype=float)  # (J, Q)
     lo, hi = rq[:, :-1], rq[:, 1:]
@@ -173,8 +162,6 @@ def sample_cluster_light(
     radius_pc = radius * length
     density = sigma[comp].T * (faint.n / length**2)[None, :]  # (nR, G) stars per pc^2
     if footprint is not None:
-        from .footprint import resolve_in_footprint
-
         total = float(np.sum(stars.current_mass * stars.weight)) + float(extra.sum())
         snap, r_cut, kept = resolve_in_footprint(
             snap, faint, comp, density, radius_pc, population=population, grid=grid, w0=params.w0,
