@@ -104,19 +104,30 @@ def _shell_fraction(r: np.ndarray, rc: float) -> np.ndarray:
     return np.where(r <= rc, 1.0, out)
 
 
-def cylinder_fractions(radius_q: np.ndarray, rc: float) -> np.ndarray:
-    """(J, Q) fraction inside projected radius ``rc`` of each equal-mass radius interval of each component.
+def interval_fractions(radius_q: np.ndarray, rc) -> np.ndarray:
+    """Fraction inside projected radius ``rc`` of each equal-mass radius interval of each component.
 
     ``radius_q`` (J, Q + 1) are a model's mass-quantile radii (:attr:`ModelTables.radius_q`: equal
-    mass per interval, uniform in r inside it); a component's fraction inside is the mean over Q.
+    mass per interval, uniform in r inside it); for interval [a, b] the fraction is
+    (G(b) - G(a)) / (b - a) (:func:`_shell_antiderivative`). ``rc`` is a scalar, giving (J, Q), or
+    an array that broadcasts against (J, Q) (e.g. (K, 1, 1) radii, giving (K, J, Q)).
     """
     rq = np.asarray(radius_q, dtype=np.float64)
     lo, hi = rq[:, :-1], rq[:, 1:]
-    if rc <= 0:
-        return np.zeros(lo.shape)
     width = hi - lo
     inside = (_shell_antiderivative(hi, rc) - _shell_antiderivative(lo, rc)) / np.where(width > 0, width, 1.0)
-    return np.clip(np.where(width > 0, inside, (lo <= rc).astype(float)), 0.0, 1.0)
+    return np.where(width > 0, inside, (lo <= rc).astype(float))
+
+
+def cylinder_fractions(radius_q: np.ndarray, rc: float) -> np.ndarray:
+    """(J, Q) :func:`interval_fractions` inside one projected radius ``rc`` (zero for ``rc <= 0``), within [0, 1].
+
+    A component's fraction inside is the mean over its Q intervals.
+    """
+    rq = np.asarray(radius_q, dtype=np.float64)
+    if rc <= 0:
+        return np.zeros((rq.shape[0], rq.shape[1] - 1))
+    return np.clip(interval_fractions(rq, rc), 0.0, 1.0)
 
 
 def _sample_in_annulus(rq: np.ndarray, weight: np.ndarray, r_in: float, r_out: float, n: int,

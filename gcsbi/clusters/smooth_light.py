@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import GcsbiValueError
 from ..stars.light_groups import UnresolvedStars
-from .footprint import _shell_antiderivative, resolve_in_footprint
+from .footprint import interval_fractions, resolve_in_footprint
 from .limepy_grid import LimepyGrid, ModelTables
 from .models import ClusterParams, _checked_population, _place, reference_grid
 from .snapshot import Snapshot
@@ -61,16 +61,12 @@ def _projected(tables: ModelTables) -> tuple[np.ndarray, np.ndarray]:
     Mirrors the particle sampler exactly: :meth:`ModelTables.sample_radius` puts equal mass in each
     interval between the quantile radii ``radius_q``, uniformly in r. A thin shell of radius r has a
     fraction 1 - sqrt(1 - R^2/r^2) of its mass within projected radius R < r; averaged over an
-    interval [a, b] that is (G(b) - G(a)) / (b - a) (:func:`gcsbi.clusters.footprint._shell_antiderivative`).
+    interval [a, b] that is (G(b) - G(a)) / (b - a) (:func:`gcsbi.clusters.footprint.interval_fractions`).
     """
     rq = np.asarray(tables.radius_q, dtype=float)  # (J, Q)
-    lo, hi = rq[:, :-1], rq[:, 1:]
     rt = float(rq[:, -1].max())
     edges = np.concatenate([[0.0], np.geomspace(_R_MIN, rt, _N_R)])
-    e = edges[:, None, None]
-    width = hi - lo
-    frac = np.where(width > 0, (_shell_antiderivative(hi, e) - _shell_antiderivative(lo, e)) / np.where(width > 0, width, 1.0),
-                    (lo <= e).astype(float))  # (nR+1, J, Q-1)
+    frac = interval_fractions(rq, edges[:, None, None])  # (nR+1, J, Q-1)
     cum = frac.mean(axis=2).T  # (J, nR+1): equal mass per interval
     cum[:, -1] = 1.0
     area = np.pi * np.diff(edges**2)
